@@ -1,0 +1,48 @@
+# rmapbench: `make bench` measures and reports, `make test` runs the tests.
+# Both first set up what is missing: C compiler, valgrind (apt-get), and a
+# Python virtual environment in .venv with the package installed into it.
+
+PYTHON ?= python3
+VENV   := .venv
+VPY    := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
+APT    := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
+# pytest workers: the machine's cores, at most 2 (tests pin and measure)
+JOBS   ?= 2
+
+.PHONY: all setup host-deps build test bench clean
+
+all: test
+
+host-deps:
+	@missing=""; \
+	command -v cc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
+	command -v valgrind >/dev/null 2>&1 && [ -f /usr/include/valgrind/callgrind.h ] || missing="$$missing valgrind"; \
+	command -v $(PYTHON) >/dev/null 2>&1 || missing="$$missing python3"; \
+	$(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(APT) update -qq && $(APT) install -y -qq $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory host-deps
+	@[ -x $(VPY) ] || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[test]'
+	@touch $@
+
+setup: $(STAMP)
+
+build: setup
+	$(VENV)/bin/rmapbench build
+
+test: setup
+	$(VPY) -m pytest -q -n $(JOBS) tests
+
+bench: setup
+	@echo "make bench: the default sweep and report do not exist yet (see README)" >&2; exit 1
+
+clean:
+	rm -rf build .pytest_cache

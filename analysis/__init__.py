@@ -1,0 +1,1 @@
+"""rmapbench analysis: load run directories into pandas, statistics, plots, reports."""

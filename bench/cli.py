@@ -1,0 +1,80 @@
+"""The `rmapbench` command line.
+
+Every subcommand turns bad input into one line on stderr naming the bad value
+and what is allowed, and exit status 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import EXIT_USAGE, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _cmd_build(args) -> int:
+    from .build import build_library
+    from .variants import VARIANTS, check_ext, default_ext, parse_variants
+
+    variants = parse_variants(args.variant) if args.variant else list(VARIANTS)
+    for v in variants:
+        exts = [check_ext(e) for e in args.ext.split(",")] if args.ext else [default_ext(v)]
+        for e in exts:
+            art = build_library(v, e, args.cflags)
+            print(f"{v:10s} EXT {e:2d}  {art.path}  [{art.compiler_version}; {art.cflags}]")
+    return 0
+
+
+def _cmd_trace(args) -> int:
+    from .trace import format_records, read_ops, run_c
+    from .variants import check_ext, check_variant, default_ext
+
+    variant = check_variant(args.variant)
+    ext = check_ext(args.ext) if args.ext is not None else default_ext(variant)
+    ops = read_ops(args.opsfile)
+    sys.stdout.write(format_records(run_c(variant, ext, ops, args.cflags)))
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="rmapbench",
+                description="Benchmark suite for the KVM shadow-MMU reverse map (pte_list).")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    b = sub.add_parser("build", help="compile the native kernels (cached)")
+    b.add_argument("--variant", help="comma-separated variants (default: all)")
+    b.add_argument("--ext", help="comma-separated EXT values (default: each variant's own)")
+    b.add_argument("--cflags", help="compiler flags (default: -O2 or $RMAPBENCH_CFLAGS)")
+    b.set_defaults(func=_cmd_build)
+
+    t = sub.add_parser("trace", help="replay an op file on a C kernel, print JSON lines")
+    t.add_argument("--variant", required=True)
+    t.add_argument("--ext", help="slots per descriptor (default: the variant's own)")
+    t.add_argument("--cflags", help="compiler flags for the kernel library")
+    t.add_argument("opsfile", help="op file, or - for stdin")
+    t.set_defaults(func=_cmd_trace)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    try:
+        args = parser.parse_args(argv)
+        return args.func(args)
+    except UsageError as e:
+        print(f"rmapbench: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("rmapbench: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

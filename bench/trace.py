@@ -1,0 +1,112 @@
+"""`rmapbench trace`: replay an op file on the real C kernels.
+
+Op lines: `add H S`, `remove H S`, `walk H`, `count H` (H a head index, S an
+spte id >= 1).  Blank lines and lines starting with `#` are skipped.  The
+output is one JSON object per op, then one per head touched, sorted by
+head, giving its slot-exact layout (DESIGN.md section 9).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Iterable
+
+from .errors import UsageError
+
+ARITY = {"add": 2, "remove": 2, "walk": 1, "count": 1}
+MAX_HEAD = 1 << 20          # head indexes 0 .. MAX_HEAD-1
+MAX_SPTE = (1 << 60) - 1    # id << 3 must fit a pointer
+
+
+def _int(tok: str, what: str, lo: int, hi: int, where: str) -> int:
+    try:
+        v = int(tok, 10)
+    except ValueError:
+        raise UsageError(f"{where}: {what} {tok!r} is not an integer "
+                         f"(allowed: {lo} to {hi})") from None
+    if not lo <= v <= hi:
+        raise UsageError(f"{where}: {what} {v} out of range (allowed: {lo} to {hi})")
+    return v
+
+
+def parse_ops(lines: Iterable[str], source: str = "<ops>") -> list[tuple]:
+    ops = []
+    for no, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"{source}:{no}"
+        tok = line.split()
+        op = tok[0]
+        if op not in ARITY:
+            raise UsageError(f"{where}: unknown op {op!r} in {line!r} "
+                             "(allowed: add H S, remove H S, walk H, count H)")
+        if len(tok) != ARITY[op] + 1:
+            form = f"{op} H S" if ARITY[op] == 2 else f"{op} H"
+            raise UsageError(f"{where}: malformed line {line!r}: expected '{form}'")
+        h = _int(tok[1], "head index", 0, MAX_HEAD - 1, where)
+        if ARITY[op] == 2:
+            s = _int(tok[2], "spte id", 1, MAX_SPTE, where)
+            ops.append((op, h, s))
+        else:
+            ops.append((op, h))
+    return ops
+
+
+def read_ops(path: str) -> list[tuple]:
+    if path == "-":
+        return parse_ops(sys.stdin, "<stdin>")
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise UsageError(f"ops file {path!r} not found") from None
+    except IsADirectoryError:
+        raise UsageError(f"ops file {path!r} is a directory, not a file") from None
+    except PermissionError:
+        raise UsageError(f"ops file {path!r} cannot be read: permission denied") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"ops file {path!r} is not text (UTF-8 expected)") from None
+    return parse_ops(text.splitlines(), path)
+
+
+def replay(target, ops: list[tuple]) -> list[dict]:
+    """Run ops on target (a bench.native.Rmap or a bench.model.Model) and
+    return the records trace prints: one per op, then one per head."""
+    out, touched = [], set()
+    for op in ops:
+        kind, h = op[0], op[1]
+        touched.add(h)
+        if kind == "add":
+            out.append({"op": "add", "head": h, "spte": op[2], "ret": target.add(h, op[2])})
+        elif kind == "remove":
+            out.append({"op": "remove", "head": h, "spte": op[2],
+                        "ret": target.remove(h, op[2])})
+        elif kind == "walk":
+            out.append({"op": "walk", "head": h, "ret": target.walk(h)})
+        else:
+            out.append({"op": "count", "head": h, "ret": target.count(h)})
+    out.extend(target.layout(h) for h in sorted(touched))
+    return out
+
+
+def run_c(variant: str, ext: int, ops: list[tuple], cflags: str | None = None,
+          alloc: str = "slab") -> list[dict]:
+    from .native import Rmap, load
+
+    kernel = load(variant, ext, cflags)
+    nheads = max((op[1] for op in ops), default=0) + 1
+    with Rmap(kernel, nheads, alloc=alloc, expected=len(ops)) as rmap:
+        return replay(rmap, ops)
+
+
+def run_model(variant: str, ext: int, ops: list[tuple]) -> list[dict]:
+    from .model import Model
+
+    return replay(Model(variant, ext), ops)
+
+
+def format_records(records: list[dict]) -> str:
+    return "".join(json.dumps(r, separators=(", ", ": ")) + "\n" for r in records)

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Descriptor allocator models.
+ *
+ * The kernel hands pte_list_desc objects out of a per-vCPU memory cache
+ * that is topped up from the pte_list_desc slab.  What matters to the rmap
+ * is where the objects land, so three placements are modelled:
+ *
+ *   bump     objects at increasing addresses; a freed object is not reused
+ *            (the best locality a build-up phase can have)
+ *   slab     like bump, but a freed object goes on a LIFO free list and is
+ *            the next one handed out (hot reuse, as a slab's per-CPU list)
+ *   scatter  objects at pseudo-randomly permuted slots of an arena eight
+ *            times larger than the expected peak (a long-running,
+ *            fragmented host); frees are reused LIFO
+ *   libc     aligned_alloc()/free() per object, so that ASan sees every
+ *            descriptor's lifetime (tests only)
+ *
+ * Every object is cache-line aligned: the stride is the descriptor size
+ * rounded up to 64 bytes.  Arenas are zeroed (and so faulted in) when a
+ * chunk is created, outside any measured region; an object is zeroed again
+ * when it is handed out, as the kernel's cache hands out zeroed objects.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rmap.h"
+
+#define CACHELINE 64
+#define MIN_CHUNK_OBJS 1024
+
+struct chunk {
+	struct chunk *next;
+	char *base;
+	size_t nobjs;
+	size_t used;		/* objects handed out from this chunk */
+	unsigned int bits;	/* scatter: nobjs == 1 << bits */
+};
+
+struct rmap_cache {
+	int mode;
+	size_t obj_size;
+	size_t chunk_objs;
+	u64 seed;
+	struct chunk *chunks;	/* newest first */
+	void *free_list;	/* slab, scatter: LIFO through the first word */
+	long live, peak, allocs, frees;
+	size_t arena_bytes;
+};
+
+static size_t round_up(size_t x, size_t a)
+{
+	return (x + a - 1) / a * a;
+}
+
+static unsigned int log2_ceil(size_t x)
+{
+	unsigned int b = 0;
+
+	while (((size_t)1 << b) < x)
+		b++;
+	return b;
+}
+
+/*
+ * A bijection of [0, 2^bits): xor-shift and odd multiply steps, each of
+ * which is invertible modulo 2^bits.  Scatter hands out slot perm(i) for
+ * the i-th allocation of a chunk, with no table to build.
+ */
+static size_t scatter_slot(size_t i, unsigned int bits, u64 seed)
+{
+	u64 mask = bits >= 64 ? ~0ull : ((1ull << bits) - 1);
+	unsigned int s = bits / 2 ? bits / 2 : 1;
+	u64 x = (i ^ seed) & mask;
+
+	x ^= x >> s;
+	x = (x * 0x9e3779b97f4a7c15ull) & mask;
+	x ^= x >> s;
+	x = (x * 0xbf58476d1ce4e5b9ull + (seed >> 17)) & mask;
+	x ^= x >> s;
+	return (size_t)x;
+}
+
+static struct chunk *chunk_new(struct rmap_cache *cache)
+{
+	struct chunk *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->nobjs = cache->chunk_objs;
+	c->bits = log2_ceil(c->nobjs);
+	c->base = aligned_alloc(CACHELINE, c->nobjs * cache->obj_size);
+	if (!c->base) {
+		free(c);
+		return NULL;
+	}
+	memset(c->base, 0, c->nobjs * cache->obj_size);
+	c->next = cache->chunks;
+	cache->chunks = c;
+	cache->arena_bytes += c->nobjs * cache->obj_size;
+	return c;
+}
+
+struct rmap_cache *rmap_cache_create(int mode, size_t obj_size,
+				     size_t expected, u64 seed)
+{
+	struct rmap_cache *cache;
+
+	if (mode < RMAP_ALLOC_BUMP || mode > RMAP_ALLOC_LIBC || !obj_size)
+		return NULL;
+	cache = calloc(1, sizeof(*cache));
+	if (!cache)
+		return NULL;
+	cache->mode = mode;
+	cache->obj_size = round_up(obj_size, CACHELINE);
+	cache->seed = seed * 0x2545f4914f6cdd1dull + 1;
+	if (expected < MIN_CHUNK_OBJS)
+		expected = MIN_CHUNK_OBJS;
+	if (mode == RMAP_ALLOC_SCATTER)
+		cache->chunk_objs = (size_t)1 << log2_ceil(8 * expected);
+	else
+		cache->chunk_objs = expected;
+	if (mode != RMAP_ALLOC_LIBC && !chunk_new(cache)) {
+		free(cache);
+		return NULL;
+	}
+	return cache;
+}
+
+void rmap_cache_destroy(struct rmap_cache *cache)
+{
+	struct chunk *c, *next;
+
+	if (!cache)
+		return;
+	for (c = cache->chunks; c; c = next) {
+		next = c->next;
+		free(c->base);
+		free(c);
+	}
+	free(cache);
+}
+
+static void *carve(struct rmap_cache *cache)
+{
+	struct chunk *c = cache->chunks;
+	size_t slot;
+
+	if (c->used == c->nobjs) {
+		c = chunk_new(cache);
+		if (!c)
+			return NULL;
+	}
+	slot = c->used++;
+	if (cache->mode == RMAP_ALLOC_SCATTER)
+		slot = scatter_slot(slot, c->bits, cache->seed);
+	return c->base + slot * cache->obj_size;
+}
+
+void *mmu_alloc_pte_list_desc(struct rmap_cache *cache)
+{
+	void *obj;
+
+	if (cache->mode == RMAP_ALLOC_LIBC) {
+		obj = aligned_alloc(CACHELINE, cache->obj_size);
+	} else if (cache->free_list) {
+		obj = cache->free_list;
+		cache->free_list = *(void **)obj;
+	} else {
+		obj = carve(cache);
+	}
+	if (!obj)
+		abort();	/* out of host memory: nothing sane to measure */
+	memset(obj, 0, cache->obj_size);
+	cache->allocs++;
+	if (++cache->live > cache->peak)
+		cache->peak = cache->live;
+	return obj;
+}
+
+void mmu_free_pte_list_desc(struct rmap_cache *cache, void *desc)
+{
+	cache->frees++;
+	cache->live--;
+	switch (cache->mode) {
+	case RMAP_ALLOC_LIBC:
+		free(desc);
+		break;
+	case RMAP_ALLOC_BUMP:
+		break;
+	default:
+		*(void **)desc = cache->free_list;
+		cache->free_list = desc;
+	}
+}
+
+long rmap_cache_live(const struct rmap_cache *cache)
+{
+	return cache->live;
+}
+
+long rmap_cache_peak(const struct rmap_cache *cache)
+{
+	return cache->peak;
+}
+
+long rmap_cache_allocs(const struct rmap_cache *cache)
+{
+	return cache->allocs;
+}
+
+size_t rmap_cache_obj_size(const struct rmap_cache *cache)
+{
+	return cache->obj_size;
+}
+
+size_t rmap_cache_arena_bytes(const struct rmap_cache *cache)
+{
+	return cache->arena_bytes;
+}
