@@ -7,9 +7,17 @@ and what is allowed, and exit status 2, with no traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from .errors import EXIT_USAGE, UsageError
+
+
+# Modules that add a subcommand: each has register(subparsers), which adds
+# its parser and sets `func` (args -> exit status).  Imports inside a
+# command's func stay lazy so `rmapbench trace` does not load pandas.
+COMMAND_MODULES: list[str] = [
+]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,6 +66,9 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--cflags", help="compiler flags for the kernel library")
     t.add_argument("opsfile", help="op file, or - for stdin")
     t.set_defaults(func=_cmd_trace)
+
+    for spec in COMMAND_MODULES:
+        importlib.import_module(spec).register(sub)
     return p
 
 

@@ -1,0 +1,140 @@
+"""Run directories: the tidy results table, pyperf JSON and meta, on disk.
+
+A run directory is written so that an interrupted run loses nothing already
+measured and never holds a file that looks complete but is not:
+
+  parts/<case>.parquet       one per finished case, written atomically
+  parts/<case>.pyperf.json   that case's pyperf benchmarks (written first)
+  meta.json                  always present; "status" is "incomplete" until
+                             finalize() has written everything below
+  results.parquet            all parts concatenated   (written by finalize)
+  pyperf.json                all pyperf parts merged  (written by finalize)
+
+A case's parquet part is the last file written for it, so its presence is
+the mark that the case is finished.  begin() removes a stale results.parquet
+and pyperf.json before anything is measured, so the only complete-looking
+results are those of a finalized run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import UsageError
+
+# DESIGN.md section 8, in order; then what rmapbench adds.
+COLUMNS = ["run_id", "host", "backend", "workload", "phase", "variant", "ext", "n",
+           "heads", "order", "alloc", "seed", "cpu", "metric", "value", "unit", "ops",
+           "loops", "process", "sample", "enabled_ratio"]
+EXTRA_COLUMNS = ["simulated", "footprint"]
+CASE_KEYS = ["workload", "variant", "ext", "n", "heads", "order", "alloc", "seed"]
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write to a temporary file beside path, fsync, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def case_key(case: dict) -> str:
+    """A stable, file-name-safe key for one case's parameters."""
+    parts = [f"{k}={case[k]}" for k in CASE_KEYS if k in case]
+    text = ",".join(parts)
+    digest = hashlib.sha1(text.encode()).hexdigest()[:10]
+    readable = "-".join(str(case.get(k, "")) for k in ("workload", "variant", "ext", "n"))
+    return f"{readable}-{digest}".replace("/", "_")
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.parts = self.path / "parts"
+
+    # -- writing ---------------------------------------------------------
+    def begin(self, meta: dict) -> None:
+        """Start (or resume) a run: mark it incomplete, drop stale outputs."""
+        if self.path.exists() and not self.path.is_dir():
+            raise UsageError(f"output {str(self.path)!r} exists and is not a directory")
+        try:
+            self.parts.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"cannot create run directory {str(self.path)!r}: {e.strerror}") from None
+        for name in ("results.parquet", "pyperf.json"):
+            (self.path / name).unlink(missing_ok=True)
+        self.write_meta({**meta, "status": "incomplete"})
+
+    def write_meta(self, meta: dict) -> None:
+        atomic_write(self.path / "meta.json", json.dumps(meta, indent=2, default=str))
+
+    def read_meta(self) -> dict:
+        p = self.path / "meta.json"
+        try:
+            return json.loads(p.read_text())
+        except FileNotFoundError:
+            raise UsageError(f"{str(self.path)!r} is not a run directory (no meta.json)") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise UsageError(f"{str(p)!r} is corrupt: not valid JSON") from None
+
+    def write_case(self, key: str, rows: list[dict], pyperf_json: str | None = None) -> None:
+        """Persist one finished case; the parquet part goes last."""
+        import pandas as pd
+
+        if pyperf_json is not None:
+            atomic_write(self.parts / f"{key}.pyperf.json", pyperf_json)
+        df = pd.DataFrame(rows)
+        for col in COLUMNS:
+            if col not in df.columns:
+                raise ValueError(f"result rows lack column {col!r}")
+        buf = df.to_parquet(index=False)
+        atomic_write(self.parts / f"{key}.parquet", buf)
+
+    def finished_keys(self) -> set[str]:
+        if not self.parts.is_dir():
+            return set()
+        return {p.name[: -len(".parquet")] for p in self.parts.glob("*.parquet")
+                if not p.name.startswith(".")}
+
+    def finalize(self, meta: dict) -> None:
+        """Concatenate the parts into results.parquet and pyperf.json, then
+        mark meta.json complete (last)."""
+        import pandas as pd
+
+        frames = [pd.read_parquet(p) for p in sorted(self.parts.glob("*.parquet"))
+                  if not p.name.startswith(".")]
+        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+        atomic_write(self.path / "results.parquet", df.to_parquet(index=False))
+        pyperf_parts = sorted(self.parts.glob("*.pyperf.json"))
+        if pyperf_parts:
+            atomic_write(self.path / "pyperf.json", merge_pyperf(pyperf_parts))
+        self.write_meta({**meta, "status": "complete", "cases": len(frames)})
+
+
+def merge_pyperf(paths: list[Path]) -> str:
+    """One pyperf suite from several files (benchmark names are unique per case)."""
+    import pyperf
+
+    benchmarks = []
+    for p in paths:
+        benchmarks.extend(pyperf.BenchmarkSuite.load(str(p)).get_benchmarks())
+    suite = pyperf.BenchmarkSuite(benchmarks)
+    fd, tmp = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    try:
+        suite.dump(tmp, replace=True)
+        return Path(tmp).read_text()
+    finally:
+        os.unlink(tmp)
