@@ -17,6 +17,8 @@ from .errors import EXIT_USAGE, UsageError
 # its parser and sets `func` (args -> exit status).  Imports inside a
 # command's func stay lazy so `rmapbench trace` does not load pandas.
 COMMAND_MODULES: list[str] = [
+    "bench.run",
+    "bench.doctor",
 ]
 
 

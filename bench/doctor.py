@@ -1,0 +1,111 @@
+"""`rmapbench doctor`: what this host can measure, and how well.
+
+Host facts, perf_event_paranoid, which perf events open (each tried alone in
+this process), valgrind, tuning state, pyperf's own view of the system, and
+the backend `auto` would pick with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def _fmt_bytes(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size and n % (size // 1024 or 1) == 0:
+            return f"{n / size:g} {unit}"
+    return f"{n} B"
+
+
+def pyperf_system_show() -> list[str]:
+    """pyperf's `system show`, its findings only (it changes nothing)."""
+    proc = subprocess.run([sys.executable, "-m", "pyperf", "system", "show"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    keep = []
+    for ln in proc.stdout.splitlines():
+        ln = ln.strip()
+        if ln and not ln.startswith(("=", "Show", "Run ", "System state", "Advices",
+                                     "Warnings")):
+            keep.append(ln)
+    return keep
+
+
+def collect(cpu=None) -> dict:
+    from . import host as hostmod
+    from .events import DEFAULT_EVENTS, SOFTWARE_EVENTS
+    from .runner import make_plan, probe_events
+
+    plan = make_plan("auto", cpu=cpu)
+    h = hostmod.probe(plan.cpu)
+    from . import sim
+
+    try:
+        vg = sim.check_valgrind()
+    except Exception as e:  # noqa: BLE001 - reported, not raised
+        vg = {"error": str(e)}
+    return {
+        "host": h,
+        "cpu": plan.cpu,
+        "events": probe_events(list(DEFAULT_EVENTS) + [e for e in SOFTWARE_EVENTS
+                                                        if e not in DEFAULT_EVENTS]),
+        "valgrind": vg,
+        "sim_geometry": sim.geometry("host"),
+        "tuning_warnings": hostmod.tuning_warnings(h, plan.cpu),
+        "pyperf_system": pyperf_system_show(),
+        "auto": {"backend": plan.backend, "reason": plan.reason},
+    }
+
+
+def render(d: dict) -> str:
+    h = d["host"]
+    out = []
+    out.append(f"host        {h['name']}: {h['cpu']} (family {h['family']} model {h['model']} "
+               f"stepping {h['stepping']}, microcode {h['microcode']}), {h['arch']}")
+    out.append(f"kernel      {h['kernel']}{'  (virtual machine)' if h.get('virtualized') else ''}")
+    caches = ", ".join(f"{k} {_fmt_bytes(v)}" for k, v in h["caches"].items() if k != "LLC")
+    out.append(f"caches      {caches} (per instance, CPU {d['cpu']}, from sysfs)")
+    out.append(f"cpus        online {h['online_cpus']}, isolated {h['isolated_cpus'] or 'none'}, "
+               f"workers pinned to CPU {d['cpu']}")
+    out.append(f"tuning      governor {h['governor'] or 'not visible'}, turbo {h['turbo'] or 'not visible'}, "
+               f"SMT {'on' if h['smt'] else 'off' if h['smt'] is not None else 'not visible'}")
+    out.append(f"perf        kernel.perf_event_paranoid = {h['perf_event_paranoid']}")
+    for name, s in d["events"].items():
+        state = "ok" if s["supported"] else f"unsupported: {s['reason']}"
+        out.append(f"  {name:24s} {state}")
+    vg = d["valgrind"]
+    if "error" in vg:
+        out.append(f"valgrind    unusable: {vg['error']}")
+    else:
+        out.append(f"valgrind    {vg.get('version')} at {vg.get('path')}")
+    g = d["sim_geometry"]
+    geo = ", ".join(f"{k} {_fmt_bytes(v[0])} {v[1]}-way {v[2]} B"
+                    for k, v in g.items() if k in ("I1", "D1", "LL"))
+    out.append(f"sim cache   profile {g.get('profile', 'host')}: {geo}")
+    if g.get("note"):
+        out.append(f"            {g['note']}")
+    for w in d["tuning_warnings"]:
+        out.append(f"warning     {w}")
+    out.append("pyperf system show:")
+    out += [f"  {ln}" for ln in d["pyperf_system"]]
+    out.append(f"auto        -> {d['auto']['backend']}: {d['auto']['reason']}")
+    return "\n".join(out)
+
+
+def cmd_doctor(args) -> int:
+    d = collect(args.cpu)
+    if args.json:
+        print(json.dumps(d, indent=2, default=str))
+    else:
+        print(render(d))
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("doctor", help="what this host can measure, and the backend auto picks")
+    p.add_argument("--cpu", help="the CPU workers would be pinned to")
+    p.add_argument("--json", action="store_true", help="print JSON instead")
+    p.set_defaults(func=cmd_doctor)

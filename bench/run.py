@@ -1,0 +1,180 @@
+"""`rmapbench run`: measure one case per variant and print a table per phase.
+
+Every case is measured the same way (bench.runner); the null kernel (the
+same loop with no rmap work) is measured beside them so the harness overhead
+per op is stated as a ratio to the cheapest real phase.  With --out, the run
+is also written as a run directory (results.parquet, pyperf.json, meta.json).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .errors import UsageError
+
+
+def _int(name: str, text: str, lo: int, hi: int | None = None) -> int:
+    try:
+        v = int(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"bad {name} {text!r}: an integer >= {lo} is allowed") from None
+    if v < lo or (hi is not None and v > hi):
+        allowed = f"{lo} to {hi}" if hi is not None else f">= {lo}"
+        raise UsageError(f"{name} {v} out of range: {allowed} is allowed")
+    return v
+
+
+def cases_from_args(args) -> list[dict]:
+    from .variants import check_ext, default_ext, parse_variants
+    from .workloads import ALLOCS, ORDERS, WORKLOADS
+
+    variants = parse_variants(args.variant)
+    if args.workload not in WORKLOADS:
+        raise UsageError(f"unknown workload {args.workload!r}: allowed are {', '.join(WORKLOADS)}")
+    if args.order not in ORDERS:
+        raise UsageError(f"unknown order {args.order!r}: allowed are {', '.join(ORDERS)}")
+    if args.alloc not in ALLOCS:
+        raise UsageError(f"unknown alloc {args.alloc!r}: allowed are {', '.join(ALLOCS)}")
+    n = _int("--n", args.n, 0, 1 << 20)
+    heads = _int("--heads", args.heads, 1, 1 << 26)
+    seed = _int("--seed", args.seed, 0)
+    cases = []
+    for v in variants:
+        ext = check_ext(args.ext) if args.ext is not None else default_ext(v)
+        cases.append({"workload": args.workload, "variant": v, "ext": ext, "n": n,
+                      "heads": heads, "order": args.order, "alloc": args.alloc,
+                      "seed": seed})
+    return cases
+
+
+def pyperf_args_from(args) -> list[str]:
+    out = []
+    if args.fast and args.rigorous:
+        raise UsageError("--fast and --rigorous: give at most one")
+    if args.fast:
+        out.append("--fast")
+    if args.rigorous:
+        out.append("--rigorous")
+    return out
+
+
+def add_measure_options(p) -> None:
+    """Options `run` and `sweep` share."""
+    from .runner import BACKENDS
+
+    p.add_argument("--backend", default="auto", help=f"one of {', '.join(BACKENDS)} (default auto)")
+    p.add_argument("--cpu", help="CPU to pin workers to (default: isolated, else highest)")
+    p.add_argument("--events", help="comma-separated perf events (default: DESIGN.md set)")
+    p.add_argument("--sim-profile", help="cache geometry for sim: host, host-l2 or a named profile")
+    p.add_argument("--fast", action="store_true", help="pyperf --fast")
+    p.add_argument("--rigorous", action="store_true", help="pyperf --rigorous")
+    p.add_argument("--cflags", help="compiler flags for the kernels (default -O2)")
+
+
+def summarize(df):
+    """Per (phase, variant, ext, metric): mean, stdev, backend, unit."""
+    g = df.groupby(["workload", "phase", "variant", "ext", "metric", "backend", "unit"],
+                   sort=False)["value"]
+    return g.agg(["mean", "std", "count"]).reset_index()
+
+
+def print_tables(df, baseline_variant: str, out=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=out or sys.stdout, width=200)
+    s = summarize(df[df.workload != "null"])
+    for phase, sp in s.groupby("phase", sort=False):
+        t = Table(title=f"{sp.workload.iloc[0]} / {phase}  (per op)")
+        t.add_column("variant")
+        metrics = list(dict.fromkeys(sp.metric))
+        for m in metrics:
+            b = sp[sp.metric == m].backend.iloc[0]
+            t.add_column(f"{m}\n[{b}{', simulated' if b == 'sim' else ''}]", justify="right")
+            if m == "time":
+                t.add_column("ratio", justify="right")
+        base_time = sp[(sp.variant == baseline_variant) & (sp.metric == "time")]["mean"]
+        base_time = base_time.iloc[0] if len(base_time) else None
+        for (v, e), sv in sp.groupby(["variant", "ext"], sort=False):
+            cells = [f"{v}@{e}"]
+            for m in metrics:
+                r = sv[sv.metric == m]
+                if r.empty:
+                    cells.append("unsupported")
+                else:
+                    mean, std = r["mean"].iloc[0], r["std"].iloc[0]
+                    unit = r["unit"].iloc[0].split("/")[0]
+                    spread = "" if r["count"].iloc[0] < 2 else f" ± {std:.3g}"
+                    cells.append(f"{mean:.4g}{spread} {unit}")
+                if m == "time":
+                    cells.append(f"{r['mean'].iloc[0] / base_time:.2f}x"
+                                 if base_time and not r.empty else "")
+            t.add_row(*cells)
+        console.print(t)
+
+
+def overhead_line(df) -> str | None:
+    t = df[df.metric == "time"]
+    null = t[t.workload == "null"]["value"]
+    real = t[t.workload != "null"].groupby(["variant", "ext", "phase"])["value"].mean()
+    if null.empty or real.empty:
+        return None
+    (v, e, ph), cheapest = real.idxmin(), real.min()
+    return (f"harness overhead: null kernel {null.mean():.3g} ns/op = "
+            f"{null.mean() / cheapest:.1%} of the cheapest real phase "
+            f"({v}@{e} {ph}, {cheapest:.3g} ns/op)")
+
+
+def cmd_run(args) -> int:
+    import pandas as pd
+
+    from .meta import build_meta, now
+    from .results import RunDir, case_key
+    from .runner import make_plan, measure_case, new_run_id
+
+    cases = cases_from_args(args)
+    plan = make_plan(args.backend, events=args.events, cpu=args.cpu,
+                     pyperf_args=pyperf_args_from(args), sim_profile=args.sim_profile,
+                     cflags=args.cflags)
+    print(f"backend: {plan.backend} ({plan.reason}); pinned to CPU {plan.cpu}", file=sys.stderr)
+    run_id = new_run_id()
+    meta = build_meta(plan, run_id, config={"command": "run", "cases": cases})
+    host = meta["host"]["name"]
+    rundir = RunDir(args.out) if args.out else None
+    if rundir:
+        rundir.begin(meta)
+    null_case = {**cases[0], "workload": "null", "order": "fifo"}
+    if null_case["n"] == 0:
+        null_case["n"] = 1
+    all_rows = []
+    for case in cases + ([null_case] if plan.timing else []):
+        print(f"measuring {case['workload']} {case['variant']}@{case['ext']} ...",
+              file=sys.stderr)
+        rows, pyperf_text = measure_case(case, plan, run_id, host)
+        all_rows += rows
+        if rundir:
+            rundir.write_case(case_key(case), rows, pyperf_text)
+    df = pd.DataFrame(all_rows)
+    print_tables(df, cases[0]["variant"])
+    line = overhead_line(df)
+    if line:
+        print(line)
+    if rundir:
+        rundir.finalize({**meta, "events": plan.event_support, "finished": now()})
+        print(f"run directory: {rundir.path}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="measure one case per variant, print per-phase tables")
+    p.add_argument("--variant", required=True, help="comma-separated variants")
+    p.add_argument("--workload", default="fork")
+    p.add_argument("--n", default="16", help="sptes per head")
+    p.add_argument("--heads", default="1000")
+    p.add_argument("--ext", help="slots per descriptor (default: each variant's own)")
+    p.add_argument("--order", default="fifo", help="exit order: fifo, lifo, random")
+    p.add_argument("--alloc", default="bump", help="bump, slab, scatter")
+    p.add_argument("--seed", default="1")
+    p.add_argument("--out", help="write a run directory here")
+    add_measure_options(p)
+    p.set_defaults(func=cmd_run)
