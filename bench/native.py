@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
 
 from .build import build_library
+from .errors import UsageError
 
 ALLOC_MODES = {"bump": 0, "slab": 1, "scatter": 2, "libc": 3}
 RMAP_STATUS = {0: None, 1: "WARN", 2: "BUG"}
@@ -23,7 +27,7 @@ class Kernel:
 
     def __init__(self, variant: str, ext: int, cflags: str | None = None):
         self.artifact = build_library(variant, ext, cflags)
-        lib = ctypes.CDLL(str(self.artifact.path))
+        lib = ctypes.CDLL(str(self.artifact.path), use_errno=True)
         sig = {
             "rb_variant": (ctypes.c_char_p, []),
             "rb_ext": (ctypes.c_int, []),
@@ -121,3 +125,311 @@ class Rmap:
 
     def live_descs(self) -> int:
         return self.k.lib.rb_live_descs(self.ctx)
+
+
+# -- measured runs (internals.md section 2) -----------------------------------
+
+WORKLOAD_IDS = {"fork": 0, "walk": 1, "churn": 2, "guest": 3, "null": 4}
+PHASE_IDS = {"add": 0, "remove": 1, "walk": 2, "churn": 3, "null": 4}
+ORDER_IDS = {"fifo": 0, "lifo": 1, "random": 2}
+MAX_EVENTS = 32  # RB_MAX_EVENTS in native/counters.h
+
+_HIST_NAME = "rmap_count_histogram_6G_guest.csv"
+_HIST_PLACES = (Path(__file__).resolve().parent / "data" / _HIST_NAME,
+                Path("/work/shared/reference") / _HIST_NAME)
+
+
+class _CPhaseResult(ctypes.Structure):
+    _fields_ = [("ns", _u64), ("ops", _u64), ("loops", _u64), ("footprint", _u64),
+                ("peak_descs", ctypes.c_longlong), ("bad", ctypes.c_longlong),
+                ("live_after", ctypes.c_longlong), ("time_enabled", _u64),
+                ("time_running", _u64), ("nvalues", ctypes.c_int),
+                ("counters_ok", ctypes.c_int), ("values", _u64 * MAX_EVENTS)]
+
+
+def _bind(lib, sig: dict) -> None:
+    for name, (res, args) in sig.items():
+        fn = getattr(lib, name)
+        fn.restype = res
+        fn.argtypes = args
+
+
+_vp = ctypes.c_void_p
+_P64 = ctypes.POINTER(_u64)
+_MEASURE_SIG = {
+    "rb_work_create": (_vp, [ctypes.c_int, ctypes.c_int, ctypes.c_int, _ul, _ul, _u64,
+                             ctypes.c_int, ctypes.POINTER(ctypes.c_uint),
+                             ctypes.POINTER(ctypes.c_uint), _P64]),
+    "rb_work_destroy": (None, [_vp]),
+    "rb_work_ops": (_ul, [_vp, ctypes.c_int]),
+    "rb_work_sptes": (_ul, [_vp]),
+    "rb_work_footprint": (_u64, [_vp]),
+    "rb_work_peak_descs": (ctypes.c_long, [_vp]),
+    "rb_work_live_after_undo": (ctypes.c_long, [_vp]),
+    "rb_work_heads_left": (ctypes.c_long, [_vp]),
+    "rb_work_arena_grew": (ctypes.c_int, [_vp]),
+    "rb_work_chain_len": (_ul, [_vp, _ul]),
+    "rb_work_checksum": (_u64, [_vp]),
+    "rb_run_phase": (ctypes.c_int, [_vp, ctypes.c_int, _ul, _vp,
+                                    ctypes.POINTER(_CPhaseResult)]),
+    "rb_counters_open": (_vp, [ctypes.c_int, ctypes.POINTER(ctypes.c_uint), _P64]),
+    "rb_counters_close": (None, [_vp]),
+    "rb_counters_nevents": (ctypes.c_int, [_vp]),
+    "rb_counters_nopen": (ctypes.c_int, [_vp]),
+    "rb_counters_errno": (ctypes.c_int, [_vp, ctypes.c_int]),
+    "rb_counters_exclude_kernel": (ctypes.c_int, [_vp, ctypes.c_int]),
+    "rb_touch_pages": (ctypes.c_long, [_vp, ctypes.c_long, ctypes.c_int, _P64, _P64, _P64]),
+}
+
+
+def _measure_lib(kernel: Kernel):
+    if not getattr(kernel, "_measure_bound", False):
+        _bind(kernel.lib, _MEASURE_SIG)
+        kernel._measure_bound = True
+    return kernel.lib
+
+
+def guest_histogram(path: str | Path | None = None) -> list[tuple[int, int, int]]:
+    """The 4K-level rows (lo, hi, heads) of the measured chain-length
+    histogram of an idle 6 GiB guest (DESIGN.md section 5)."""
+    places = [Path(path)] if path else list(_HIST_PLACES)
+    for p in places:
+        if p.is_file():
+            break
+    else:
+        raise UsageError(f"guest histogram not found: looked for {', '.join(map(str, places))}")
+    rows = []
+    for line in p.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or line.startswith("level"):
+            continue
+        level, lo, hi, heads = [f.strip() for f in line.split(",")]
+        if level == "4K":
+            rows.append((int(lo), int(hi), int(heads)))
+    if not rows:
+        raise UsageError(f"guest histogram {p}: no 4K rows (level,bucket_lo,bucket_hi,heads)")
+    return rows
+
+
+@dataclass
+class PhaseResult:
+    """One rb_run_phase() call: `loops` repetitions of one phase."""
+    phase: str
+    ns: int                 # total ns of the measured regions, all loops
+    ops: int                # ops per repetition
+    loops: int
+    counts: dict            # {event: (raw_value, time_enabled, time_running)}, opened events only
+    footprint: int          # bytes touched by the case
+    peak_descs: int
+    bad: int = 0            # BUG/WARN statuses seen in the measured regions
+    live_after: int = 0     # descriptors left after the last undo (always 0)
+    checksum: int = 0       # add phases: sum of add's returns; walk: sptes write-protected
+
+    @property
+    def ns_per_op(self) -> float:
+        return self.ns / (self.ops * self.loops)
+
+    def per_op(self, event: str) -> float:
+        """The event's count per op, scaled by time_enabled/time_running."""
+        value, enabled, running = self.counts[event]
+        if running == 0:
+            raise ValueError(f"event {event} never ran (multiplexed out)")
+        return value * (enabled / running) / (self.ops * self.loops)
+
+    def enabled_ratio(self) -> float | None:
+        """time_running / time_enabled of the group (1.0 = never multiplexed)."""
+        for _, enabled, running in self.counts.values():
+            return running / enabled if enabled else None
+        return None
+
+
+class CounterGroup:
+    """One perf_event_open group opened by this (the measured) process.
+
+    events: (name, type, config) tuples, or perf-list names.  The first
+    event that opens leads the group; one that fails stays out with its
+    reason in `failed` and is never reported as 0.  The group is plain
+    data shared by every kernel library (one counters.c), so one group
+    serves runs of any variant.
+    """
+
+    def __init__(self, events, kernel: Kernel | None = None):
+        from .events import errno_reason, resolve
+        evs = [resolve(e) if isinstance(e, str) else tuple(e) for e in events]
+        if len(evs) > MAX_EVENTS:
+            raise UsageError(f"{len(evs)} events requested: at most {MAX_EVENTS} are allowed")
+        names = [e[0] for e in evs]
+        if len(set(names)) != len(names):
+            raise UsageError(f"event list {names}: an event is given twice")
+        self.kernel = kernel or load("old", 3)
+        self.lib = _measure_lib(self.kernel)
+        self.events = evs
+        n = len(evs)
+        types = (ctypes.c_uint * max(n, 1))(*[e[1] for e in evs])
+        configs = (_u64 * max(n, 1))(*[e[2] for e in evs])
+        self.cg = self.lib.rb_counters_open(n, types, configs)
+        if not self.cg:
+            raise MemoryError("rb_counters_open failed")
+        self.opened: list[str] = []
+        self.failed: dict[str, str] = {}
+        self.errnos: dict[str, int] = {}
+        self.exclude_kernel: dict[str, bool] = {}
+        for i, (name, _, _) in enumerate(evs):
+            err = self.lib.rb_counters_errno(self.cg, i)
+            if err:
+                self.failed[name] = errno_reason(err)
+                self.errnos[name] = err
+            else:
+                self.opened.append(name)
+                self.exclude_kernel[name] = bool(self.lib.rb_counters_exclude_kernel(self.cg, i))
+
+    def _counts(self, values, enabled: int, running: int) -> dict:
+        return {name: (int(values[i]), int(enabled), int(running))
+                for i, (name, _, _) in enumerate(self.events) if name not in self.failed}
+
+    def touch_pages(self, npages: int, enable: bool = True) -> dict:
+        """Test hook: first-touch npages fresh pages with the group enabled
+        around the touching (or left disabled); returns the counts."""
+        n = len(self.events)
+        vals, en, run = (_u64 * max(n, 1))(), _u64(), _u64()
+        r = self.lib.rb_touch_pages(self.cg, npages, int(enable), vals,
+                                    ctypes.byref(en), ctypes.byref(run))
+        if r < 0:
+            raise OSError(-r, os.strerror(-r))
+        return self._counts(vals, en.value, run.value)
+
+    def close(self) -> None:
+        if getattr(self, "cg", None):
+            self.lib.rb_counters_close(self.cg)
+            self.cg = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
+class Workload:
+    """One case of a workload over one kernel, ready to run its phases.
+
+    Everything random (exit order, churn sequence, guest chain lengths,
+    scatter placement) comes from `seed` inside C.  For `guest`, n is
+    ignored and `histogram` gives (lo, hi, weight) rows (default: the 4K
+    rows of the reference histogram); heads scales it.
+    """
+
+    def __init__(self, kernel: Kernel, workload: str, n: int, heads: int,
+                 order: str = "fifo", alloc: str = "bump", seed: int = 0,
+                 histogram=None):
+        from .workloads import PHASES
+        if workload not in PHASES:
+            raise UsageError(f"unknown workload {workload!r}: allowed are {', '.join(PHASES)}")
+        if order not in ORDER_IDS:
+            raise UsageError(f"unknown order {order!r}: allowed are {', '.join(ORDER_IDS)}")
+        if alloc not in ALLOC_MODES:
+            raise UsageError(f"unknown alloc {alloc!r}: allowed are bump, slab, scatter")
+        for key, value, low in (("heads", heads, 1), ("seed", seed, 0),
+                                ("n", n, 0 if workload == "guest" else 1)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise UsageError(f"bad {key} {value!r}: an integer >= {low} is allowed")
+        self.k = kernel
+        self.lib = _measure_lib(kernel)
+        self.workload, self.n, self.heads = workload, n, heads
+        self.order, self.alloc, self.seed = order, alloc, seed
+        self.phases = list(PHASES[workload])
+        lo = hi = wt = None
+        nb = 0
+        if workload == "guest":
+            rows = histogram if histogram is not None else guest_histogram()
+            nb = len(rows)
+            lo = (ctypes.c_uint * nb)(*[int(r[0]) for r in rows])
+            hi = (ctypes.c_uint * nb)(*[int(r[1]) for r in rows])
+            wt = (_u64 * nb)(*[int(r[2]) for r in rows])
+            self.histogram = [tuple(map(int, r)) for r in rows]
+        self.w = self.lib.rb_work_create(WORKLOAD_IDS[workload], ORDER_IDS[order],
+                                         ALLOC_MODES[alloc], n, heads, seed, nb, lo, hi, wt)
+        if not self.w:
+            err = ctypes.get_errno() or 0
+            raise UsageError(
+                f"cannot set up {workload} n={n} heads={heads}: "
+                + ("out of memory" if err != 22 else "parameters out of range "
+                   "(n up to 2^24, heads up to 2^32, guest buckets lo <= hi <= 2^20)"))
+
+    def _phase(self, phase: str) -> int:
+        if phase not in self.phases:
+            raise UsageError(f"workload {self.workload} has no phase {phase!r}: "
+                             f"allowed are {', '.join(self.phases)}")
+        return PHASE_IDS[phase]
+
+    def ops(self, phase: str) -> int:
+        return self.lib.rb_work_ops(self.w, self._phase(phase))
+
+    @property
+    def sptes(self) -> int:
+        return self.lib.rb_work_sptes(self.w)
+
+    @property
+    def footprint(self) -> int:
+        """Bytes touched (heads + sptes + peak descriptors); the descriptor
+        part is known once a phase has run."""
+        return self.lib.rb_work_footprint(self.w)
+
+    @property
+    def peak_descs(self) -> int:
+        return self.lib.rb_work_peak_descs(self.w)
+
+    @property
+    def live_descs(self) -> int:
+        """Descriptors still allocated after the last undo (must be 0)."""
+        return self.lib.rb_work_live_after_undo(self.w)
+
+    @property
+    def arena_grew(self) -> bool:
+        """Whether a run outgrew the allocator's first arena (then a measured
+        region may have paid for arena set-up: a sizing bug)."""
+        return bool(self.lib.rb_work_arena_grew(self.w))
+
+    def chain_lengths(self) -> list[int]:
+        return [self.lib.rb_work_chain_len(self.w, h) for h in range(self.heads)]
+
+    def run(self, phase: str, loops: int = 1, counters: CounterGroup | None = None) -> PhaseResult:
+        ph = self._phase(phase)
+        if not isinstance(loops, int) or loops < 1:
+            raise UsageError(f"bad loops {loops!r}: an integer >= 1 is allowed")
+        res = _CPhaseResult()
+        cg = counters.cg if counters is not None else None
+        if counters is not None and not cg:
+            raise ValueError("counter group is closed")
+        rc = self.lib.rb_run_phase(self.w, ph, loops, cg, ctypes.byref(res))
+        if rc == -5:
+            raise RuntimeError(
+                f"{self.k.variant} {self.workload}/{phase}: undo left "
+                f"{self.lib.rb_work_live_after_undo(self.w)} descriptors and "
+                f"{self.lib.rb_work_heads_left(self.w)} heads behind")
+        if rc < 0:
+            raise OSError(-rc, f"rb_run_phase {self.workload}/{phase}: {os.strerror(-rc)}")
+        counts = (counters._counts(res.values, res.time_enabled, res.time_running)
+                  if counters is not None else {})
+        return PhaseResult(phase=phase, ns=res.ns, ops=res.ops, loops=res.loops,
+                           counts=counts, footprint=res.footprint,
+                           peak_descs=res.peak_descs, bad=res.bad,
+                           live_after=res.live_after,
+                           checksum=self.lib.rb_work_checksum(self.w))
+
+    def close(self) -> None:
+        if getattr(self, "w", None):
+            self.lib.rb_work_destroy(self.w)
+            self.w = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()

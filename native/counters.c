@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * perf_event_open counter group for the measured process.
+ *
+ * Attributes of every event:
+ *   pid 0, cpu -1		this thread, wherever it runs (it is pinned)
+ *   disabled			leader only: members follow the leader
+ *   exclude_hv			never count the hypervisor
+ *   exclude_kernel		see below
+ *   read_format		GROUP | TOTAL_TIME_ENABLED | TOTAL_TIME_RUNNING | ID
+ *
+ * exclude_kernel.  The measured code is user space only, and with
+ * kernel.perf_event_paranoid = 2 (the common default) an unprivileged
+ * process may only open events with exclude_kernel set: anything else is
+ * EACCES.  So hardware, hw-cache and raw events always use
+ * exclude_kernel = 1, which also keeps the ioctl()s that switch the group
+ * on and off out of the counts.  Software events are different: their
+ * counts are made in the kernel on the task's behalf, and some are
+ * recorded with kernel registers (context-switches, cpu-migrations), so
+ * exclude_kernel = 1 would make them read 0.  They are opened with
+ * exclude_kernel = 0 first and, if that is refused (EACCES/EPERM), again
+ * with exclude_kernel = 1; rb_counters_exclude_kernel() says which, so
+ * the caller can record it.  page-faults, task-clock and cpu-clock count
+ * the same either way.
+ *
+ * The group is reset once per rb_run_phase(), enabled just before each
+ * measured region and disabled right after it, and read once at the end.
+ */
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "counters.h"
+
+struct rb_counters {
+	int n;
+	int nopen;
+	int leader;			/* fd, or -1 when nothing opened */
+	int fd[RB_MAX_EVENTS];		/* -1 for an event that did not open */
+	int err[RB_MAX_EVENTS];
+	int exclude_kernel[RB_MAX_EVENTS];
+	unsigned long long id[RB_MAX_EVENTS];
+};
+
+#define RB_READ_FORMAT (PERF_FORMAT_GROUP | PERF_FORMAT_TOTAL_TIME_ENABLED | \
+			PERF_FORMAT_TOTAL_TIME_RUNNING | PERF_FORMAT_ID)
+
+static int sys_perf_event_open(struct perf_event_attr *attr, int group_fd)
+{
+	return syscall(__NR_perf_event_open, attr, 0, -1, group_fd,
+		       PERF_FLAG_FD_CLOEXEC);
+}
+
+static int open_one(unsigned int type, unsigned long long config,
+		    int group_fd, int exclude_kernel)
+{
+	struct perf_event_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.type = type;
+	attr.config = config;
+	attr.disabled = group_fd < 0;
+	attr.exclude_kernel = exclude_kernel;
+	attr.exclude_hv = 1;
+	attr.read_format = RB_READ_FORMAT;
+	return sys_perf_event_open(&attr, group_fd);
+}
+
+/* Open event i into the group; record its fd or its errno. */
+static void counters_add(struct rb_counters *cg, int i, unsigned int type,
+			 unsigned long long config)
+{
+	int excl = type != PERF_TYPE_SOFTWARE;
+	int fd;
+
+	fd = open_one(type, config, cg->leader, excl);
+	if (fd < 0 && !excl && (errno == EACCES || errno == EPERM)) {
+		excl = 1;
+		fd = open_one(type, config, cg->leader, excl);
+	}
+	cg->exclude_kernel[i] = excl;
+	if (fd < 0) {
+		cg->err[i] = errno ? errno : EINVAL;
+		return;
+	}
+	if (ioctl(fd, PERF_EVENT_IOC_ID, &cg->id[i]) < 0) {
+		cg->err[i] = errno;
+		close(fd);
+		return;
+	}
+	cg->fd[i] = fd;
+	if (cg->leader < 0)
+		cg->leader = fd;
+	cg->nopen++;
+}
+
+struct rb_counters *rb_counters_open(int n, const unsigned int *type,
+				     const unsigned long long *config)
+{
+	struct rb_counters *cg;
+	int i;
+
+	if (n < 0 || n > RB_MAX_EVENTS) {
+		errno = EINVAL;
+		return NULL;
+	}
+	cg = calloc(1, sizeof(*cg));
+	if (!cg)
+		return NULL;
+	cg->n = n;
+	cg->leader = -1;
+	for (i = 0; i < RB_MAX_EVENTS; i++)
+		cg->fd[i] = -1;
+	for (i = 0; i < n; i++)
+		counters_add(cg, i, type[i], config[i]);
+	return cg;
+}
+
+void rb_counters_close(struct rb_counters *cg)
+{
+	int i;
+
+	if (!cg)
+		return;
+	/* members first, the leader last */
+	for (i = cg->n - 1; i >= 0; i--)
+		if (cg->fd[i] >= 0)
+			close(cg->fd[i]);
+	free(cg);
+}
+
+int rb_counters_nevents(const struct rb_counters *cg)
+{
+	return cg->n;
+}
+
+int rb_counters_nopen(const struct rb_counters *cg)
+{
+	return cg->nopen;
+}
+
+int rb_counters_errno(const struct rb_counters *cg, int i)
+{
+	return i >= 0 && i < cg->n ? cg->err[i] : EINVAL;
+}
+
+int rb_counters_exclude_kernel(const struct rb_counters *cg, int i)
+{
+	return i >= 0 && i < cg->n ? cg->exclude_kernel[i] : 0;
+}
+
+static int group_ioctl(struct rb_counters *cg, unsigned long req)
+{
+	if (cg->leader < 0)
+		return 0;
+	return ioctl(cg->leader, req, PERF_IOC_FLAG_GROUP) < 0 ? -1 : 0;
+}
+
+int rb_counters_reset(struct rb_counters *cg)
+{
+	return group_ioctl(cg, PERF_EVENT_IOC_RESET);
+}
+
+int rb_counters_enable(struct rb_counters *cg)
+{
+	return group_ioctl(cg, PERF_EVENT_IOC_ENABLE);
+}
+
+int rb_counters_disable(struct rb_counters *cg)
+{
+	return group_ioctl(cg, PERF_EVENT_IOC_DISABLE);
+}
+
+int rb_counters_read(struct rb_counters *cg, unsigned long long *values,
+		     unsigned long long *enabled, unsigned long long *running)
+{
+	/* nr, time_enabled, time_running, then { value, id } per member */
+	unsigned long long buf[3 + 2 * RB_MAX_EVENTS];
+	unsigned long long k;
+	ssize_t want = (3 + 2 * cg->nopen) * sizeof(buf[0]), got;
+	int i;
+
+	memset(values, 0, cg->n * sizeof(*values));
+	*enabled = *running = 0;
+	if (cg->leader < 0)
+		return 0;
+	got = read(cg->leader, buf, sizeof(buf));
+	if (got != want) {
+		if (got >= 0)
+			errno = EIO;
+		return -1;
+	}
+	*enabled = buf[1];
+	*running = buf[2];
+	for (k = 0; k < buf[0]; k++) {
+		for (i = 0; i < cg->n; i++) {
+			if (cg->fd[i] >= 0 && cg->id[i] == buf[4 + 2 * k])
+				values[i] = buf[3 + 2 * k];
+		}
+	}
+	return 0;
+}
+
+long rb_touch_pages(struct rb_counters *cg, long npages, int enable,
+		    unsigned long long *values, unsigned long long *enabled,
+		    unsigned long long *running)
+{
+	long page = sysconf(_SC_PAGESIZE), i;
+	volatile char *p;
+
+	p = mmap(NULL, npages * page, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	/* no transparent huge page may turn K faults into one */
+	madvise((void *)p, npages * page, MADV_NOHUGEPAGE);
+	if (rb_counters_reset(cg))
+		goto fail;
+	if (enable && rb_counters_enable(cg))
+		goto fail;
+	for (i = 0; i < npages; i++)
+		p[i * page] = 1;
+	if (enable && rb_counters_disable(cg))
+		goto fail;
+	if (rb_counters_read(cg, values, enabled, running))
+		goto fail;
+	munmap((void *)p, npages * page);
+	return npages;
+fail:
+	i = -errno;
+	munmap((void *)p, npages * page);
+	return i;
+}
