@@ -1,0 +1,580 @@
+"""Sweep configs: TOML grids over the case parameters, validated, expanded.
+
+A config is a union of grids; each `[[grid]]` table is a cartesian product
+over its keys (docs/sweep.md has the format, the default grids and why).
+Everything is checked before anything runs: a bad key or value becomes one
+UsageError line `config KEY: bad value VALUE: allowed ...`.
+
+    cfg = load_config(path)            # or load_builtin("default"|"quick")
+    planned = expand(cfg, caches, cpu) # list[Planned], one per distinct case
+
+`caches` is what footprint targets ("l1", "l2", "llc", "64MiB") are sized
+against: plan.caches of bench.runner, {"L1d", "L2", "LLC": bytes}.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from .errors import UsageError
+from .variants import EXT_MAX, EXT_MIN, VARIANTS
+from .workloads import ALLOCS, ORDERS, WORKLOADS
+
+BACKENDS = ["auto", "perf", "sim", "time"]
+BUILTIN = ["default", "quick"]
+
+N_MAX = 1 << 20          # as `rmapbench run`
+HEADS_MAX = 1 << 26
+CACHELINE = 64
+
+# footprint targets: name -> (cache, factor, what it means)
+TARGETS = {
+    "l1": ("L1d", 0.5, "inside L1d (half of it)"),
+    "l2": ("L2", 0.5, "inside L2 (half of it)"),
+    "llc": ("LLC", 2.0, "beyond the LLC (twice it)"),
+}
+
+TOP_KEYS = ["description", "options", "defaults", "grid"]
+GRID_KEYS = ["name", "workload", "variant", "ext", "n", "heads", "order", "alloc", "seed"]
+DEFAULTS_KEYS = [k for k in GRID_KEYS if k != "name"]
+OPTION_KEYS = ["backend", "events", "cpu", "sim_profile", "cflags", "max_sptes",
+               "max_footprint", "pyperf"]
+PYPERF_KEYS = ["fast", "rigorous", "processes", "values", "warmups", "loops", "min_time"]
+RANGE_KEYS = ["from", "to", "times", "step"]
+
+DEFAULT_MAX_SPTES = 1 << 22
+DEFAULT_MAX_FOOTPRINT = 1 << 30
+
+# Chain lengths of the 4K rmaps of an idle 6 GiB guest (the `guest` workload's
+# distribution, /work/shared/reference/rmap_count_histogram_6G_guest.csv):
+# (lo, hi, heads).  Only used to estimate a guest case's footprint per head.
+GUEST_HISTOGRAM = [(0, 0, 3089171), (1, 1, 49005), (2, 3, 14016), (4, 7, 1363),
+                   (8, 15, 235), (16, 31, 212), (32, 63, 15), (64, 127, 7)]
+
+
+# -- small helpers ----------------------------------------------------------
+
+def _show(value) -> str:
+    """A value as the user wrote it, on one short line."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    text = text.replace("\n", " ")
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _bad(key: str, value, allowed: str) -> UsageError:
+    return UsageError(f"config {key}: bad value {_show(value)}: allowed {allowed}")
+
+
+def _unknown(key: str, allowed: list[str]) -> UsageError:
+    return UsageError(f"config {key}: unknown key: allowed keys are {', '.join(allowed)}")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|K|KB|KiB|M|MB|MiB|G|GB|GiB)?\s*$", re.I)
+SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20,
+              "mb": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
+
+
+def parse_size(text) -> int | None:
+    """'64MiB', '512K', '1GiB', 4096 -> bytes (binary units); None if not a size."""
+    if _is_int(text):
+        return text if text > 0 else None
+    if not isinstance(text, str):
+        return None
+    m = SIZE_RE.match(text)
+    if not m:
+        return None
+    value = int(float(m.group(1)) * SIZE_UNITS[(m.group(2) or "").lower()])
+    return value if value > 0 else None
+
+
+def fmt_size(n: float) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            v = n / size
+            return f"{v:.0f} {unit}" if v >= 100 or v == int(v) else f"{v:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+# -- the parsed config ------------------------------------------------------
+
+@dataclass
+class Options:
+    backend: str = "auto"
+    events: list[str] | None = None
+    cpu: int | None = None
+    sim_profile: str | None = None
+    cflags: str | None = None
+    max_sptes: int = DEFAULT_MAX_SPTES
+    max_footprint: int = DEFAULT_MAX_FOOTPRINT
+    pyperf: dict = field(default_factory=dict)
+
+    def pyperf_args(self) -> list[str]:
+        """The pyperf command-line options these settings stand for."""
+        args = []
+        if self.pyperf.get("fast"):
+            args.append("--fast")
+        if self.pyperf.get("rigorous"):
+            args.append("--rigorous")
+        for k in ("processes", "values", "warmups", "loops", "min_time"):
+            if k in self.pyperf:
+                args.append(f"--{k.replace('_', '-')}={self.pyperf[k]}")
+        return args
+
+
+@dataclass
+class Grid:
+    index: int               # 1-based position among the [[grid]] tables
+    name: str
+    axes: dict               # key -> list of values (variant: list of (name, ext|None))
+
+    @property
+    def key(self) -> str:
+        return f"grid[{self.index}]"
+
+
+@dataclass
+class SweepConfig:
+    source: str              # a path, or "builtin:default" / "builtin:quick"
+    text: str                # the TOML as read (stored in meta.json; --resume reuses it)
+    description: str
+    options: Options
+    grids: list[Grid]
+
+    def meta(self) -> dict:
+        return {"source": self.source, "text": self.text,
+                "grids": [g.name for g in self.grids],
+                "options": {**self.options.__dict__, "pyperf_args": self.options.pyperf_args()}}
+
+
+@dataclass
+class Planned:
+    """One case to measure, and how its heads were chosen."""
+    case: dict
+    grid: str
+    target: str | None       # footprint target ("l2", "llc", "64MiB") or None for a count
+    target_bytes: int | None
+    footprint: int           # estimated bytes touched (see estimate_footprint)
+    capped: str | None = None  # why heads is smaller than the target asked for
+
+    def label(self) -> str:
+        c = self.case
+        return (f"{c['workload']} {c['variant']}@{c['ext']} n={c['n']} heads={c['heads']} "
+                f"{c['order']} {c['alloc']}")
+
+
+# -- loading ----------------------------------------------------------------
+
+def load_builtin(name: str) -> SweepConfig:
+    if name not in BUILTIN:
+        raise UsageError(f"unknown built-in sweep {name!r}: allowed are {', '.join(BUILTIN)}")
+    text = resources.files("bench").joinpath("sweeps", f"{name}.toml").read_text()
+    return parse_config(text, f"builtin:{name}")
+
+
+def load_config(path: str | Path) -> SweepConfig:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise UsageError(f"config {str(p)!r}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"config {str(p)!r}: is a directory, not a TOML file") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"config {str(p)!r}: not UTF-8 text") from None
+    except OSError as e:
+        raise UsageError(f"config {str(p)!r}: cannot read: {e.strerror}") from None
+    return parse_config(text, str(p))
+
+
+def parse_config(text: str, source: str = "<string>") -> SweepConfig:
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"config {source}: not valid TOML: {e}") from None
+    for k in doc:
+        if k not in TOP_KEYS:
+            raise _unknown(k, TOP_KEYS)
+    description = doc.get("description", "")
+    if not isinstance(description, str):
+        raise _bad("description", description, "a string")
+    options = _parse_options(doc.get("options", {}))
+    defaults = doc.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise _bad("defaults", defaults, "a table of grid keys")
+    for k in defaults:
+        if k not in DEFAULTS_KEYS:
+            raise _unknown(f"defaults.{k}", DEFAULTS_KEYS)
+    raw_grids = doc.get("grid")
+    if raw_grids is None or raw_grids == []:
+        raise _bad("grid", raw_grids if raw_grids is not None else "(none)",
+                   "one or more [[grid]] tables")
+    if not isinstance(raw_grids, list) or not all(isinstance(g, dict) for g in raw_grids):
+        raise _bad("grid", raw_grids, "[[grid]] tables (an array of tables)")
+    grids = []
+    names = set()
+    for i, g in enumerate(raw_grids, 1):
+        grid = _parse_grid(i, g, defaults, options)
+        if grid.name in names:
+            raise _bad(f"{grid.key}.name", grid.name, "a name no other grid has")
+        names.add(grid.name)
+        grids.append(grid)
+    return SweepConfig(source=source, text=text, description=description,
+                       options=options, grids=grids)
+
+
+def _parse_options(raw) -> Options:
+    if not isinstance(raw, dict):
+        raise _bad("options", raw, "a table")
+    o = Options()
+    for k, v in raw.items():
+        key = f"options.{k}"
+        if k not in OPTION_KEYS:
+            raise _unknown(key, OPTION_KEYS)
+        if k == "backend":
+            if v not in BACKENDS:
+                raise _bad(key, v, ", ".join(BACKENDS))
+            o.backend = v
+        elif k == "events":
+            if isinstance(v, str):
+                v = [e.strip() for e in v.split(",")]
+            if (not isinstance(v, list) or not v
+                    or not all(isinstance(e, str) and re.fullmatch(r"[A-Za-z0-9_.:-]+", e)
+                               for e in v)):
+                raise _bad(key, v, "a non-empty list of perf event names "
+                           "(e.g. [\"cycles\", \"LLC-load-misses\"])")
+            o.events = v
+        elif k == "cpu":
+            allowed = sorted(os.sched_getaffinity(0))
+            if not _is_int(v) or v not in allowed:
+                raise _bad(key, v, f"one of the CPUs this process may run on, {allowed}")
+            o.cpu = v
+        elif k in ("sim_profile", "cflags"):
+            if not isinstance(v, str) or (k == "sim_profile" and not v.strip()):
+                raise _bad(key, v, "a string" + (" naming a cache profile" if k == "sim_profile" else ""))
+            setattr(o, k, v)
+        elif k == "max_sptes":
+            if not _is_int(v) or not 1 <= v <= 1 << 30:
+                raise _bad(key, v, f"an integer from 1 to {1 << 30}")
+            o.max_sptes = v
+        elif k == "max_footprint":
+            size = parse_size(v)
+            if size is None or size < 4096:
+                raise _bad(key, v, "a size of at least 4KiB, like \"1GiB\" or \"256MiB\"")
+            o.max_footprint = size
+        elif k == "pyperf":
+            o.pyperf = _parse_pyperf(v)
+    return o
+
+
+def _parse_pyperf(raw) -> dict:
+    if not isinstance(raw, dict):
+        raise _bad("options.pyperf", raw, "a table of pyperf options")
+    out = {}
+    for k, v in raw.items():
+        key = f"options.pyperf.{k}"
+        if k not in PYPERF_KEYS:
+            raise _unknown(key, PYPERF_KEYS)
+        if k in ("fast", "rigorous"):
+            if not isinstance(v, bool):
+                raise _bad(key, v, "true or false")
+        elif k == "min_time":
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 60:
+                raise _bad(key, v, "seconds, a number above 0 and at most 60")
+        else:
+            lo = 0 if k == "warmups" else 1
+            if not _is_int(v) or not lo <= v <= 1000:
+                raise _bad(key, v, f"an integer from {lo} to 1000")
+        out[k] = v
+    if out.get("fast") and out.get("rigorous"):
+        raise _bad("options.pyperf.rigorous", True, "at most one of fast and rigorous")
+    return out
+
+
+# -- grids ------------------------------------------------------------------
+
+def _as_list(key: str, v, what: str) -> list:
+    vals = v if isinstance(v, list) else [v]
+    if not vals:
+        raise _bad(key, v, f"a non-empty list of {what}")
+    return vals
+
+
+def _int_range(key: str, table: dict) -> list[int]:
+    for k in table:
+        if k not in RANGE_KEYS:
+            raise _unknown(f"{key}.{k}", RANGE_KEYS)
+    for k in ("from", "to"):
+        if k not in table:
+            raise _bad(key, table, "a range table with from, to and times or step")
+        if not _is_int(table[k]):
+            raise _bad(f"{key}.{k}", table[k], "an integer")
+    lo, hi = table["from"], table["to"]
+    if hi < lo:
+        raise _bad(f"{key}.to", hi, f"an integer >= from ({lo})")
+    if ("times" in table) == ("step" in table):
+        raise _bad(key, table, "exactly one of times (geometric) or step (arithmetic)")
+    if "times" in table:
+        t = table["times"]
+        if not _is_int(t) or t < 2 or lo < 1:
+            raise _bad(f"{key}.times", t, "an integer >= 2, with from >= 1")
+        vals, x = [], lo
+        while x <= hi:
+            vals.append(x)
+            x *= t
+    else:
+        s = table["step"]
+        if not _is_int(s) or s < 1:
+            raise _bad(f"{key}.step", s, "an integer >= 1")
+        vals = list(range(lo, hi + 1, s))
+    if len(vals) > 10000:
+        raise _bad(key, table, "a range of at most 10000 values")
+    return vals
+
+
+def _ints(key: str, v, lo: int, hi: int) -> list[int]:
+    if isinstance(v, dict):
+        vals = _int_range(key, v)
+    else:
+        vals = _as_list(key, v, f"integers from {lo} to {hi}")
+    for x in vals:
+        if not _is_int(x) or not lo <= x <= hi:
+            raise _bad(key, x, f"integers from {lo} to {hi}")
+    return vals
+
+
+def _choices(key: str, v, allowed: list[str]) -> list[str]:
+    vals = _as_list(key, v, ", ".join(allowed))
+    for x in vals:
+        if x not in allowed:
+            raise _bad(key, x, ", ".join(allowed))
+    return vals
+
+
+def parse_variant(key: str, spec) -> tuple[str, int | None]:
+    """'old' -> ('old', None); 'old@14' -> ('old', 14)."""
+    allowed = f"a variant ({', '.join(VARIANTS)}), optionally with @EXT ({EXT_MIN}..{EXT_MAX})"
+    if not isinstance(spec, str):
+        raise _bad(key, spec, allowed)
+    name, sep, ext = spec.partition("@")
+    if name not in VARIANTS:
+        raise _bad(key, spec, allowed)
+    if not sep:
+        return name, None
+    if not re.fullmatch(r"\d+", ext or ""):
+        raise _bad(key, spec, allowed)
+    if not EXT_MIN <= int(ext) <= EXT_MAX:
+        raise _bad(key, spec, f"EXT from {EXT_MIN} to {EXT_MAX} (\"{name}@{EXT_MIN}\" ... "
+                   f"\"{name}@{EXT_MAX}\")")
+    return name, int(ext)
+
+
+def _heads(key: str, v) -> list:
+    allowed = (f"integers from 1 to {HEADS_MAX}, or footprint targets "
+               f"{', '.join(json.dumps(t) for t in TARGETS)} or a size like \"64MiB\"")
+    vals = _as_list(key, v, allowed)
+    out = []
+    for x in vals:
+        if _is_int(x):
+            if not 1 <= x <= HEADS_MAX:
+                raise _bad(key, x, allowed)
+            out.append(x)
+        elif isinstance(x, str) and x.lower() in TARGETS:
+            out.append(x.lower())
+        elif isinstance(x, str) and parse_size(x) is not None:
+            out.append(x)
+        else:
+            raise _bad(key, x, allowed)
+    return out
+
+
+def _parse_grid(index: int, raw: dict, defaults: dict, options: Options) -> Grid:
+    gkey = f"grid[{index}]"
+    for k in raw:
+        if k not in GRID_KEYS:
+            raise _unknown(f"{gkey}.{k}", GRID_KEYS)
+    merged = {**defaults, **raw}
+
+    def where(k):  # name the table the value came from
+        return f"{gkey}.{k}" if k in raw else f"defaults.{k}"
+
+    name = raw.get("name", f"grid{index}")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise _bad(f"{gkey}.name", name, "a name of letters, digits, '_', '.', '-'")
+    if "workload" not in merged:
+        raise _bad(f"{gkey}.workload", "(missing)", ", ".join(WORKLOADS))
+    axes: dict = {}
+    axes["workload"] = _choices(where("workload"), merged["workload"], WORKLOADS)
+
+    variants = _as_list(where("variant"), merged.get("variant", list(VARIANTS)),
+                        "variant names")
+    axes["variant"] = [parse_variant(where("variant"), s) for s in variants]
+
+    ext = merged.get("ext", "default")
+    ext_vals = _as_list(where("ext"), ext, "integers or \"default\"")
+    for x in ext_vals:
+        if x != "default" and not (_is_int(x) and EXT_MIN <= x <= EXT_MAX):
+            raise _bad(where("ext"), x, f"integers from {EXT_MIN} to {EXT_MAX}, or \"default\" "
+                       "(the variant's own)")
+    axes["ext"] = ext_vals
+
+    only_guest = set(axes["workload"]) == {"guest"}
+    if "n" not in merged:
+        if not only_guest:
+            raise _bad(f"{gkey}.n", "(missing)", "integers >= 1 (sptes per head)")
+        axes["n"] = [0]
+    else:
+        axes["n"] = _ints(where("n"), merged["n"], 0, N_MAX)
+        if "guest" in axes["workload"] and any(x != 0 for x in axes["n"]):
+            raise _bad(where("n"), merged["n"], "only 0 with workload guest (its chain lengths "
+                       "come from the guest histogram); put guest in a grid of its own")
+        if not only_guest and 0 in axes["n"]:
+            raise _bad(where("n"), 0, f"integers from 1 to {N_MAX} for "
+                       f"{', '.join(w for w in axes['workload'] if w != 'guest')}")
+    axes["heads"] = _heads(where("heads"), merged.get("heads", "l2"))
+    axes["order"] = _choices(where("order"), merged.get("order", "fifo"), ORDERS)
+    axes["alloc"] = _choices(where("alloc"), merged.get("alloc", "bump"), ALLOCS)
+    axes["seed"] = _ints(where("seed"), merged.get("seed", 1), 0, (1 << 63) - 1)
+
+    # explicit head counts must fit the per-case cap at the grid's largest n
+    nmax = max(max(axes["n"]), 1)
+    for h in axes["heads"]:
+        if _is_int(h) and h * nmax > options.max_sptes:
+            raise _bad(where("heads"), h, f"heads * n <= options.max_sptes ({options.max_sptes}) "
+                       f"at the grid's largest n ({nmax}): at most {options.max_sptes // nmax}")
+    return Grid(index=index, name=name, axes=axes)
+
+
+# -- footprints and expansion ------------------------------------------------
+
+def desc_stride(variant: str, ext: int) -> int:
+    """Bytes one descriptor takes in the arena: struct size rounded up to a line."""
+    size = (ext + 1) * 8 if variant in ("old", "new", "new-fixed") else 16 + ext * 8
+    return -(-size // CACHELINE) * CACHELINE
+
+
+def descs_for(n: int, ext: int) -> int:
+    """Descriptors one head of n sptes needs (none for 0 or 1: the head holds it)."""
+    return 0 if n < 2 else -(-n // ext)
+
+
+def bytes_per_head(workload: str, variant: str, ext: int, n: int) -> float:
+    """Estimated bytes one head brings: its word, its sptes, its descriptors."""
+    stride = desc_stride(variant, ext)
+    if workload == "guest":
+        total = sum(h for _, _, h in GUEST_HISTOGRAM)
+        per = 0.0
+        for lo, hi, h in GUEST_HISTOGRAM:
+            length = round((lo + hi) / 2)
+            per += h / total * (length * 8 + descs_for(length, ext) * stride)
+        return 8 + per
+    return 8 + n * 8 + descs_for(n, ext) * stride
+
+
+def sptes_per_head(workload: str, n: int) -> float:
+    """sptes one head holds: n, or the guest histogram's mean chain length."""
+    if workload == "guest":
+        total = sum(h for _, _, h in GUEST_HISTOGRAM)
+        return sum(round((lo + hi) / 2) * h for lo, hi, h in GUEST_HISTOGRAM) / total
+    return n
+
+
+def estimate_footprint(case: dict) -> int:
+    return int(case["heads"] * bytes_per_head(case["workload"], case["variant"],
+                                              case["ext"], case["n"]))
+
+
+def target_bytes(target: str, caches: dict) -> int:
+    if target in TARGETS:
+        cache, factor, _ = TARGETS[target]
+        size = caches.get(cache)
+        if not size:
+            raise UsageError(f"footprint target {target!r} needs the {cache} size, which this "
+                             f"host does not report: give heads as a count or a size like \"1MiB\"")
+        return int(size * factor)
+    return parse_size(target)
+
+
+def resolve_heads(target, workload: str, variant: str, ext: int, n: int, caches: dict,
+                  options: Options) -> tuple[int, int | None, str | None]:
+    """(heads, target bytes or None, why capped or None)."""
+    if _is_int(target):
+        return target, None, None
+    want = target_bytes(target, caches)
+    per = bytes_per_head(workload, variant, ext, n)
+    heads = max(1, int(want // per))
+    capped = None
+    if heads == 1 and per > want:
+        capped = f"one head ({fmt_size(per)}) is already larger than the target"
+    # heads * max(sptes per head, 1): bounds both the sptes and the heads a case visits
+    limit_sptes = max(1, int(options.max_sptes // max(sptes_per_head(workload, n), 1)))
+    limit_bytes = max(1, int(options.max_footprint // per))
+    if heads > min(limit_sptes, limit_bytes, HEADS_MAX):
+        if limit_sptes <= min(limit_bytes, HEADS_MAX):
+            capped = f"heads*n capped at max_sptes={options.max_sptes}"
+        elif limit_bytes <= HEADS_MAX:
+            capped = f"footprint capped at max_footprint={fmt_size(options.max_footprint)}"
+        else:
+            capped = f"heads capped at {HEADS_MAX}"
+        heads = min(limit_sptes, limit_bytes, HEADS_MAX)
+    return heads, want, capped
+
+
+def expand(cfg: SweepConfig, caches: dict, cpu: int) -> list[Planned]:
+    """Every distinct case of the union of the grids, in grid order."""
+    from .results import case_key
+
+    out: list[Planned] = []
+    seen: set[str] = set()
+    for g in cfg.grids:
+        a = g.axes
+        for workload, (variant, pinned), ext_spec, n, target, order, alloc, seed in \
+                itertools.product(a["workload"], a["variant"], a["ext"], a["n"], a["heads"],
+                                  a["order"], a["alloc"], a["seed"]):
+            if pinned is not None:
+                ext = pinned
+            else:
+                ext = VARIANTS[variant][1] if ext_spec == "default" else ext_spec
+            heads, want, capped = resolve_heads(target, workload, variant, ext, n, caches,
+                                                cfg.options)
+            case = {"workload": workload, "variant": variant, "ext": ext, "n": n,
+                    "heads": heads, "order": order, "alloc": alloc, "seed": seed, "cpu": cpu}
+            key = case_key(case)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(Planned(case=case, grid=g.name,
+                               target=None if _is_int(target) else target,
+                               target_bytes=want, footprint=estimate_footprint(case),
+                               capped=capped))
+    return out
+
+
+def describe_caps(planned: list[Planned]) -> list[str]:
+    """One line per (grid, target, reason) whose heads were capped."""
+    seen = {}
+    for p in planned:
+        if p.capped:
+            k = (p.grid, p.target, p.capped)
+            seen.setdefault(k, []).append(p)
+    lines = []
+    for (grid, target, why), ps in seen.items():
+        lo = min(p.footprint for p in ps)
+        hi = max(p.footprint for p in ps)
+        lines.append(f"grid {grid}: {len(ps)} case(s) with target {target!r} "
+                     f"({fmt_size(ps[0].target_bytes)}) {why}: estimated footprint "
+                     f"{fmt_size(lo)} .. {fmt_size(hi)}")
+    return lines
