@@ -1,0 +1,155 @@
+"""Load finished run directories into one tidy pandas DataFrame.
+
+Only complete runs are accepted (docs/internals.md sections 4 and 5): a run
+directory must hold a meta.json whose status is "complete" and a readable
+results.parquet with every column of the schema.  Anything else is refused
+with a one-line bench.errors.UsageError naming the bad input, so a report is
+never built from a partial or corrupt run.
+
+Columns added here (not in the stored schema):
+  run_dir  the directory the row came from (str)
+  label    the series name used by the analysis: the variant, or
+           "variant/extN" when the row's EXT is not the variant's default
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.errors import UsageError
+from bench.results import COLUMNS, EXTRA_COLUMNS
+
+# Columns whose values must be numbers.
+NUMERIC_COLUMNS = ["ext", "n", "heads", "seed", "cpu", "value", "ops", "loops",
+                   "process", "sample", "enabled_ratio"]
+
+
+@dataclass
+class Run:
+    """One loaded run directory."""
+    path: Path
+    meta: dict
+    df: "object"  # pandas.DataFrame
+    check: list | None = None  # contents of check.json (or meta["check"]), if any
+
+
+@dataclass
+class Loaded:
+    """Several runs merged: df is the concatenation, host is a column."""
+    runs: list[Run]
+    df: "object" = field(repr=False)  # pandas.DataFrame
+
+    @property
+    def hosts(self) -> list[str]:
+        return sorted(self.df["host"].astype(str).unique())
+
+    def meta_for_host(self, host: str) -> list[dict]:
+        return [r.meta for r in self.runs if host in set(r.df["host"].astype(str))]
+
+
+def series_label(variant: str, ext: int) -> str:
+    """The variant's name if ext is its default EXT, else "variant/extN"."""
+    from bench.variants import VARIANTS
+
+    default = VARIANTS.get(variant, (None, None))[1]
+    return variant if default == int(ext) else f"{variant}/ext{int(ext)}"
+
+
+def _read_check(path: Path, meta: dict) -> list | None:
+    p = path / "check.json"
+    if p.exists():
+        try:
+            data = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            raise UsageError(f"{str(p)!r} is corrupt: not valid JSON") from None
+        where = str(p)
+    elif "check" in meta:
+        data, where = meta["check"], f"{str(path / 'meta.json')!r} key 'check'"
+    else:
+        return None
+    if not isinstance(data, list) or not all(isinstance(d, dict) and "variant" in d for d in data):
+        raise UsageError(f"{where} is malformed: a JSON list of objects with a 'variant' "
+                         "key (rmapbench check --json) is allowed")
+    return data
+
+
+def load_run(path: str | Path) -> Run:
+    """Load one complete run directory; UsageError if it is missing, partial or corrupt."""
+    import pandas as pd
+    import pyarrow
+
+    from bench.results import RunDir
+
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"run directory {str(path)!r} does not exist")
+    if not path.is_dir():
+        raise UsageError(f"{str(path)!r} is not a run directory (not a directory)")
+    meta = RunDir(path).read_meta()
+    if not isinstance(meta, dict):
+        raise UsageError(f"{str(path / 'meta.json')!r} is corrupt: a JSON object is allowed")
+    status = meta.get("status")
+    if status != "complete":
+        raise UsageError(f"run {str(path)!r} is {status or 'without status'} (meta.json status "
+                         f"{status!r}): only complete runs are allowed; finish or resume it first")
+    res = path / "results.parquet"
+    if not res.exists():
+        raise UsageError(f"run {str(path)!r} has no results.parquet: only finalized runs are allowed")
+    try:
+        df = pd.read_parquet(res)
+    except (OSError, ValueError, pyarrow.ArrowException) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(f"{str(res)!r} is not readable parquet: {first}") from None
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise UsageError(f"{str(res)!r} lacks column(s) {', '.join(missing)}: "
+                         f"the schema needs {', '.join(COLUMNS + EXTRA_COLUMNS)}")
+    if df.empty:
+        raise UsageError(f"{str(res)!r} has no rows: a run with at least one measured value is needed")
+    for c in NUMERIC_COLUMNS:
+        if not pd.api.types.is_numeric_dtype(df[c]):
+            coerced = pd.to_numeric(df[c], errors="coerce")
+            if coerced.isna().any() and not df[c].isna().all():
+                bad = df[c][coerced.isna()].iloc[0]
+                raise UsageError(f"{str(res)!r} column {c!r} holds {bad!r}: numbers are allowed")
+            df[c] = coerced
+    is_sim = df["backend"].astype(str) == "sim"
+    if "simulated" not in df.columns:
+        # internals.md section 4: simulated is true exactly for backend sim.
+        df["simulated"] = is_sim
+    else:
+        df["simulated"] = df["simulated"].astype(bool)
+        wrong = df["simulated"] != is_sim
+        if wrong.any():
+            row = df[wrong].iloc[0]
+            raise UsageError(f"{str(res)!r} row has backend {row['backend']!r} with simulated="
+                             f"{bool(row['simulated'])}: simulated must be true exactly for backend sim")
+    if "footprint" not in df.columns:
+        df["footprint"] = float("nan")
+    df["run_dir"] = str(path)
+    df["host"] = df["host"].astype(str)
+    df["label"] = [series_label(v, e) for v, e in zip(df["variant"], df["ext"])]
+    return Run(path=path, meta=meta, df=df, check=_read_check(path, meta))
+
+
+def load_runs(paths) -> Loaded:
+    """Load several run directories into one DataFrame (host is a column)."""
+    import pandas as pd
+
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise UsageError("no run directory given: at least one is needed")
+    runs: list[Run] = []
+    seen: dict[str, Path] = {}
+    for p in paths:
+        r = load_run(p)
+        for rid in sorted(r.df["run_id"].astype(str).unique()):
+            if rid in seen:
+                raise UsageError(f"run_id {rid!r} is in both {str(seen[rid])!r} and {str(p)!r}: "
+                                 "each run may be given once")
+            seen[rid] = p
+        runs.append(r)
+    df = pd.concat([r.df for r in runs], ignore_index=True)
+    return Loaded(runs=runs, df=df)
