@@ -19,6 +19,8 @@ from .errors import EXIT_USAGE, UsageError
 COMMAND_MODULES: list[str] = [
     "bench.run",
     "bench.doctor",
+    "bench.sweep",
+    "analysis.cli",
 ]
 
 

@@ -43,11 +43,18 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
+            os.chmod(f.fileno(), 0o666 & ~_umask())   # mkstemp makes 0600
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def case_key(case: dict) -> str:
@@ -99,6 +106,9 @@ class RunDir:
         for col in COLUMNS:
             if col not in df.columns:
                 raise ValueError(f"result rows lack column {col!r}")
+        # DESIGN.md section 8's columns in order, then rmapbench's, then any others
+        order = COLUMNS + [c for c in EXTRA_COLUMNS if c in df.columns]
+        df = df[order + [c for c in df.columns if c not in order]]
         buf = df.to_parquet(index=False)
         atomic_write(self.parts / f"{key}.parquet", buf)
 
@@ -108,16 +118,27 @@ class RunDir:
         return {p.name[: -len(".parquet")] for p in self.parts.glob("*.parquet")
                 if not p.name.startswith(".")}
 
-    def finalize(self, meta: dict) -> None:
+    def finalize(self, meta: dict, keys: list[str] | None = None) -> None:
         """Concatenate the parts into results.parquet and pyperf.json, then
-        mark meta.json complete (last)."""
+        mark meta.json complete (last).
+
+        keys: the cases of the run, in the order their rows should appear
+        (default: every finished part, sorted).  Every one must be finished.
+        A pyperf part without its parquet part (a case interrupted while
+        being written) is never merged."""
         import pandas as pd
 
-        frames = [pd.read_parquet(p) for p in sorted(self.parts.glob("*.parquet"))
-                  if not p.name.startswith(".")]
+        if keys is None:
+            keys = sorted(self.finished_keys())
+        missing = [k for k in keys if not (self.parts / f"{k}.parquet").is_file()]
+        if missing:
+            raise ValueError(f"cannot finalize {self.path}: {len(missing)} case(s) not "
+                             f"finished, e.g. {missing[0]}")
+        frames = [pd.read_parquet(self.parts / f"{k}.parquet") for k in keys]
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
         atomic_write(self.path / "results.parquet", df.to_parquet(index=False))
-        pyperf_parts = sorted(self.parts.glob("*.pyperf.json"))
+        pyperf_parts = [p for p in (self.parts / f"{k}.pyperf.json" for k in keys)
+                        if p.is_file()]
         if pyperf_parts:
             atomic_write(self.path / "pyperf.json", merge_pyperf(pyperf_parts))
         self.write_meta({**meta, "status": "complete", "cases": len(frames)})

@@ -1,0 +1,386 @@
+"""`rmapbench sweep [CONFIG.toml] [--backend B] [--out DIR] [--resume] [--quick]`.
+
+Expands a sweep config (bench.config) into cases, measures each with the
+runner and persists it at once (RunDir.write_case: atomic, the parquet part
+last), then finalizes the run directory (results.parquet, pyperf.json,
+meta.json "complete").  Nothing is measured before the whole config has been
+validated and the output directory checked.
+
+Interruption: SIGINT, SIGTERM and SIGHUP abort the case being measured (its
+worker processes are killed; a case being written is finished first), leave
+meta.json "incomplete" with the signal named, and exit 128+signal.  A SIGKILL
+loses only the case in progress too: every finished case is a complete part
+file.  `--resume` measures exactly the cases of the stored plan whose parts
+are missing; the config, case list, run id and host label come from the
+run's meta.json so that a resumed run is the run it continues.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from .errors import UsageError
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKENDS = ["auto", "perf", "sim", "time"]
+SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+
+
+class Interrupted(Exception):
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+# -- signals ----------------------------------------------------------------
+
+def _descendants(pid: int) -> list[int]:
+    """Every live descendant of pid, children first (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses
+        ppid = int(stat[stat.rfind(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+class SignalGuard:
+    """Turn SIGINT/SIGTERM/SIGHUP into Interrupted, except inside protect()."""
+
+    def __init__(self):
+        self.critical = False
+        self.pending: int | None = None
+        self.old = {}
+
+    def _handler(self, signum, frame):
+        if self.critical:
+            self.pending = signum
+            return
+        self.pending = signum
+        self._stop_children()
+        raise Interrupted(signum)
+
+    @staticmethod
+    def _stop_children():
+        # pyperf workers and valgrind are grandchildren: once the direct child
+        # is killed they would be orphaned and keep running, so end them now.
+        for pid in _descendants(os.getpid()):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+    def __enter__(self):
+        for s in SIGNALS:
+            self.old[s] = signal.signal(s, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self.old.items():
+            signal.signal(s, h)
+
+    @contextlib.contextmanager
+    def protect(self):
+        """Signals wait until the block (writing one case) is done."""
+        self.critical = True
+        try:
+            yield
+        finally:
+            self.critical = False
+        if self.pending is not None:
+            self._stop_children()
+            raise Interrupted(self.pending)
+
+
+# -- progress ---------------------------------------------------------------
+
+class _Lines:
+    """Progress for a log (stderr not a terminal): one line per case."""
+
+    def __init__(self, total: int, done: int):
+        self.total, self.done = total, done
+        self.start = time.monotonic()
+        self.measured = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def current(self, label: str):
+        self.label = label
+
+    def advance(self, seconds: float):
+        self.done += 1
+        self.measured += 1
+        left = self.total - self.done
+        eta = (time.monotonic() - self.start) / self.measured * left
+        print(f"[{self.done}/{self.total}] {self.label}  {seconds:.1f}s  "
+              f"ETA {_hms(eta)}", file=sys.stderr, flush=True)
+
+
+class _Bar:
+    """A rich progress bar: cases done/total, the current case, elapsed and ETA."""
+
+    def __init__(self, total: int, done: int):
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.progress = Progress(
+            TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            TextColumn("{task.description}"),
+            console=Console(stderr=True), speed_estimate_period=3600)
+        self.task = self.progress.add_task("", total=total, completed=done)
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def current(self, label: str):
+        self.progress.update(self.task, description=label)
+
+    def advance(self, seconds: float):
+        self.progress.update(self.task, advance=1)
+
+
+def _hms(s: float) -> str:
+    s = int(s)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+# -- the command ------------------------------------------------------------
+
+def _check_backend(b: str | None) -> str | None:
+    if b is not None and b not in BACKENDS:
+        raise UsageError(f"bad --backend {b!r}: allowed are {', '.join(BACKENDS)}")
+    return b
+
+
+def _nonempty(path: Path) -> bool:
+    return path.is_dir() and any(path.iterdir())
+
+
+def _load_requested_config(args):
+    from .config import load_builtin, load_config
+
+    if args.config and args.quick:
+        raise UsageError(f"sweep: give a CONFIG ({args.config!r}) or --quick, not both")
+    if args.config:
+        return load_config(args.config)
+    return load_builtin("quick" if args.quick else "default")
+
+
+def _resume_state(args, out: Path):
+    """(config, stored meta) when continuing the run in out, else (config, None)."""
+    from .config import parse_config
+    from .results import RunDir
+
+    requested = _load_requested_config(args)      # validated even when resuming
+    if not _nonempty(out):
+        return requested, None
+    if not args.resume:
+        raise UsageError(f"output directory {str(out)!r} is not empty: give --resume to "
+                         "continue the run in it, or another --out")
+    meta = RunDir(out).read_meta()
+    stored = (meta.get("config") or {})
+    if "text" not in stored or "sweep" not in meta:
+        raise UsageError(f"{str(out)!r} holds no sweep run (its meta.json has no sweep "
+                         "config): --resume continues only a sweep")
+    if (args.config or args.quick) and requested.text != stored["text"]:
+        raise UsageError(f"config {requested.source!r} differs from the one the run in "
+                         f"{str(out)!r} was started with ({stored.get('source')}): "
+                         "resume without a CONFIG, or use another --out")
+    cfg = parse_config(stored["text"], stored.get("source", "meta.json"))
+    return cfg, meta
+
+
+def cmd_sweep(args) -> int:
+    from .config import describe_caps, expand
+
+    backend_arg = _check_backend(args.backend)
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise UsageError(f"--out {str(out)!r} exists and is not a directory")
+    if out is None and args.resume:
+        raise UsageError("--resume needs --out DIR: the run directory to continue")
+    if out is not None and not args.list:
+        cfg, stored = _resume_state(args, out)
+    else:
+        cfg, stored = _load_requested_config(args), None
+
+    opts = cfg.options
+    if stored is not None:
+        s_backend = stored["backend"]["requested"]
+        if backend_arg is not None and backend_arg != s_backend:
+            raise UsageError(f"--backend {backend_arg} differs from the run's ({s_backend}): "
+                             "a run keeps one backend")
+        backend = s_backend
+        cpu = stored.get("plan", {}).get("cpu")
+        if args.cpu is not None and str(args.cpu) != str(cpu):
+            raise UsageError(f"--cpu {args.cpu} differs from the run's ({cpu}): "
+                             "a run keeps one pinned CPU")
+    else:
+        backend = backend_arg or opts.backend
+        cpu = args.cpu if args.cpu is not None else opts.cpu
+
+    from .runner import make_plan
+
+    plan = make_plan(backend, events=opts.events, cpu=cpu, pyperf_args=opts.pyperf_args(),
+                     sim_profile=opts.sim_profile, cflags=opts.cflags)
+    note = f" ({plan.reason})" if plan.requested == "auto" else ""
+    print(f"backend: {plan.backend}{note}; pinned to CPU {plan.cpu}", file=sys.stderr)
+
+    planned = expand(cfg, plan.caches, plan.cpu)
+    if args.list:
+        return _print_list(cfg, plan, planned)
+    if stored is not None:
+        cases = stored["sweep"]["cases"]
+    else:
+        cases = [p.case for p in planned]
+    return _run(args, out, cfg, plan, cases, stored, describe_caps(planned), planned)
+
+
+def _print_list(cfg, plan, planned) -> int:
+    from .config import describe_caps, fmt_size
+
+    print(f"# {cfg.source}: {len(planned)} cases; footprint targets sized against "
+          + ", ".join(f"{k} {fmt_size(v)}" for k, v in plan.caches.items()
+                      if k in ("L1d", "L2", "LLC")))
+    for line in describe_caps(planned):
+        print(f"# {line}")
+    for i, p in enumerate(planned, 1):
+        tgt = f"{p.target}={fmt_size(p.target_bytes)}" if p.target else "count"
+        cap = "  CAPPED" if p.capped else ""
+        print(f"{i:4d}  {p.grid:14s} {p.label():58s} ~{fmt_size(p.footprint):>10s} "
+              f"[{tgt}]{cap}")
+    return 0
+
+
+def _run(args, out, cfg, plan, cases, stored, caps, planned) -> int:
+    from .meta import build_meta, now
+    from .results import RunDir, case_key
+    from .runner import measure_case, new_run_id
+
+    if stored is not None:
+        run_id = stored["run_id"]
+        meta = {k: v for k, v in stored.items() if k not in ("interrupted", "error")}
+        meta["events"] = plan.event_support
+        host = meta["sweep"]["host"]
+    else:
+        run_id = new_run_id()
+        meta = build_meta(plan, run_id, config=cfg.meta())
+        host = args.host or meta["host"].get("name") or "unknown"
+        by_grid: dict[str, int] = {}
+        for p in planned:
+            by_grid[p.grid] = by_grid.get(p.grid, 0) + 1
+        meta["sweep"] = {"host": host, "total": len(cases), "grids": by_grid, "caps": caps,
+                         "caches": plan.caches, "cases": cases, "sessions": []}
+        if out is None:
+            out = ROOT / "results" / run_id if (ROOT / "pyproject.toml").exists() \
+                else Path.cwd() / "results" / run_id
+    if args.host and args.host != host:
+        raise UsageError(f"--host {args.host!r} differs from the run's host label ({host!r})")
+
+    rundir = RunDir(out)
+    keys = [case_key(c) for c in cases]
+    done = rundir.finished_keys() if stored is not None else set()
+    todo = [(k, c) for k, c in zip(keys, cases) if k not in done]
+    skipped = len(cases) - len(todo)
+
+    if stored is not None and not todo and stored.get("status") == "complete":
+        print(f"nothing to measure: all {len(cases)} cases of {out} are finished and the run "
+              "is complete", file=sys.stderr)
+        print(out)
+        return 0
+
+    for line in caps:
+        print(f"note: {line}", file=sys.stderr)
+    print(f"sweep {cfg.source}: {len(cases)} cases, {skipped} already measured, "
+          f"{len(todo)} to measure -> {out}", file=sys.stderr)
+
+    session = {"started": now(), "skipped": skipped, "measured": 0, "status": "running"}
+    meta["sweep"]["sessions"].append(session)
+    rundir.begin(meta)             # status "incomplete"; stale results.parquet removed
+
+    guard = SignalGuard()
+    progress = _Bar if sys.stderr.isatty() else _Lines
+    try:
+        with guard, progress(len(cases), skipped) as bar:
+            for key, case in todo:
+                label = _label(case)
+                bar.current(label)
+                t0 = time.monotonic()
+                rows, pyperf_text = measure_case(case, plan, run_id=run_id, host=host)
+                with guard.protect():
+                    rundir.write_case(key, rows, pyperf_text)
+                    session["measured"] += 1
+                bar.advance(time.monotonic() - t0)
+            guard.critical = True          # a late signal no longer interrupts
+            session.update(status="finished", ended=now())
+            rundir.finalize({**meta, "events": plan.event_support, "finished": now()},
+                            keys=keys)
+    except Interrupted as e:
+        session.update(status=f"interrupted by {e.name}", ended=now())
+        rundir.write_meta({**meta, "status": "incomplete", "interrupted": e.name})
+        n_done = len(rundir.finished_keys() & set(keys))
+        print(f"rmapbench: sweep interrupted by {e.name}: {n_done} of {len(cases)} cases "
+              f"finished and kept in {out}; continue with: rmapbench sweep --resume --out {out}",
+              file=sys.stderr)
+        return 128 + e.signum
+    except UsageError as e:
+        session.update(status=f"failed: {e}", ended=now())
+        rundir.write_meta({**meta, "status": "incomplete", "error": str(e)})
+        raise
+    print(f"sweep complete: {session['measured']} cases measured, {skipped} kept from before; "
+          f"{out / 'results.parquet'}", file=sys.stderr)
+    print(out)
+    return 0
+
+
+def _label(case: dict) -> str:
+    return (f"{case['workload']} {case['variant']}@{case['ext']} n={case['n']} "
+            f"heads={case['heads']} {case['order']} {case['alloc']}")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "sweep", help="measure a grid of cases into a run directory",
+        description="Measure every case of a sweep config (default: the built-in default "
+                    "sweep; see docs/sweep.md) into one run directory.")
+    p.add_argument("config", nargs="?", help="TOML sweep config (default: built-in default)")
+    p.add_argument("--backend", help="auto, perf, sim or time (default: the config's, auto)")
+    p.add_argument("--out", help="run directory (default: results/<run-id>/)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out: measure only the cases it lacks")
+    p.add_argument("--quick", action="store_true", help="the built-in quick sweep")
+    p.add_argument("--cpu", help="CPU to pin workers to (default: the config's, else "
+                                 "isolated, else the highest)")
+    p.add_argument("--host", help="host label for the results' host column "
+                                  "(default: this machine's hostname)")
+    p.add_argument("--list", action="store_true",
+                   help="print the expanded cases and exit without measuring")
+    p.set_defaults(func=cmd_sweep)
