@@ -251,11 +251,19 @@ def _parse_options(raw) -> Options:
         elif k == "events":
             if isinstance(v, str):
                 v = [e.strip() for e in v.split(",")]
-            if (not isinstance(v, list) or not v
-                    or not all(isinstance(e, str) and re.fullmatch(r"[A-Za-z0-9_.:-]+", e)
-                               for e in v)):
+            if not isinstance(v, list) or not v:
                 raise _bad(key, v, "a non-empty list of perf event names "
                            "(e.g. [\"cycles\", \"LLC-load-misses\"])")
+            from . import events as evmod
+
+            for e in v:
+                try:
+                    evmod.resolve(e)
+                except UsageError:
+                    raise _bad(key, e, evmod.allowed_text()) from None
+            if len(set(v)) != len(v):
+                dup = next(e for e in v if v.count(e) > 1)
+                raise _bad(key, dup, "each event once")
             o.events = v
         elif k == "cpu":
             allowed = sorted(os.sched_getaffinity(0))
