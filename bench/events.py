@@ -97,13 +97,14 @@ def resolve(name: str) -> tuple[str, int, int]:
 
 def resolve_list(names) -> list[tuple[str, int, int]]:
     """Resolve a list of names, or one comma-separated string; no duplicates."""
+    given = names
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",")]
     out, seen = [], set()
     for n in names:
         if n == "":
-            raise UsageError("bad event list: an empty event name; give names "
-                             "separated by commas, each one of " + allowed_text())
+            raise UsageError(f"bad event list {given!r}: an empty event name; give names "
+                             "separated by commas, allowed are " + allowed_text())
         ev = resolve(n)
         if ev[0] in seen:
             raise UsageError(f"event {n!r} given twice: give each event once")

@@ -15,13 +15,14 @@
  * EACCES.  So hardware, hw-cache and raw events always use
  * exclude_kernel = 1, which also keeps the ioctl()s that switch the group
  * on and off out of the counts.  Software events are different: their
- * counts are made in the kernel on the task's behalf, and some are
- * recorded with kernel registers (context-switches, cpu-migrations), so
- * exclude_kernel = 1 would make them read 0.  They are opened with
- * exclude_kernel = 0 first and, if that is refused (EACCES/EPERM), again
- * with exclude_kernel = 1; rb_counters_exclude_kernel() says which, so
- * the caller can record it.  page-faults, task-clock and cpu-clock count
- * the same either way.
+ * counts are made in the kernel on the task's behalf.  They are opened
+ * with exclude_kernel = 0 first.  If that is refused (EACCES/EPERM), the
+ * ones that count the same either way (task-clock, cpu-clock, and the
+ * page faults, which are recorded with the faulting user registers) are
+ * opened again with exclude_kernel = 1; rb_counters_exclude_kernel() says
+ * which.  context-switches and cpu-migrations are recorded with kernel
+ * registers: with exclude_kernel = 1 they read 0 however often the task
+ * switches (measured), so they are not retried and keep their EACCES.
  *
  * The group is reset once per rb_run_phase(), enabled just before each
  * measured region and disabled right after it, and read once at the end.
@@ -72,6 +73,22 @@ static int open_one(unsigned int type, unsigned long long config,
 	return sys_perf_event_open(&attr, group_fd);
 }
 
+/* Software events whose counts do not depend on exclude_kernel. */
+static int sw_user_countable(unsigned int type, unsigned long long config)
+{
+	if (type != PERF_TYPE_SOFTWARE)
+		return 0;
+	switch (config) {
+	case PERF_COUNT_SW_CPU_CLOCK:
+	case PERF_COUNT_SW_TASK_CLOCK:
+	case PERF_COUNT_SW_PAGE_FAULTS:
+	case PERF_COUNT_SW_PAGE_FAULTS_MIN:
+	case PERF_COUNT_SW_PAGE_FAULTS_MAJ:
+		return 1;
+	}
+	return 0;
+}
+
 /* Open event i into the group; record its fd or its errno. */
 static void counters_add(struct rb_counters *cg, int i, unsigned int type,
 			 unsigned long long config)
@@ -80,7 +97,8 @@ static void counters_add(struct rb_counters *cg, int i, unsigned int type,
 	int fd;
 
 	fd = open_one(type, config, cg->leader, excl);
-	if (fd < 0 && !excl && (errno == EACCES || errno == EPERM)) {
+	if (fd < 0 && !excl && (errno == EACCES || errno == EPERM) &&
+	    sw_user_countable(type, config)) {
 		excl = 1;
 		fd = open_one(type, config, cg->leader, excl);
 	}

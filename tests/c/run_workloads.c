@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Every phase of every workload, through rb_run_phase(), for one small
+ * case per (workload, order, allocator): built with ASan and UBSan by
+ * tests/test_workloads.py.  Any BUG/WARN status, descriptor left live,
+ * head left set or arena outgrown is a failure; the sanitizers catch the
+ * rest (out-of-bounds spte or descriptor access, use after free, leaks).
+ *
+ * usage: run_workloads N HEADS SEED
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "workloads.h"
+
+static const unsigned int lo[] = { 0, 1, 2, 4, 8, 16 };
+static const unsigned int hi[] = { 0, 1, 3, 7, 15, 40 };
+static const unsigned long long weight[] = { 50, 20, 10, 5, 3, 2 };
+
+static int run_one(int kind, int order, int alloc, unsigned long n,
+		   unsigned long heads, unsigned long long seed)
+{
+	struct rb_phase_result res;
+	struct rb_work *w;
+	int phase, ret, fails = 0;
+
+	w = rb_work_create(kind, order, alloc, n, heads, seed, 6, lo, hi,
+			   weight);
+	if (!w) {
+		fprintf(stderr, "create %d/%d/%d failed\n", kind, order, alloc);
+		return 1;
+	}
+	for (phase = RB_PH_ADD; phase <= RB_PH_NULL; phase++) {
+		if (!rb_work_has_phase(w, phase))
+			continue;
+		ret = rb_run_phase(w, phase, 2, NULL, &res);
+		if (ret || res.bad || res.live_after || rb_work_heads_left(w) ||
+		    rb_work_arena_grew(w) || res.ops != rb_work_ops(w, phase)) {
+			fprintf(stderr,
+				"%s: workload %d phase %d order %d alloc %d: ret %d bad %lld live %lld grew %d\n",
+				pte_list_variant, kind, phase, order, alloc,
+				ret, res.bad, res.live_after,
+				rb_work_arena_grew(w));
+			fails++;
+		}
+	}
+	rb_work_destroy(w);
+	return fails;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long n = argc > 1 ? strtoul(argv[1], NULL, 0) : 20;
+	unsigned long heads = argc > 2 ? strtoul(argv[2], NULL, 0) : 600;
+	unsigned long long seed = argc > 3 ? strtoull(argv[3], NULL, 0) : 1;
+	int kind, order, alloc, fails = 0, runs = 0;
+
+	for (kind = RB_WL_FORK; kind <= RB_WL_NULL; kind++) {
+		for (order = RB_ORDER_FIFO; order <= RB_ORDER_RANDOM; order++) {
+			for (alloc = RMAP_ALLOC_BUMP; alloc <= RMAP_ALLOC_LIBC; alloc++) {
+				fails += run_one(kind, order, alloc, n, heads, seed);
+				runs++;
+			}
+		}
+	}
+	printf("%s: %d cases, %d failures\n", pte_list_variant, runs, fails);
+	return fails != 0;
+}
