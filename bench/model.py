@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-COUNTED = {"kvm-2021", "kvm-2023"}
+COUNTED = {"kvm-2021", "kvm-2023", "kvm-2023-lf"}
+# the kvm-2023 operations; kvm-2023-lf walks each descriptor from its last slot down
+KVM2023 = {"kvm-2023", "kvm-2023-lf"}
 
 
 @dataclass
@@ -52,7 +54,8 @@ class Model:
     """All heads of one variant at one EXT."""
 
     def __init__(self, variant: str, ext: int):
-        if variant not in ("old", "new", "new-fixed", "kvm-2021", "kvm-2023"):
+        if variant not in ("old", "new", "new-fixed", "kvm-2021", "kvm-2023",
+                           "kvm-2023-lf"):
             raise ValueError(f"no model for variant {variant!r}")
         self.variant = variant
         self.ext = ext
@@ -148,6 +151,8 @@ class Model:
         first.count += 1
         return total
 
+    _add_kvm_2023_lf = _add_kvm_2023
+
     def remove(self, h: int, s: int) -> str | None:
         hd = self.head(h)
         lax = self.variant == "new"           # WARN instead of BUG
@@ -188,10 +193,10 @@ class Model:
         if first.slots[0] is None:
             del hd.descs[0]
             self._free_desc()
-            if not hd.descs and self.variant != "kvm-2023":
+            if not hd.descs and self.variant not in KVM2023:
                 return "WARN"                  # the patch's WARN_ON(!next)
             return None
-        if (self.variant != "kvm-2023" and first.slots[1] is None
+        if (self.variant not in KVM2023 and first.slots[1] is None
                 and len(hd.descs) == 1):
             hd.single = first.slots[0]         # back to a single pointer
             hd.descs = []
@@ -202,11 +207,13 @@ class Model:
         hd = self.head(h)
         if hd.form == "single":
             return [hd.single]
+        if self.variant == "kvm-2023-lf":      # each desc from its last slot down
+            return [d.slots[i] for d in hd.descs for i in reversed(self._used(d))]
         return [d.slots[i] for d in hd.descs for i in self._used(d)]
 
     def count(self, h: int) -> int:
         hd = self.head(h)
-        if self.variant == "kvm-2023" and hd.form == "many":
+        if self.variant in KVM2023 and hd.form == "many":
             return hd.descs[0].count + hd.descs[0].tail
         return len(self.walk(h))
 

@@ -9,6 +9,9 @@ VARIANTS: dict[str, tuple[str, int]] = {
     "new-fixed": ("pte_list_new_fixed.c", 3),
     "kvm-2021": ("pte_list_kvm2021.c", 14),
     "kvm-2023": ("pte_list_kvm2023.c", 14),
+    # kvm-2023 walked top down in each descriptor: miss-free for a lockless
+    # walker (docs/check.md)
+    "kvm-2023-lf": ("pte_list_kvm2023_lf.c", 14),
 }
 
 EXT_MIN, EXT_MAX = 2, 64

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = ["old", "new", "new-fixed", "kvm-2021", "kvm-2023"]
+VARIANTS = ["old", "new", "new-fixed", "kvm-2021", "kvm-2023", "kvm-2023-lf"]
 
 
 def run_cli(*args, stdin=None, env=None, timeout=600):

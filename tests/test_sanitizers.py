@@ -29,7 +29,7 @@ def test_fuzz_million_ops_under_asan_ubsan(variant):
     assert "runtime error" not in proc.stderr   # UBSan findings
 
 
-@pytest.mark.parametrize("variant", ["old", "kvm-2023"])
+@pytest.mark.parametrize("variant", ["old", "kvm-2023", "kvm-2023-lf"])
 def test_fuzz_other_ext(variant):
     proc = _fuzz(variant, 2 if variant == "old" else 5, 200_000, 11)
     assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout

@@ -93,7 +93,8 @@ int main(int argc, char **argv)
 	struct rmap_cache *cache;
 	unsigned long next_id = 1;
 	int exact_before = !strcmp(pte_list_variant, "new-fixed") ||
-			   !strcmp(pte_list_variant, "kvm-2023");
+			   !strcmp(pte_list_variant, "kvm-2023") ||
+			   !strcmp(pte_list_variant, "kvm-2023-lf");
 	int after = !strcmp(pte_list_variant, "new");
 	int lax = !strcmp(pte_list_variant, "new");
 
