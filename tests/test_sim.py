@@ -1,0 +1,139 @@
+"""The sim backend: callgrind's cache simulator around the measured phase."""
+
+import os
+import shutil
+import stat
+
+import pytest
+
+from bench import sim
+from bench.errors import UsageError
+
+pytestmark = pytest.mark.skipif(shutil.which("valgrind") is None,
+                                reason="valgrind is not installed (apt-get install valgrind)")
+
+SMALL = dict(workload="fork", n=8, heads=300, order="random", alloc="scatter", seed=4)
+
+
+def per_op(row, metric):
+    return row[metric] / row["ops"]
+
+
+def test_two_runs_of_one_case_give_identical_counts():
+    items = [(SMALL, "add"), (SMALL, "remove")]
+    a = sim.run("kvm-2021", 14, items)
+    b = sim.run("kvm-2021", 14, items)
+    assert a == b
+    for row in a:
+        assert set(sim.SIM_METRICS) <= set(row)
+        assert row["ops"] == 8 * 300 and row["bad"] == 0
+        assert row["Ir"] > row["ops"] and row["Dr"] > 0 and row["Dw"] > 0
+
+
+def test_issue3_old_chain_walk_misses_d1_kvm2023_does_not(capsys):
+    """fork n=200 heads=2000, bump, fifo: old (EXT 3) walks to the tail of
+    a ~67-descriptor chain on every add; kvm-2023 (EXT 14) touches the
+    first descriptor only.  D1 read misses per add differ >= 10x."""
+    case = dict(workload="fork", n=200, heads=2000, order="fifo", alloc="bump", seed=0)
+    old = sim.run("old", 3, [(case, "add")])[0]
+    new = sim.run("kvm-2023", 14, [(case, "add")])[0]
+    assert old["ops"] == new["ops"] == 400_000
+    o, k = per_op(old, "D1mr"), per_op(new, "D1mr")
+    with capsys.disabled():
+        print(f"\n[issue 3] D1mr/add: old EXT3 {o:.3f}, kvm-2023 EXT14 {k:.3f}, ratio {o / k:.1f}x;"
+              f" footprint old {old['footprint']} B, kvm-2023 {new['footprint']} B")
+    assert o >= 10 * k, (o, k)
+    # the footprints are beyond D1 either way: the gap is the chain walk
+    assert min(old["footprint"], new["footprint"]) > 48 * 1024
+
+
+def test_measured_region_starts_with_the_caches_prepare_left():
+    """sim.py's docstring: collection is off but the simulated caches see
+    prepare, so a walk that fits D1 starts warm (almost no D1 misses)."""
+    case = dict(workload="walk", n=4, heads=64, order="fifo", alloc="bump", seed=1)
+    a, b = sim.run("old", 3, [(case, "walk"), (case, "walk")])
+    assert a["ops"] == 256 and a["footprint"] < 16 * 1024
+    assert a["D1mr"] <= 4 and b["D1mr"] <= 4, (a, b)
+    assert a["Dr"] >= a["ops"]            # the walk did read, it just hit
+    assert a["Dw"] >= a["ops"]            # and wrote each spte (write-protect)
+
+
+def test_guest_and_null_items_run():
+    rows = sim.run("kvm-2023", 14, [
+        (dict(workload="guest", n=0, heads=5000, order="lifo", alloc="slab", seed=1), "add"),
+        (dict(workload="null", n=4, heads=100, order="fifo", alloc="bump", seed=0), "null")])
+    assert rows[0]["ops"] > 0 and rows[0]["Ir"] > 0
+    assert rows[1]["ops"] == 400 and rows[1]["footprint"] == 0
+
+
+def test_geometry_keeps_size_and_fixes_the_set_count():
+    # a 480 MiB 16-way L3 has 491520 sets: not a power of two
+    assert sim.fit_assoc(480 << 20, 16, 64) == 15
+    assert sim.fit_assoc(48 << 10, 12, 64) == 12           # 64 sets already
+    assert sim.fit_assoc(2 << 20, 16, 64) == 16
+    for size, assoc in ((480 << 20, 16), (3 << 20, 12), (40960, 10), (3 * 64, 2)):
+        a = sim.fit_assoc(size, assoc, 64)
+        sets = size // (a * 64)
+        assert sets * a * 64 == size and sets & (sets - 1) == 0
+
+
+def test_host_profiles_follow_sysfs():
+    caches = sim.host_caches()
+    if "L1d" not in caches or "L2" not in caches:
+        pytest.skip("this host's sysfs shows no L1d/L2 caches")
+    g, g2 = sim.geometry("host"), sim.geometry("host-l2")
+    assert g["D1"].size == caches["L1d"][0] and g["D1"].host_assoc == caches["L1d"][1]
+    last = max((k for k in caches if k[-1].isdigit()), key=lambda k: int(k[1:]))
+    assert g["LL"].size == caches[last][0]
+    assert g2["LL"].size == caches["L2"][0]
+    m = sim.geometry_meta(g)
+    assert m["D1"] == [g["D1"].size, g["D1"].assoc, 64]
+
+
+def test_named_profile_and_bad_profile():
+    g = sim.geometry("skylake-sp")
+    assert (g["D1"].size, g["D1"].assoc, g["LL"].size) == (32768, 8, 1 << 20)
+    with pytest.raises(UsageError, match="unknown sim profile 'haswel'.*host, host-l2"):
+        sim.geometry("haswel")
+
+
+def test_a_named_profile_changes_the_simulated_misses():
+    """A kvm-2021 fork case of 1.8 MB fits a 2 MiB LL (host-l2 here) but not
+    skylake-sp's 1 MiB one: same instructions, more LL misses."""
+    case = dict(workload="fork", n=24, heads=4000, order="fifo", alloc="bump", seed=0)
+    geo = sim.geometry("host-l2")
+    if geo["LL"].size < 2 << 20:
+        pytest.skip(f"this host's L2 ({geo['LL'].size} B) is smaller than 2 MiB")
+    host = sim.run("kvm-2021", 14, [(case, "remove")], profile="host-l2")[0]
+    sky = sim.run("kvm-2021", 14, [(case, "remove")], profile="skylake-sp")[0]
+    assert 1 << 20 < host["footprint"] < 2 << 20
+    assert host["Ir"] == sky["Ir"] and host["Dr"] == sky["Dr"]
+    assert sky["DLmr"] > 10 * max(host["DLmr"], 1), (host, sky)
+
+
+def test_parse_dump_pads_omitted_trailing_zeros():
+    text = ("version: 1\ndesc: Trigger: Client Request: i3\n"
+            "events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw\nsummary: 100 20 10 1 5\n")
+    tag, counts = sim.parse_dump(text)
+    assert tag == "i3"
+    assert counts == {"Ir": 100, "Dr": 20, "Dw": 10, "I1mr": 1, "D1mr": 5, "D1mw": 0,
+                      "ILmr": 0, "DLmr": 0, "DLmw": 0}
+
+
+def test_missing_valgrind_is_a_usage_error(monkeypatch):
+    sim.valgrind_version.cache_clear()
+    monkeypatch.setenv("PATH", "/nonexistent")
+    try:
+        with pytest.raises(UsageError, match="valgrind not found.*apt-get install valgrind"):
+            sim.check_tools()
+    finally:
+        sim.valgrind_version.cache_clear()
+
+
+def test_missing_callgrind_header_is_a_usage_error(tmp_path):
+    fake = tmp_path / "cc"
+    fake.write_text("#!/bin/sh\necho 'fatal error: valgrind/callgrind.h: No such file' >&2\nexit 1\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    with pytest.raises(UsageError, match="callgrind.h.*apt-get install valgrind"):
+        sim._check_header.__wrapped__(str(fake))
+    assert os.path.exists(fake)
