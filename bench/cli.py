@@ -17,6 +17,7 @@ from .errors import EXIT_USAGE, UsageError
 # its parser and sets `func` (args -> exit status).  Imports inside a
 # command's func stay lazy so `rmapbench trace` does not load pandas.
 COMMAND_MODULES: list[str] = [
+    "bench.check",
     "bench.run",
     "bench.doctor",
     "bench.sweep",
