@@ -1,0 +1,89 @@
+"""Plots: a metric per op against n, one line per variant, log axes.
+
+One figure per (host, backend, workload, phase, metric); when the data holds
+several (heads, order, alloc) combinations they become panels of that figure.
+Figures are returned as PNG bytes (Agg backend, no display needed).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+
+# A fixed colour and marker per variant so every plot of a report agrees.
+STYLE = {
+    "old": ("#444444", "o"),
+    "new": ("#d62728", "s"),
+    "new-fixed": ("#ff7f0e", "D"),
+    "kvm-2021": ("#1f77b4", "^"),
+    "kvm-2023": ("#2ca02c", "v"),
+}
+PANEL_KEYS = ["heads", "order", "alloc"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def panels(points: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
+    """Split the points of one figure into (panel parameters, rows)."""
+    out = []
+    for key, g in points.groupby(PANEL_KEYS, sort=True, dropna=False):
+        out.append((dict(zip(PANEL_KEYS, key)), g))
+    return out
+
+
+def metric_figure(points: pd.DataFrame, title: str, ylabel: str, *,
+                  series_order: list[str] | None = None, dpi: int = 90) -> bytes:
+    """PNG of mean metric per op against n; a line per series (label).
+
+    points: summarize() rows of one figure.  Sampled points get error bars
+    (95% interval of the mean); simulated points are exact and have none."""
+    plt = _pyplot()
+    parts = panels(points)
+    ncols = min(3, len(parts))
+    nrows = -(-len(parts) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.6 * nrows),
+                             squeeze=False, sharey=False)
+    order = series_order or sorted(points["label"].unique())
+    for ax, (params, g) in zip(axes.flat, parts):
+        for lbl in order:
+            s = g[g["label"] == lbl].sort_values("n")
+            if s.empty:
+                continue
+            color, marker = STYLE.get(lbl.split("/")[0], (None, "o"))
+            x, y = s["n"].to_numpy(float), s["mean"].to_numpy(float)
+            if bool(s["simulated"].iloc[0]):
+                ax.plot(x, y, marker=marker, color=color, label=lbl, lw=1.5, ms=4)
+            else:
+                lo = np.clip(y - s["mean_lo"].to_numpy(float), 0, None)
+                hi = np.clip(s["mean_hi"].to_numpy(float) - y, 0, None)
+                yerr = np.nan_to_num(np.vstack([lo, hi]))
+                ax.errorbar(x, y, yerr=yerr, marker=marker, color=color, label=lbl,
+                            lw=1.5, ms=4, capsize=2)
+        ax.set_xscale("log", base=2)
+        if (g["mean"] > 0).all():
+            ax.set_yscale("log")
+        else:
+            ax.set_yscale("symlog", linthresh=max(1e-3, float(g["mean"].abs().max()) * 1e-3))
+        ax.set_xlabel("n (sptes per head)")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="major", alpha=0.3)
+        if len(parts) > 1:
+            ax.set_title(", ".join(f"{k}={v}" for k, v in params.items()), fontsize=9)
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(parts):]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    return buf.getvalue()
