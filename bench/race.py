@@ -733,13 +733,27 @@ def format_trace(cx: dict, indent: str = "    ") -> str:
     return "\n".join(lines)
 
 
+def _renumber_descs(mem):
+    """Descriptors numbered D0, D1, ... in chain order (freed ones dropped)."""
+    head, descs = mem
+    if head is None or head[0] == "s":
+        return head, ()
+    order, k = [], head[1]
+    while k is not None:
+        order.append(k)
+        k = descs[k][MORE]
+    pos = {k: i for i, k in enumerate(order)}
+    return ("d", 0), tuple(descs[k][:MORE] + (pos.get(descs[k][MORE]),) + descs[k][MORE + 1:]
+                           for k in order)
+
+
 def run_schedule(variant: str, ext: int, history, schedule) -> dict:
     """Run one interleaving by hand: history is [(op, spte)] building the
     initial list; schedule is a list of "w" (one walker step) and (op, spte)
     writer ops; walker steps continue after the schedule until the walk
     ends.  Returns {"visited", "missed", "steps", "layout"}."""
     kind = WALKS[variant]
-    mem = build(variant, ext, history)
+    mem = _renumber_descs(build(variant, ext, history))
     pending = set(live_sptes(mem))
     pc, visited, steps = ("head",), [], []
     todo = list(schedule)
