@@ -349,7 +349,7 @@ def format_report(results: list[dict]) -> str:
             lines.append(f"  {title}:")
             w = max(len(x["kind"]) for x in rows)
             for x in rows:
-                lines.append(f"    {x['kind']:{w}s}  {len(x['ops']):2d} ops: {'; '.join(x['ops'])}")
+                lines.append(f"    {x['kind']:{w}s}  {_n(len(x['ops']), 'op'):>6s}: {'; '.join(x['ops'])}")
                 lines.append(f"    {'':{w}s}  {KIND_TEXT[x['kind']]}: {x['detail']}")
         race = r["race"]
         verdict = ("a lockless walker CAN miss an spte present for the whole walk"
