@@ -80,7 +80,7 @@ def backend_words(backend: str, simulated: bool) -> str:
 def per_op(metric: str, unit: str) -> str:
     """The unit a number is read in: "ns/op" for time, "D1mr/op" for counts."""
     if unit == "ns/op":
-        return "ns/op" if metric in ("time", "task-clock") else f"{metric} ns/op"
+        return "ns/op" if metric == "time" else f"{metric} ns/op"
     return f"{metric}/op"
 
 

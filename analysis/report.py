@@ -240,29 +240,79 @@ def fits_table(fits: pd.DataFrame, caption: str) -> Table:
     return Table(caption, headers, rows, note)
 
 
+def _ops_text(ops) -> str:
+    if isinstance(ops, list) and all(isinstance(o, str) for o in ops):
+        return "; ".join(ops)
+    return _text(ops)
+
+
+def _kinds_text(items) -> str:
+    out = []
+    for d in items or []:
+        if isinstance(d, dict):
+            ops = d.get("ops")
+            n = f"{len(ops)} ops: " if isinstance(ops, list) else ""
+            out.append(f"{d.get('kind', '?')}: {d.get('detail', '')}"
+                       + (f" ({n}{_ops_text(ops)})" if ops else ""))
+        else:
+            out.append(_text(d))
+    return "; ".join(out) or "none"
+
+
+def _bounds_text(bounds) -> str:
+    """rmapbench check's {"runs": [{ext, max_initial_len, max_writer_ops, can_miss}...]}."""
+    if isinstance(bounds, dict) and isinstance(bounds.get("runs"), list):
+        parts = []
+        for b in bounds["runs"]:
+            if not isinstance(b, dict):
+                continue
+            miss = {True: "miss", False: "no miss"}.get(b.get("can_miss"), "?")
+            parts.append(f"EXT {b.get('ext', '?')}: lists up to {b.get('max_initial_len', '?')} "
+                         f"sptes, up to {b.get('max_writer_ops', '?')} writer ops: {miss}")
+        return "; ".join(parts) or _text(bounds)
+    return "" if bounds is None else _text(bounds)
+
+
+def _trace_text(cx) -> str:
+    """A counterexample as lines: a list of steps {actor, action, layout} or anything else."""
+    if isinstance(cx, list) and all(isinstance(s, dict) for s in cx):
+        return "\n".join(f"{s.get('actor', '?'):>7}: {s.get('action', '')}"
+                         + (f"    [{s['layout']}]" if s.get("layout") else "") for s in cx)
+    if isinstance(cx, list):
+        return "\n".join(_text(s) for s in cx)
+    return _text(cx)
+
+
 def check_blocks(check: list, source: str) -> list:
-    """The optional section from `rmapbench check --json`."""
-    rows = []
+    """The optional section from `rmapbench check --json` (a list of per-variant
+    objects: variant, ext, deviations [{kind, ops, detail}], differences,
+    race {can_miss, bounds, counterexample})."""
+    rows, traces = [], []
     for c in check:
-        devs = c.get("deviations") or []
-        dev_text = "; ".join(
-            f"{d.get('kind', '?')}: {d.get('detail', '')}"
-            + (f" (ops: {_text(d.get('ops'))})" if d.get("ops") else "")
-            for d in devs if isinstance(d, dict)) or "none"
         race = c.get("race") or {}
         can_miss = race.get("can_miss")
-        rows.append([str(c.get("variant")), _text(c.get("ext")), dev_text,
+        cx = race.get("counterexample")
+        rows.append([str(c.get("variant")), _text(c.get("ext")), _kinds_text(c.get("deviations")),
+                     _kinds_text(c.get("differences")) if "differences" in c else "",
                      "yes" if can_miss is True else "no" if can_miss is False else _text(can_miss),
-                     _text(race.get("bounds")), _text(race.get("counterexample"))
-                     if race.get("counterexample") is not None else ""])
+                     _bounds_text(race.get("bounds")),
+                     "" if cx is None else (f"{len(cx)} steps, below" if isinstance(cx, list)
+                                            else _text(cx))])
+        if cx is not None:
+            where = f" at EXT {race['ext']}" if "ext" in race else ""
+            m = race.get("missed")
+            missed = (f"; missed spte(s) {', '.join(map(str, m)) if isinstance(m, list) else m}"
+                      if m is not None else "")
+            traces += [Para(f"{c.get('variant')}: shortest counterexample{where}{missed}:"),
+                       Pre(_trace_text(cx))]
     return [Heading(2, "Behaviour check and lockless-walk race"),
             Para(f"From {source} (rmapbench check): deviations of each variant from the "
                  "documented pte_list contract, and whether a lockless walker can miss an spte "
-                 "that stays present for the whole walk (DESIGN.md section 7), with the search "
-                 "bounds and a shortest counterexample."),
-            Table("check results (model of the real C kernels; not a timing)",
-                  ["variant", "EXT", "deviations", "walker can miss an spte", "bounds",
-                   "counterexample"], rows)]
+                 "that stays present for the whole walk (DESIGN.md section 7), within the "
+                 "search bounds, with a shortest counterexample."),
+            Table("check results (exhaustive search on the model and the C kernels; not a timing)",
+                  ["variant", "EXT", "deviations", "differences (within the contract)",
+                   "walker can miss an spte", "bounds", "counterexample"], rows)] + traces
 
 
 # -- the report ----------------------------------------------------------------
@@ -423,6 +473,10 @@ def build_report(loaded: Loaded, baseline: str = "old", *, check: list | None = 
         for wl in sorted(g["workload"].unique()):
             blocks.append(Heading(2, f"{wl} — host {host}, {tag}"))
             blocks.append(Para(fmt.backend_words(be, sim) + "."))
+            if wl == "null":
+                blocks.append(Para("null is the measurement harness around an empty phase: its "
+                                   "cost per op is included in every other number of this "
+                                   "host and backend."))
             gw = g[g["workload"] == wl]
             for phase in sorted(gw["phase"].unique(), key=_phase_key):
                 pts = gw[gw["phase"] == phase]

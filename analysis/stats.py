@@ -393,8 +393,10 @@ def cache_levels(meta: dict, simulated: bool) -> list[tuple[str, float]]:
 
 def footprint_level(footprint: float, levels: list[tuple[str, float]]) -> str:
     """"inside L1d" / "inside L2" / "inside LLC" / "beyond LLC" (sim: D1, LL)."""
-    if footprint is None or not np.isfinite(footprint) or footprint <= 0:
+    if footprint is None or not np.isfinite(footprint) or footprint < 0:
         return "not recorded"
+    if footprint == 0:
+        return "no memory touched"
     if not levels:
         return "cache sizes not recorded"
     for name, size in levels:

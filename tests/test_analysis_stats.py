@@ -212,4 +212,5 @@ def test_footprint_levels_host_and_sim():
     assert stats.footprint_level(100000, sv) == "inside LL"
     assert stats.footprint_level(float("nan"), lv) == "not recorded"
     assert stats.footprint_level(10, []) == "cache sizes not recorded"
+    assert stats.footprint_level(0, lv) == "no memory touched"
     assert stats.parse_size("48 KiB") == 48 * 1024 and stats.parse_size("2M") == 2 << 20

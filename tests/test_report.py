@@ -1,0 +1,372 @@
+"""Reports from synthetic run directories written with bench.results.RunDir
+in the exact schema: content, summary format, merging hosts, the check
+section, and refusal of corrupt input (exit 2, one line)."""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.load import load_run, load_runs
+from analysis.report import build_report, write_report
+from bench.errors import UsageError
+from bench.results import RunDir
+from tests.analysis_synth import make_meta, write_run
+from tests.conftest import assert_usage_error, run_cli
+
+SMALL_CACHES = {"L1d": 32768, "L2": 262144, "L3": 2097152, "LLC": 2097152}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    return {
+        # new-fixed: same counters as old but 1.5x its time: nothing recorded explains it
+        "a": write_run(base / "a", "hostA", "perf", seed=1, caches=SMALL_CACHES,
+                       time_factor={"new-fixed": 1.5}),
+        "s": write_run(base / "s", "hostA", "sim", seed=2),
+        "b": write_run(base / "b", "hostB", "perf", seed=3, mux=0.8),
+    }
+
+
+@pytest.fixture(scope="module")
+def report_ab(runs, tmp_path_factory):
+    """report of hostA (perf + sim) and hostB (perf) through the real CLI."""
+    out = tmp_path_factory.mktemp("report")
+    # the shape `rmapbench check --json` prints (bench/check.py run_check)
+    check = [{"variant": "new", "ext": 3,
+              "deviations": [{"kind": "add-return", "ops": ["add 1", "add 2", "add 3"],
+                              "detail": "returns the count after the add"}],
+              "differences": [],
+              "race": {"can_miss": True, "ext": 3, "missed": [2],
+                       "bounds": {"runs": [{"ext": 3, "max_initial_len": 4, "max_writer_ops": 2,
+                                            "can_miss": True}]},
+                       "counterexample": [
+                           {"actor": "init", "action": "built by: add 1; add 2; add 3; add 4",
+                            "layout": "head=D0 D0[4 3 2] -> D1[1 - -]"},
+                           {"actor": "walker", "action": "reads D0 slot 0: spte 4",
+                            "layout": "head=D0 D0[4 3 2] -> D1[1 - -]"},
+                           {"actor": "writer", "action": "remove 4",
+                            "layout": "head=D0 D0[2 3 -] -> D1[1 - -]"}]}},
+             {"variant": "kvm-2023", "ext": 14, "deviations": [], "differences": [],
+              "race": {"can_miss": False,
+                       "bounds": {"runs": [{"ext": 2, "max_initial_len": 5, "max_writer_ops": 2,
+                                            "can_miss": False}]},
+                       "counterexample": None}}]
+    (runs["a"] / "check.json").write_text(json.dumps(check))
+    try:
+        proc = run_cli("report", runs["a"], runs["s"], runs["b"], "--out", out)
+    finally:
+        (runs["a"] / "check.json").unlink()
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(out / "report.html")
+    return out
+
+
+def test_html_is_self_contained_with_tables_and_inline_plots(report_ab):
+    html = (report_ab / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    assert "<table>" in html and "$body" not in html and "$title" not in html
+    imgs = re.findall(r'<img [^>]*src="([^"]+)"', html)
+    pngs = sorted((report_ab / "plots").glob("*.png"))
+    # hostA perf 4 metrics + hostA sim 3 + hostB perf 4, for 3 phases each
+    assert len(imgs) == len(pngs) == (4 + 3 + 4) * 3
+    assert all(src.startswith("data:image/png;base64,") for src in imgs)
+    assert not re.search(r'(src|href)="(https?:|//|/)', html)
+    assert "<link" not in html and "<script" not in html
+    for phase in ("fork add", "fork remove", "walk walk"):
+        for where in ("host hostA, perf, measured", "host hostA, sim, simulated",
+                      "host hostB, perf, measured"):
+            assert f"{phase}, {where}: mean per op" in html
+            assert f"{phase}, {where}: change against old" in html
+            assert f"{phase}, {where}: scaling with n" in html
+
+
+def test_report_says_backend_and_simulated(report_ab):
+    md = (report_ab / "report.md").read_text()
+    assert "backend sim: simulated (valgrind cache simulator" in md
+    assert "backend perf: measured on this host" in md
+    # every table caption names its backend and whether it is simulated
+    captions = re.findall(r"^\*(.*(?:mean per op|change against old|scaling with n))\*$", md, re.M)
+    assert len(captions) == 3 * 3 * 3
+    assert all(re.search(r"(perf, measured|sim, simulated)", c) for c in captions)
+    # plots are written beside report.md
+    for name in re.findall(r"!\[[^\]]*\]\((plots/[^)]+\.png)\)", md):
+        assert (report_ab / name).is_file()
+
+
+def test_method_section_from_meta(report_ab):
+    md = (report_ab / "report.md").read_text()
+    assert "| LLC-load-misses | unsupported | ENOENT: event not supported by this PMU |" in md
+    assert "governor is 'powersave'" in md and "turbo boost is on" in md
+    assert "pinned CPU(s) of the measured workers | 2 |" in md
+    # hostB's L1d misses were multiplexed at 0.8; hostA's were not
+    b = md[md.index("## Host hostB"):md.index("## Statistical method")]
+    assert "| L1-dcache-load-misses | 600/600 | 0.800 |" in b
+    a = md[md.index("## Host hostA"):md.index("## Host hostB")]
+    assert "Multiplexing: none" in a
+
+
+def test_footprint_placed_against_host_and_sim_caches(report_ab):
+    md = (report_ab / "report.md").read_text()
+    # hostA has a 2 MiB LLC: n=1024 of old (2.9 MiB) does not fit; on hostB (8 MiB) it does
+    a_perf = md[md.index("### fork / add — host hostA, perf"):]
+    a_perf = a_perf[:a_perf.index("*fork add, host hostA, perf, measured: change")]
+    assert re.search(r"\| 1024 \| old \| 3 \| 2\.9 MiB \| beyond LLC \|", a_perf)
+    assert re.search(r"\| 4 \| old \| 3 \| 16\.4 KiB \| inside L1d \|", a_perf)
+    b_perf = md[md.index("### fork / add — host hostB, perf"):]
+    assert re.search(r"\| 1024 \| old \| 3 \| 2\.9 MiB \| inside LLC \|", b_perf)
+    a_sim = md[md.index("### fork / add — host hostA, sim"):]
+    assert re.search(r"\| 1024 \| old \| 3 \| 2\.9 MiB \| inside LL \|", a_sim)
+
+
+def _findings(md: str) -> dict[str, list[str]]:
+    """'### heading' of the Findings section -> its bullet lines."""
+    sec = md[md.index("\n## Findings"):md.index("\n## fork — host hostA")]
+    out = {}
+    for part in sec.split("\n### ")[1:]:
+        head, _, body = part.partition("\n")
+        out[head] = [l[2:] for l in body.splitlines() if l.startswith("- ")]
+    return out
+
+
+def _sentence(line: str, label: str) -> str:
+    """The sentence(s) about one series in a finding line."""
+    i = line.index(f" {label} ")
+    rest = line[i + 1:]
+    ends = [rest.find(f". {other} ") for other in ("new", "new-fixed", "kvm-2023", "Not")]
+    ends = [e for e in ends if e > 0]
+    return rest[:min(ends) + 1] if ends else rest
+
+
+def test_findings_come_from_the_numbers(report_ab):
+    md = (report_ab / "report.md").read_text()
+    cmp = pd.read_csv(report_ab / "comparisons.csv")
+    f = _findings(md)
+    assert set(f) == {f"{wl} — host {h}, {tag}" for wl in ("fork", "walk")
+                      for h, tag in (("hostA", "perf, measured"), ("hostA", "sim, simulated"),
+                                     ("hostB", "perf, measured"))}
+    line = next(l for l in f["fork — host hostA, perf, measured"]
+                if l.startswith("fork add at n=1024 [perf, measured]"))
+
+    def point(label, metric, host="hostA"):
+        return cmp[(cmp.host == host) & (cmp.backend == "perf") & (cmp.workload == "fork")
+                   & (cmp.phase == "add") & (cmp.n == 1024) & (cmp.label == label)
+                   & (cmp.metric == metric)].iloc[0]
+
+    new = _sentence(line, "new")
+    assert f"new is {point('new', 'time').ratio:.2f}x slower than old" in new
+    assert "because" in new
+    assert f"{point('new', 'instructions').ratio:.2f}x the instructions per op" in new
+    assert f"{point('new', 'L1-dcache-load-misses').ratio:.2f}x the L1d load misses" in new
+    assert "per extra spte" in new  # the scaling evidence
+    kvm = _sentence(line, "kvm-2023")
+    assert f"kvm-2023 is {1 / point('kvm-2023', 'time').ratio:.2f}x faster than old" in kvm
+    assert "O(1) per op" in kvm
+    # new-fixed is slower in time only: its counters must not be given as the reason
+    nf = _sentence(line, "new-fixed")
+    assert nf.startswith(f"new-fixed is {point('new-fixed', 'time').ratio:.2f}x slower")
+    assert "because" not in nf and "do not account for it" in nf
+    # hostB: new-fixed and old are drawn from the same distribution
+    b_add = next(l for l in f["fork — host hostB, perf, measured"] if l.startswith("fork add at n=1024"))
+    assert "new-fixed" in b_add and "no significant difference" in b_add
+    assert "new-fixed is" not in b_add
+    # simulated findings are exact and say so
+    s_add = next(l for l in f["fork — host hostA, sim, simulated"] if l.startswith("fork add at n=1024"))
+    assert "[sim, simulated]" in s_add and "CI" not in s_add
+    assert "D1 read misses (simulated)" in s_add
+
+
+SUMMARY_LINE = re.compile(
+    r"^(?P<wl>fork|walk) (?P<ph>add|remove|walk) n=(?P<n>\d+) +old (?P<a>[\d.]+) (?P<u>\S+/op) -> "
+    r"(?P<v>[\w-]+) (?P<b>[\d.]+) (?P=u) +(?P<pct>[+-]\d+\.\d%) "
+    r"(?:\[CI (?P<lo>[+-]\d+\.\d%), (?P<hi>[+-]\d+\.\d%)\] +(?P<be>perf)|exact +sim, simulated)"
+    r"(?:, (?P<verdict>no significant difference|equal))?$")
+
+
+def test_summary_txt_format_matches_comparisons(report_ab):
+    text = (report_ab / "summary.txt").read_text()
+    cmp = pd.read_csv(report_ab / "comparisons.csv")
+    lines = [l for l in text.splitlines() if l and not l.startswith(("#", "rmapbench summary"))]
+    headers = [l for l in text.splitlines() if l.startswith("# host")]
+    assert len(headers) == 3  # hostA perf, hostA sim, hostB perf
+    # perf: time + L1 misses (LLC unsupported: no rows); sim: Ir, D1mr, DLmr
+    assert len(lines) == (2 + 3 + 2) * 3 * 5 * 3
+    host, seen = None, 0
+    for l in text.splitlines():
+        if l.startswith("# host"):
+            host = l.split()[2].rstrip(",")
+            continue
+        m = SUMMARY_LINE.match(l)
+        if not m:
+            assert not l or l.startswith("rmapbench summary"), l
+            continue
+        metric = m["u"][:-3]
+        metric = "time" if metric == "ns" else metric
+        row = cmp[(cmp.host == host) & (cmp.workload == m["wl"]) & (cmp.phase == m["ph"])
+                  & (cmp.n == int(m["n"])) & (cmp.label == m["v"]) & (cmp.metric == metric)
+                  & (cmp.backend == ("perf" if m["be"] else "sim"))]
+        assert len(row) == 1, l
+        row = row.iloc[0]
+        assert m["pct"] == f"{(row.ratio - 1) * 100:+.1f}%"
+        if m["be"]:
+            assert m["lo"] == f"{(row.ci_lo - 1) * 100:+.1f}%"
+            assert m["hi"] == f"{(row.ci_hi - 1) * 100:+.1f}%"
+            assert (m["verdict"] is None) == (row.verdict in ("better", "worse"))
+        seen += 1
+    assert seen == len(lines)
+    assert re.search(r"^fork add n=64 +old [\d.]+ ns/op -> kvm-2023 [\d.]+ ns/op +-\d+\.\d% "
+                     r"\[CI -\d+\.\d%, -\d+\.\d%\] +perf$", text, re.M)
+
+
+def test_two_hosts_merge_with_host_as_facet(runs, report_ab):
+    loaded = load_runs([runs["a"], runs["b"]])
+    assert loaded.hosts == ["hostA", "hostB"]
+    assert set(loaded.df["host"]) == {"hostA", "hostB"}
+    assert len(loaded.df) == len(load_run(runs["a"]).df) + len(load_run(runs["b"]).df)
+    md = (report_ab / "report.md").read_text()
+    for h in ("hostA", "hostB"):
+        assert f"## Host {h}: hardware and method" in md
+        assert f"### fork — host {h}, perf, measured" in md
+    cmp = pd.read_csv(report_ab / "comparisons.csv")
+    # hostA's new-fixed is compared with hostA's old, not hostB's
+    nf = cmp[(cmp.label == "new-fixed") & (cmp.metric == "time") & (cmp.backend == "perf")]
+    assert (nf[nf.host == "hostA"].ratio > 1.4).all()
+    assert (nf[nf.host == "hostB"].ratio.between(0.95, 1.05)).all()
+
+
+def test_check_section_rendered(report_ab):
+    md = (report_ab / "report.md").read_text()
+    assert "## Behaviour check and lockless-walk race" in md
+    assert ("| new | 3 | add-return: returns the count after the add (3 ops: add 1; add 2; add 3) "
+            "| none | yes | EXT 3: lists up to 4 sptes, up to 2 writer ops: miss | 3 steps, below |") in md
+    assert "new: shortest counterexample at EXT 3; missed spte(s) 2:" in md
+    assert " writer: remove 4    [head=D0 D0[2 3 -] -> D1[1 - -]]" in md
+    assert re.search(r"\| kvm-2023 \| 14 \| none \| none \| no \| EXT 2: .*: no miss \|  \|", md)
+    html = (report_ab / "report.html").read_text()
+    assert "Behaviour check and lockless-walk race" in html
+
+
+def test_default_output_is_first_run_dir_and_baseline(runs, tmp_path):
+    d = tmp_path / "a"
+    shutil.copytree(runs["s"], d)
+    proc = run_cli("report", d, "--baseline", "kvm-2023")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(d / "report.html")
+    text = (d / "summary.txt").read_text()
+    assert "baseline kvm-2023" in text and "-> old " in text and "-> kvm-2023" not in text
+
+
+def test_build_report_in_process_without_plots(runs):
+    r = build_report(load_runs([runs["s"]]), "old", plots=False)
+    assert not any(type(b).__name__ == "Image" for b in r.blocks)
+    exact = r.comparisons
+    assert exact["exact"].all() and exact["ci_lo"].isna().all()
+    assert set(exact["verdict"]) <= {"better", "worse", "equal"}
+    # new-fixed == old in the synthetic sim data: equal within 1%
+    assert set(exact[exact.label == "new-fixed"]["verdict"]) == {"equal"}
+
+
+def test_compare_two_runs(runs, tmp_path):
+    proc = run_cli("compare", runs["a"], runs["b"], "--out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "A = " in out and "host hostA" in out and "host hostB" in out
+    line = next(l for l in out.splitlines() if l.startswith("fork add n=1024 new-fixed "))
+    # hostA's new-fixed time is 1.5x hostB's
+    assert re.search(r"A [\d.]+ ns/op -> B [\d.]+ ns/op +-3\d\.\d% \[CI -\d+\.\d%, -\d+\.\d%\] +better", line)
+    line = next(l for l in out.splitlines() if l.startswith("fork add n=1024 new "))
+    assert line.endswith("no significant difference")
+    html = (tmp_path / "compare.html").read_text()
+    md = (tmp_path / "compare.md").read_text()
+    assert "<table>" in html and "B against A" in html
+    assert "## Series against old, within A and within B" in md
+    assert re.search(r"\| perf, measured \| fork \| add \| 1024 \| new-fixed \| time \| \+50\.\d% .* "
+                     r"\| [+-]\d\.\d% .* n\.s\. \| NO \|", md)
+
+
+# -- refusing bad input: exit 2, one line, no report ----------------------------------
+
+def _fresh(runs, tmp_path, name="r"):
+    d = tmp_path / name
+    shutil.copytree(runs["s"], d)
+    return d
+
+
+def test_missing_directory(tmp_path):
+    assert_usage_error(run_cli("report", tmp_path / "nope"), "nope", "does not exist")
+
+
+def test_incomplete_run_refused(tmp_path):
+    d = tmp_path / "inc"
+    RunDir(d).begin(make_meta("h", "sim"))
+    assert_usage_error(run_cli("report", d), str(d), "incomplete", "complete runs are allowed")
+    assert not (d / "report.html").exists()
+
+
+def test_missing_results_parquet(runs, tmp_path):
+    d = _fresh(runs, tmp_path)
+    (d / "results.parquet").unlink()
+    assert_usage_error(run_cli("report", d), "results.parquet", "finalized")
+    assert not (d / "report.html").exists()
+
+
+def test_unreadable_parquet(runs, tmp_path):
+    d = _fresh(runs, tmp_path)
+    (d / "results.parquet").write_bytes(b"PAR1 this is not parquet at all")
+    assert_usage_error(run_cli("report", d), "results.parquet", "not readable parquet")
+
+
+def test_missing_columns(runs, tmp_path):
+    d = _fresh(runs, tmp_path)
+    df = pd.read_parquet(d / "results.parquet").drop(columns=["value", "unit"])
+    df.to_parquet(d / "results.parquet")
+    assert_usage_error(run_cli("report", d), "value, unit", "the schema needs")
+
+
+def test_corrupt_meta(runs, tmp_path):
+    d = _fresh(runs, tmp_path)
+    (d / "meta.json").write_text("{not json")
+    assert_usage_error(run_cli("report", d), "meta.json", "not valid JSON")
+
+
+def test_simulated_flag_must_match_backend(runs, tmp_path):
+    d = _fresh(runs, tmp_path)
+    df = pd.read_parquet(d / "results.parquet")
+    df["simulated"] = False
+    df.to_parquet(d / "results.parquet")
+    assert_usage_error(run_cli("report", d), "'sim'", "simulated must be true exactly")
+
+
+def test_bad_baseline_and_duplicate_and_out(runs, tmp_path):
+    assert_usage_error(run_cli("report", runs["s"], "--baseline", "nosuch", "--out", tmp_path),
+                       "'nosuch'", "old, new, new-fixed, kvm-2023")
+    assert_usage_error(run_cli("report", runs["s"], runs["s"], "--out", tmp_path),
+                       "run_id", "given once")
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert_usage_error(run_cli("report", runs["s"], "--out", f), str(f), "not a directory")
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_malformed_check_json(runs, tmp_path):
+    d = _fresh(runs, tmp_path)
+    (d / "check.json").write_text(json.dumps({"variant": "new"}))
+    assert_usage_error(run_cli("report", d), "check.json", "list of objects")
+
+
+def test_compare_errors(runs, tmp_path):
+    assert_usage_error(run_cli("compare", runs["a"], runs["s"], "--out", tmp_path),
+                       "no case in common")
+    assert_usage_error(run_cli("compare", runs["a"], tmp_path / "nope"), "does not exist")
+    assert_usage_error(run_cli("compare", runs["a"]), "DIR_B")
+
+
+def test_load_errors_are_usage_errors(tmp_path):
+    with pytest.raises(UsageError, match="no run directory"):
+        load_runs([])
+    with pytest.raises(UsageError, match="not a run directory"):
+        load_run(tmp_path)
