@@ -45,7 +45,7 @@ TOP_KEYS = ["description", "options", "defaults", "grid"]
 GRID_KEYS = ["name", "workload", "variant", "ext", "n", "heads", "order", "alloc", "seed"]
 DEFAULTS_KEYS = [k for k in GRID_KEYS if k != "name"]
 OPTION_KEYS = ["backend", "events", "cpu", "sim_profile", "cflags", "max_sptes",
-               "max_footprint", "pyperf"]
+               "max_footprint", "sim_max_sptes", "sim_max_footprint", "pyperf"]
 PYPERF_KEYS = ["fast", "rigorous", "processes", "values", "warmups", "loops", "min_time"]
 RANGE_KEYS = ["from", "to", "times", "step"]
 
@@ -120,6 +120,8 @@ class Options:
     cflags: str | None = None
     max_sptes: int = DEFAULT_MAX_SPTES
     max_footprint: int = DEFAULT_MAX_FOOTPRINT
+    sim_max_sptes: int | None = None        # tighter caps when the backend is sim
+    sim_max_footprint: int | None = None
     pyperf: dict = field(default_factory=dict)
 
     def pyperf_args(self) -> list[str]:
@@ -274,15 +276,15 @@ def _parse_options(raw) -> Options:
             if not isinstance(v, str) or (k == "sim_profile" and not v.strip()):
                 raise _bad(key, v, "a string" + (" naming a cache profile" if k == "sim_profile" else ""))
             setattr(o, k, v)
-        elif k == "max_sptes":
+        elif k in ("max_sptes", "sim_max_sptes"):
             if not _is_int(v) or not 1 <= v <= 1 << 30:
                 raise _bad(key, v, f"an integer from 1 to {1 << 30}")
-            o.max_sptes = v
-        elif k == "max_footprint":
+            setattr(o, k, v)
+        elif k in ("max_footprint", "sim_max_footprint"):
             size = parse_size(v)
             if size is None or size < 4096:
                 raise _bad(key, v, "a size of at least 4KiB, like \"1GiB\" or \"256MiB\"")
-            o.max_footprint = size
+            setattr(o, k, size)
         elif k == "pyperf":
             o.pyperf = _parse_pyperf(v)
     return o
@@ -516,33 +518,47 @@ def target_bytes(target: str, caches: dict) -> int:
     return parse_size(target)
 
 
+def caps_for(options: Options, backend: str | None) -> tuple[int, int, str]:
+    """(max sptes, max bytes, key prefix) one case may use under this backend."""
+    if backend == "sim" and (options.sim_max_sptes or options.sim_max_footprint):
+        return (min(options.max_sptes, options.sim_max_sptes or options.max_sptes),
+                min(options.max_footprint, options.sim_max_footprint or options.max_footprint),
+                "sim_")
+    return options.max_sptes, options.max_footprint, ""
+
+
 def resolve_heads(target, workload: str, variant: str, ext: int, n: int, caches: dict,
-                  options: Options) -> tuple[int, int | None, str | None]:
+                  options: Options, backend: str | None = None
+                  ) -> tuple[int, int | None, str | None]:
     """(heads, target bytes or None, why capped or None)."""
     if _is_int(target):
         return target, None, None
+    max_sptes, max_bytes, prefix = caps_for(options, backend)
     want = target_bytes(target, caches)
     per = bytes_per_head(workload, variant, ext, n)
     heads = max(1, int(want // per))
     capped = None
     if heads == 1 and per > want:
         capped = f"one head ({fmt_size(per)}) is already larger than the target"
-    # heads * max(sptes per head, 1): bounds both the sptes and the heads a case visits
-    limit_sptes = max(1, int(options.max_sptes // max(sptes_per_head(workload, n), 1)))
-    limit_bytes = max(1, int(options.max_footprint // per))
+    # the sptes a case adds (guest: heads x the histogram's mean chain length)
+    limit_sptes = max(1, int(max_sptes // max(sptes_per_head(workload, n), 1e-6)))
+    limit_bytes = max(1, int(max_bytes // per))
     if heads > min(limit_sptes, limit_bytes, HEADS_MAX):
         if limit_sptes <= min(limit_bytes, HEADS_MAX):
-            capped = f"heads*n capped at max_sptes={options.max_sptes}"
+            capped = f"sptes capped at {prefix}max_sptes={max_sptes}"
         elif limit_bytes <= HEADS_MAX:
-            capped = f"footprint capped at max_footprint={fmt_size(options.max_footprint)}"
+            capped = f"footprint capped at {prefix}max_footprint={fmt_size(max_bytes)}"
         else:
             capped = f"heads capped at {HEADS_MAX}"
         heads = min(limit_sptes, limit_bytes, HEADS_MAX)
     return heads, want, capped
 
 
-def expand(cfg: SweepConfig, caches: dict, cpu: int) -> list[Planned]:
-    """Every distinct case of the union of the grids, in grid order."""
+def expand(cfg: SweepConfig, caches: dict, cpu: int, backend: str | None = None
+           ) -> list[Planned]:
+    """Every distinct case of the union of the grids, in grid order.
+
+    backend: the plan's chosen backend; "sim" applies the sim_max_* caps."""
     from .results import case_key
 
     out: list[Planned] = []
@@ -557,7 +573,7 @@ def expand(cfg: SweepConfig, caches: dict, cpu: int) -> list[Planned]:
             else:
                 ext = VARIANTS[variant][1] if ext_spec == "default" else ext_spec
             heads, want, capped = resolve_heads(target, workload, variant, ext, n, caches,
-                                                cfg.options)
+                                                cfg.options, backend)
             case = {"workload": workload, "variant": variant, "ext": ext, "n": n,
                     "heads": heads, "order": order, "alloc": alloc, "seed": seed, "cpu": cpu}
             key = case_key(case)

@@ -254,7 +254,7 @@ def cmd_sweep(args) -> int:
     note = f" ({plan.reason})" if plan.requested == "auto" else ""
     print(f"backend: {plan.backend}{note}; pinned to CPU {plan.cpu}", file=sys.stderr)
 
-    planned = expand(cfg, plan.caches, plan.cpu)
+    planned = expand(cfg, plan.caches, plan.cpu, plan.backend)
     if args.list:
         return _print_list(cfg, plan, planned)
     if stored is not None:

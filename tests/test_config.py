@@ -8,7 +8,8 @@ from collections import defaultdict
 import pytest
 
 from bench.config import (HEADS_MAX, Options, bytes_per_head, desc_stride, estimate_footprint,
-                          expand, load_builtin, parse_config, parse_size, resolve_heads)
+                          expand, load_builtin, parse_config, parse_size, resolve_heads,
+                          sptes_per_head)
 from bench.errors import UsageError
 from tests.conftest import assert_usage_error, run_cli
 
@@ -217,8 +218,19 @@ def test_footprint_caps_keep_a_case_affordable():
     heads, _, capped = resolve_heads("llc", "fork", "old", 3, 1, caches, opts)
     assert heads * bytes_per_head("fork", "old", 3, 1) <= 8 << 20
     assert "max_footprint" in capped
+    # guest: the cap counts sptes (heads x mean chain length), and never 2^26 heads
+    heads, _, capped = resolve_heads("llc", "guest", "old", 3, 0, caches,
+                                     Options(max_sptes=1 << 16))
+    assert heads * sptes_per_head("guest", 0) <= 1 << 16 < (heads + 100) * sptes_per_head(
+        "guest", 0) and "max_sptes" in capped
     heads, _, capped = resolve_heads("llc", "guest", "old", 3, 0, caches, Options())
-    assert heads <= min(Options().max_sptes, HEADS_MAX) and capped
+    assert heads == HEADS_MAX and "2^26" not in capped and str(HEADS_MAX) in capped
+    # the sim caps apply under the sim backend only, and only where tighter
+    opts = Options(sim_max_sptes=1 << 14)
+    h_sim, _, c_sim = resolve_heads("llc", "fork", "old", 3, 16, caches, opts, "sim")
+    h_perf, _, c_perf = resolve_heads("llc", "fork", "old", 3, 16, caches, opts, "perf")
+    assert h_sim * 16 <= 1 << 14 and "sim_max_sptes" in c_sim
+    assert h_perf * 16 <= opts.max_sptes and h_perf > h_sim and "sim_" not in c_perf
 
 
 def test_parse_size():
@@ -237,9 +249,11 @@ TYPICAL = {"L1d": 48 << 10, "L2": 2 << 20, "LLC": 32 << 20}
 THIS_HOST_LIKE = {"L1d": 48 << 10, "L2": 2 << 20, "LLC": 480 << 20}
 
 
-@pytest.mark.parametrize("caches", [TYPICAL, THIS_HOST_LIKE], ids=["llc32M", "llc480M"])
-def test_default_sweep_answers_the_seed_question(caches):
-    planned = expand(load_builtin("default"), caches, cpu=1)
+@pytest.mark.parametrize("caches,backend", [(TYPICAL, "perf"), (TYPICAL, "sim"),
+                                            (THIS_HOST_LIKE, "sim"), (THIS_HOST_LIKE, "time")],
+                         ids=["llc32M-perf", "llc32M-sim", "llc480M-sim", "llc480M-time"])
+def test_default_sweep_answers_the_seed_question(caches, backend):
+    planned = expand(load_builtin("default"), caches, cpu=1, backend=backend)
     cases = [p.case for p in planned]
     fork = [p for p in planned if p.case["workload"] == "fork"]
 
@@ -263,13 +277,15 @@ def test_default_sweep_answers_the_seed_question(caches):
         mine = [p for p in fork if (p.case["variant"], p.case["ext"]) == (v, e)]
         assert any(p.case["alloc"] == "scatter" for p in mine), (v, e)
         assert any(p.target == "llc" for p in mine), (v, e)
-        if caches is TYPICAL:
+        if caches is TYPICAL and backend == "perf":
             assert any(p.footprint > caches["LLC"] and p.case["alloc"] == "scatter"
                        for p in mine), (v, e)
             assert any(p.footprint > caches["LLC"] and p.case["alloc"] == "bump"
                        for p in mine), (v, e)
-        else:   # 2x a 480 MiB LLC is more than one case may touch: capped, and said so
+        else:   # more than one case may touch (under valgrind, or 2x 480 MiB): capped,
+            #     and said so; still beyond L2
             assert all(p.capped for p in mine if p.target == "llc")
+            assert all(p.footprint > caches["L2"] for p in mine if p.target == "llc")
 
     # the other workloads are there too
     assert {c["workload"] for c in cases} == {"fork", "walk", "churn", "guest", "null"}
@@ -280,8 +296,10 @@ def test_default_sweep_answers_the_seed_question(caches):
     assert len(keys) == len(set(keys))
     # within the per-case caps
     opts = load_builtin("default").options
-    assert all(c["heads"] * max(c["n"], 1) <= opts.max_sptes for c in cases)
-    assert all(p.footprint <= opts.max_footprint for p in planned)
+    max_sptes = opts.sim_max_sptes if backend == "sim" else opts.max_sptes
+    max_bytes = opts.sim_max_footprint if backend == "sim" else opts.max_footprint
+    assert all(c["heads"] * sptes_per_head(c["workload"], c["n"]) <= max_sptes for c in cases)
+    assert all(p.footprint <= max_bytes for p in planned)
 
 
 def test_quick_sweep_covers_every_pairing():
