@@ -5,8 +5,8 @@ every series is compared with the baseline on the headline metric (time for
 measured backends, simulated instructions Ir for sim).  A difference is
 explained ("because ...") only by measured evidence from the same data: the
 scaling exponents of the two series (O(1) against O(n) per op) and the
-counters that moved in the same direction at the same point (instructions,
-cache and TLB misses).  When the counters do not move with it, the sentence
+counters that moved in the same direction at the same point by at least 10%
+and 0.01 events per op (instructions, cache and TLB misses).  When the counters do not move with it, the sentence
 says so instead of guessing.
 """
 
@@ -23,6 +23,7 @@ from .stats import (VERDICT_BETTER, VERDICT_EQUAL, VERDICT_FEW, VERDICT_NSD, VER
 PHASE_ORDER = {"add": 0, "remove": 1, "walk": 2, "churn": 3, "null": 4}
 CASE_PARAMS = ["heads", "order", "alloc"]
 MIN_EVIDENCE_CHANGE = 1.10  # a counter must move by 10% or more to be cited
+MIN_EVIDENCE_ABS = 0.01  # ... and by at least 0.01 events per op (3e-4 misses/op explain nothing)
 MIN_EXPONENT_GAP = 0.2  # scaling exponents must differ this much to be cited
 MIN_SLOPE_RATIO = 2.0  # ... or the slopes per spte by this factor
 
@@ -77,7 +78,8 @@ def _counter_evidence(point: pd.DataFrame, row, evidence_metrics) -> tuple[list[
         seen.append(f"{fmt.words(metric)} {fmt.times(r)}")
         significant = e["verdict"] in (VERDICT_BETTER, VERDICT_WORSE)
         big = r >= MIN_EVIDENCE_CHANGE if up else r <= 1 / MIN_EVIDENCE_CHANGE
-        if significant and big:
+        material = abs(e["mean"] - e["base_mean"]) >= MIN_EVIDENCE_ABS
+        if significant and big and material:
             moved.append(f"{fmt.times(r)} the {fmt.words(metric)} per op "
                          f"({fmt.num(e['mean'])} vs {fmt.num(e['base_mean'])})")
     return moved, seen
@@ -113,15 +115,17 @@ def sentence(row, point: pd.DataFrame, fits: pd.DataFrame, baseline: str,
                 f"{row['threshold'] * 100:g}% ({fmt.num(row['mean'])} vs {fmt.num(row['base_mean'])}).")
     if v == VERDICT_FEW:
         return f"{row['label']}: too few samples to compare with {baseline}."
-    because = []
     g = _growth_evidence(fits, row, baseline)
-    if g:
-        because.append(g)
     moved, seen = _counter_evidence(point, row, evidence_metrics)
-    if moved:
-        listed = moved[0] if len(moved) == 1 else ", ".join(moved[:-1]) + " and " + moved[-1]
-        because.append("it incurs " + listed)
+    listed = (moved[0] if len(moved) == 1 else ", ".join(moved[:-1]) + " and " + moved[-1]
+              if moved else "")
     text = _headline(row, baseline)
+    if row["metric"] != "time":
+        # A count (e.g. simulated instructions) is not caused by the other counts: only the
+        # scaling explains it; the other counters are reported beside it.
+        text += f" because {g}" if g else ""
+        return text + (f"; it also has {listed}." if moved else ".")
+    because = ([g] if g else []) + (["it incurs " + listed] if moved else [])
     if because:
         return f"{text} because {'; and '.join(because)}."
     if seen:

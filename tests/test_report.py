@@ -177,7 +177,10 @@ def test_findings_come_from_the_numbers(report_ab):
     # simulated findings are exact and say so
     s_add = next(l for l in f["fork — host hostA, sim, simulated"] if l.startswith("fork add at n=1024"))
     assert "[sim, simulated]" in s_add and "CI" not in s_add
-    assert "D1 read misses (simulated)" in s_add
+    # a count is explained by its scaling only; other counts are reported beside it
+    assert "because its instructions (simulated) per op grows by" in s_add
+    assert "it also has" in s_add and "D1 read misses (simulated)" in s_add
+    assert "because it incurs" not in s_add
 
 
 SUMMARY_LINE = re.compile(
@@ -370,3 +373,26 @@ def test_load_errors_are_usage_errors(tmp_path):
         load_runs([])
     with pytest.raises(UsageError, match="not a run directory"):
         load_run(tmp_path)
+
+
+def test_findings_cite_only_material_counter_changes():
+    from analysis.findings import sentence
+
+    def row(metric, mean, base, verdict="better"):
+        return {"label": "kvm-2023", "metric": metric, "unit": "ns/op" if metric == "time" else
+                "events/op", "mean": mean, "base_mean": base, "ratio": mean / base,
+                "exact": False, "ci_lo": mean / base * 0.98, "ci_hi": mean / base * 1.02,
+                "verdict": verdict, "qvalue": 1e-6, "threshold": 0.01}
+
+    head = row("time", 50.0, 100.0)
+    point = pd.DataFrame([head, row("instructions", 100.0, 101.0),  # 1%: too small
+                          row("LLC-load-misses", 0.0, 3e-4),        # -100% but 3e-4/op
+                          row("L1-dcache-load-misses", 1.0, 2.5)])  # cited
+    text = sentence(pd.Series(head), point, None, "old",
+                    ["instructions", "L1-dcache-load-misses", "LLC-load-misses"])
+    assert "because it incurs 0.40x the L1d load misses per op (1.00 vs 2.50)" in text
+    assert "LLC" not in text and "instructions per op" not in text
+    point = pd.DataFrame([head, row("instructions", 100.0, 101.0)])
+    text = sentence(pd.Series(head), point, None, "old", ["instructions"])
+    assert "because" not in text
+    assert "the recorded counters (instructions 0.99x) do not account for it" in text
