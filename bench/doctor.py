@@ -8,6 +8,7 @@ the backend `auto` would pick with the reason.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -43,17 +44,23 @@ def collect(cpu=None) -> dict:
     h = hostmod.probe(plan.cpu)
     from . import sim
 
+    from .errors import UsageError
+
     try:
-        vg = sim.check_valgrind()
-    except Exception as e:  # noqa: BLE001 - reported, not raised
+        vg = {"version": sim.check_tools(), "path": shutil.which("valgrind")}
+    except UsageError as e:
         vg = {"error": str(e)}
+    try:
+        geometry = sim.geometry_meta(sim.geometry("host"))
+    except UsageError as e:
+        geometry = {"profile": "host", "error": str(e)}
     return {
         "host": h,
         "cpu": plan.cpu,
         "events": probe_events(list(DEFAULT_EVENTS) + [e for e in SOFTWARE_EVENTS
                                                         if e not in DEFAULT_EVENTS]),
         "valgrind": vg,
-        "sim_geometry": sim.geometry("host"),
+        "sim_geometry": geometry,
         "tuning_warnings": hostmod.tuning_warnings(h, plan.cpu),
         "pyperf_system": pyperf_system_show(),
         "auto": {"backend": plan.backend, "reason": plan.reason},
@@ -82,11 +89,14 @@ def render(d: dict) -> str:
     else:
         out.append(f"valgrind    {vg.get('version')} at {vg.get('path')}")
     g = d["sim_geometry"]
-    geo = ", ".join(f"{k} {_fmt_bytes(v[0])} {v[1]}-way {v[2]} B"
-                    for k, v in g.items() if k in ("I1", "D1", "LL"))
-    out.append(f"sim cache   profile {g.get('profile', 'host')}: {geo}")
-    if g.get("note"):
-        out.append(f"            {g['note']}")
+    if "error" in g:
+        out.append(f"sim cache   {g['error']}")
+    else:
+        geo = ", ".join(f"{k} {_fmt_bytes(g[k][0])} {g[k][1]}-way {g[k][2]} B"
+                        + (f" (host {g[k + '_host_assoc']}-way: valgrind needs a power-of-two "
+                           "set count)" if k + "_host_assoc" in g else "")
+                        for k in ("I1", "D1", "LL"))
+        out.append(f"sim cache   profile {g['profile']}: {geo}")
     for w in d["tuning_warnings"]:
         out.append(f"warning     {w}")
     out.append("pyperf system show:")

@@ -47,7 +47,11 @@ def cases_from_args(args) -> list[dict]:
     return cases
 
 
+PYPERF_INT_OPTIONS = ("processes", "values", "warmups", "loops")
+
+
 def pyperf_args_from(args) -> list[str]:
+    """pyperf's own options, checked here so a bad value fails before anything runs."""
     out = []
     if args.fast and args.rigorous:
         raise UsageError("--fast and --rigorous: give at most one")
@@ -55,6 +59,18 @@ def pyperf_args_from(args) -> list[str]:
         out.append("--fast")
     if args.rigorous:
         out.append("--rigorous")
+    for name in PYPERF_INT_OPTIONS:
+        v = getattr(args, name, None)
+        if v is not None:
+            out += [f"--{name}", str(_int(f"--{name}", v, 0 if name in ("warmups", "loops") else 1))]
+    if getattr(args, "min_time", None) is not None:
+        try:
+            t = float(args.min_time)
+        except ValueError:
+            t = -1.0
+        if not 0 < t <= 60:
+            raise UsageError(f"bad --min-time {args.min_time!r}: seconds, more than 0 and at most 60")
+        out += ["--min-time", repr(t)]
     return out
 
 
@@ -68,6 +84,9 @@ def add_measure_options(p) -> None:
     p.add_argument("--sim-profile", help="cache geometry for sim: host, host-l2 or a named profile")
     p.add_argument("--fast", action="store_true", help="pyperf --fast")
     p.add_argument("--rigorous", action="store_true", help="pyperf --rigorous")
+    for name in PYPERF_INT_OPTIONS:
+        p.add_argument(f"--{name}", help=f"pyperf --{name}")
+    p.add_argument("--min-time", help="pyperf --min-time (seconds per value)")
     p.add_argument("--cflags", help="compiler flags for the kernels (default -O2)")
 
 

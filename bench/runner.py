@@ -32,7 +32,6 @@ from . import host as hostmod
 from .errors import UsageError
 
 BACKENDS = ["auto", "perf", "sim", "time"]
-SIM_METRICS = ["Ir", "Dr", "Dw", "D1mr", "D1mw", "DLmr", "DLmw"]
 TIME_UNIT_EVENTS = {"task-clock", "cpu-clock"}
 
 
@@ -74,11 +73,11 @@ def _check_cpu(cpu) -> int:
 
 def probe_events(names: list[str]) -> dict:
     """Open each event alone in this process: {name: {supported, reason}}."""
-    from .events import parse_events
+    from .events import resolve_list
     from .native import CounterGroup
 
     support = {}
-    for spec in parse_events(names):
+    for spec in resolve_list(names):
         g = CounterGroup([spec])
         try:
             if g.opened:
@@ -93,7 +92,7 @@ def probe_events(names: list[str]) -> dict:
 def make_plan(backend: str = "auto", events=None, cpu=None, pyperf_args=(),
               sim_profile: str | None = None, cflags: str | None = None,
               timing: bool = True) -> Plan:
-    from .events import DEFAULT_EVENTS, SOFTWARE_EVENTS, parse_events
+    from .events import DEFAULT_EVENTS, SOFTWARE_EVENTS, resolve_list
 
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}: allowed are {', '.join(BACKENDS)}")
@@ -101,7 +100,7 @@ def make_plan(backend: str = "auto", events=None, cpu=None, pyperf_args=(),
     if isinstance(events, str):
         events = [e.strip() for e in events.split(",")]
     hw_names = list(DEFAULT_EVENTS) if events is None else list(events)
-    parse_events(hw_names)          # bad names: one line, before anything runs
+    resolve_list(hw_names)          # bad names: one line, before anything runs
     hw_names = [e for e in hw_names if e not in SOFTWARE_EVENTS]
     sw_names = list(SOFTWARE_EVENTS)
     support = probe_events(hw_names + sw_names)
@@ -144,9 +143,10 @@ def make_plan(backend: str = "auto", events=None, cpu=None, pyperf_args=(),
     if chosen == "sim":
         from . import sim
 
-        geometry = sim.geometry(sim_profile or "host")
-        caches["L1d"] = geometry["D1"][0]
-        caches["LLC"] = geometry["LL"][0]
+        geo = sim.geometry(sim_profile or "host")
+        geometry = sim.geometry_meta(geo)
+        caches["L1d"] = geo["D1"].size
+        caches["LLC"] = geo["LL"].size
     return Plan(requested=backend, backend=chosen, reason=reason,
                 timing=timing or chosen != "sim", cpu=cpu, events=worker_events,
                 event_support=support, pyperf_args=list(pyperf_args), cflags=cflags,
@@ -158,7 +158,7 @@ def _sim_usable(required: bool = False) -> bool:
     from . import sim
 
     try:
-        sim.check_valgrind()
+        sim.check_tools()
         return True
     except UsageError:
         if required:
@@ -263,12 +263,15 @@ def _sim_rows(case, plan, base) -> list[dict]:
     from . import sim
 
     items = [(case, phase) for phase in _phases(case)]
-    results = sim.run_sim(case["variant"], case["ext"], items, plan.sim_geometry,
+    try:
+        results = sim.run(case["variant"], case["ext"], items, profile=plan.sim_profile,
                           cflags=plan.cflags)
+    except RuntimeError as e:
+        raise MeasureError(f"sim {_label(case)}: {e}") from None
     rows = []
     for (c, phase), res in zip(items, results):
         ops = res["ops"]
-        for m in SIM_METRICS:
+        for m in sim.SIM_METRICS:
             rows.append({**base, "backend": "sim", "phase": phase, "metric": m,
                          "value": res[m] / ops, "unit": "events/op", "ops": ops,
                          "loops": 1, "process": 0, "sample": 0, "enabled_ratio": 1.0,

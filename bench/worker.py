@@ -34,15 +34,27 @@ def bench_name(case: dict, phase: str) -> str:
             f"/h{case['heads']}/{case['order']}/{case['alloc']}/s{case['seed']}")
 
 
+def check_pinned(cpu: int) -> None:
+    """pyperf pins a worker (--affinity) just before its task runs: verify it,
+    outside the measured region, before every value."""
+    got = os.sched_getaffinity(0)
+    if got != {cpu}:
+        sys.stderr.write(f"rmapbench worker: not pinned to CPU {cpu} (affinity {sorted(got)})\n")
+        sys.stderr.flush()
+        os._exit(3)
+
+
 class _Timer:
     """The pyperf time function for one phase, recording counters per call."""
 
-    def __init__(self, workload, phase, counters, out, label):
+    def __init__(self, workload, phase, counters, out, label, cpu):
         self.workload, self.phase, self.counters = workload, phase, counters
+        self.cpu = cpu
         self.out, self.label = out, label
         self.calls = 0
 
     def __call__(self, loops: int) -> float:
+        check_pinned(self.cpu)
         r = self.workload.run(self.phase, loops, self.counters)
         rec = {"pid": os.getpid(), "label": self.label, "phase": self.phase,
                "call": self.calls, "loops": loops, "ns": r.ns, "ops": r.ops,
@@ -74,23 +86,18 @@ def main() -> None:
         return
 
     cpu = case["cpu"]
-    got = os.sched_getaffinity(0)
-    if got != {cpu}:
-        sys.stderr.write(f"rmapbench worker: not pinned to CPU {cpu} (affinity {sorted(got)})\n")
-        sys.exit(3)
-
-    from bench.events import parse_events
+    from bench.events import resolve_list
     from bench.native import CounterGroup, Workload, load
 
     kernel = load(case["variant"], case["ext"], args.cflags)
     workload = Workload(kernel, workload=case["workload"], n=case["n"], heads=case["heads"],
                         order=case["order"], alloc=case["alloc"], seed=case["seed"])
-    events = parse_events(args.events) if args.events else []
+    events = resolve_list(args.events) if args.events else []
     counters = CounterGroup(events) if events else None
     label = "calibration" if (args.calibrate_loops or args.recalibrate_loops) else "worker"
     try:
         for phase in workload.phases:
-            timer = _Timer(workload, phase, counters, args.counters_out, label)
+            timer = _Timer(workload, phase, counters, args.counters_out, label, cpu)
             runner.bench_time_func(bench_name(case, phase), timer,
                                    metadata={"rmapbench_phase": phase,
                                              "rmapbench_cpu": cpu})

@@ -127,6 +127,25 @@ struct rmap_cache *rmap_cache_create(int mode, size_t obj_size,
 	return cache;
 }
 
+/*
+ * Rewind a cache whose objects have all been freed, so that the next
+ * measured repetition gets the same placements as the first, without
+ * the cost of a new arena.  Objects are zeroed when handed out, so stale
+ * contents do not matter.  Only a single-chunk arena is rewound; anything
+ * else (a libc cache, an arena that had to grow) is refused and the
+ * caller creates a new cache.
+ */
+int rmap_cache_reset(struct rmap_cache *cache)
+{
+	if (!cache || cache->live || cache->mode == RMAP_ALLOC_LIBC ||
+	    !cache->chunks || cache->chunks->next)
+		return -1;
+	cache->chunks->used = 0;
+	cache->free_list = NULL;
+	cache->peak = 0;
+	return 0;
+}
+
 void rmap_cache_destroy(struct rmap_cache *cache)
 {
 	struct chunk *c, *next;

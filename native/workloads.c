@@ -580,11 +580,13 @@ int rb_work_prepare(struct rb_work *w, int phase)
 {
 	if (!rb_work_has_phase(w, phase))
 		return -EINVAL;
-	rmap_cache_destroy(w->cache);
-	w->cache = rmap_cache_create(w->alloc, pte_list_desc_size,
-				     w->expected, w->seed);
-	if (!w->cache)
-		return -ENOMEM;
+	if (rmap_cache_reset(w->cache)) {
+		rmap_cache_destroy(w->cache);
+		w->cache = rmap_cache_create(w->alloc, pte_list_desc_size,
+					     w->expected, w->seed);
+		if (!w->cache)
+			return -ENOMEM;
+	}
 	w->arena0 = rmap_cache_arena_bytes(w->cache);
 	w->checksum = 0;
 

@@ -1,0 +1,157 @@
+"""The runner end to end on real kernels: backend choice, pinned pyperf workers,
+counters paired with timing values, run directories, run and doctor commands.
+
+No test asserts a time: only that values exist, are positive, are paired and
+are labelled with the backend that produced them."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from bench.errors import UsageError
+from bench.results import COLUMNS
+from bench.runner import make_plan, measure_case, probe_events
+from tests.conftest import assert_usage_error, run_cli
+
+SMALL = {"workload": "fork", "variant": "kvm-2023", "ext": 14, "n": 8, "heads": 64,
+         "order": "fifo", "alloc": "bump", "seed": 1}
+FAST = ["--processes", "2", "--values", "2", "--warmups", "1", "--min-time", "0.002"]
+
+
+def _hw_works() -> bool:
+    return probe_events(["cycles"])["cycles"]["supported"]
+
+
+needs_pmu = pytest.mark.skipif(not _hw_works(),
+                               reason="no hardware PMU on this host: cycles cannot be opened "
+                                      "(perf_event_open fails), hardware-event tests need one")
+
+
+def test_plan_auto_says_what_it_picked_and_why():
+    plan = make_plan("auto", pyperf_args=FAST)
+    assert plan.backend in ("perf", "sim", "time")
+    assert plan.reason
+    if not _hw_works():
+        assert plan.backend in ("sim", "time")
+        assert "cycles" in plan.reason          # names the event that failed
+        assert "cycles" not in plan.events      # never opened in workers
+        assert plan.event_support["cycles"]["supported"] is False
+    # software events are always asked for, and they work through perf_event_open here
+    assert plan.event_support["task-clock"]["supported"] is True
+    assert "task-clock" in plan.events
+
+
+@pytest.mark.skipif(_hw_works(), reason="this host has hardware counters")
+def test_backend_perf_without_pmu_is_one_clear_line():
+    proc = run_cli("run", "--variant", "old", "--backend", "perf", "--n", "2", "--heads", "4")
+    assert_usage_error(proc, "--backend perf", "cycles")
+
+
+@needs_pmu
+def test_perf_backend_counts_hardware_events():
+    plan = make_plan("perf", pyperf_args=FAST)
+    rows, _ = measure_case(SMALL, plan, "t", "h")
+    df = pd.DataFrame(rows)
+    cyc = df[(df.metric == "cycles") & (df.phase == "add")]
+    assert len(cyc) > 0 and (cyc.value > 0).all()
+    assert ((cyc.enabled_ratio > 0) & (cyc.enabled_ratio <= 1)).all()
+
+
+def test_time_backend_rows_pair_values_with_counters():
+    plan = make_plan("time", pyperf_args=FAST)
+    rows, pyperf_text = measure_case(SMALL, plan, "run1", "hostA")
+    df = pd.DataFrame(rows)
+    assert set(COLUMNS) <= set(df.columns)
+    t = df[df.metric == "time"]
+    # two phases, 2 worker processes x 2 values each
+    assert sorted(t.phase.unique()) == ["add", "remove"]
+    assert len(t) == 2 * 2 * 2
+    assert (t.value > 0).all() and (t.unit == "ns/op").all()
+    assert (t.backend == "time").all() and not t.simulated.any()
+    assert (t.ops == 8 * 64).all() and (t.cpu == plan.cpu).all()
+    # every timing value has its task-clock read from the same C call
+    tc = df[df.metric == "task-clock"]
+    key = ["phase", "process", "sample"]
+    merged = t.merge(tc, on=key, suffixes=("", "_tc"))
+    assert len(merged) == len(t)
+    # task-clock counts the same region as the clock, so it is of the same size
+    ratio = merged.value_tc / merged.value
+    assert ((ratio > 0.2) & (ratio < 5)).all(), ratio.tolist()
+    # the pyperf JSON has the same values
+    import pyperf
+
+    suite = pyperf.BenchmarkSuite.loads(pyperf_text)
+    assert len(suite.get_benchmarks()) == 2
+
+
+def test_worker_refuses_when_not_pinned(tmp_path):
+    case = {**SMALL, "cpu": 0}
+    # run a worker directly with an affinity that is not the one it was given
+    argv = [sys.executable, "-m", "bench.worker", "--worker", "--worker-task", "0",
+            "--case", json.dumps(case), "--counters-out", str(tmp_path / "c.jsonl"),
+            "--loops", "1", "--values", "1", "--warmups", "0"]
+    import os
+
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("one CPU only: cannot be unpinned")
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3
+    assert "not pinned to CPU 0" in proc.stderr
+
+
+def test_run_command_writes_a_run_directory_readable_by_pyperf(tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli("run", "--variant", "old,kvm-2023", "--n", "4", "--heads", "32",
+                   "--backend", "time", "--out", out, "--processes", "2", "--values", "2",
+                   "--min-time", "0.002")
+    assert proc.returncode == 0, proc.stderr
+    assert "fork / add" in proc.stdout and "ratio" in proc.stdout
+    assert "harness overhead: null kernel" in proc.stdout
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["status"] == "complete"
+    assert meta["backend"]["chosen"] == "time"
+    df = pd.read_parquet(out / "results.parquet")
+    assert set(df.variant) == {"old", "kvm-2023"}
+    assert set(df.workload) == {"fork", "null"}
+    stats = subprocess.run([sys.executable, "-m", "pyperf", "stats", str(out / "pyperf.json")],
+                           capture_output=True, text=True, timeout=120)
+    assert stats.returncode == 0, stats.stderr
+    assert "fork/add/old" in stats.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--variant", "nope"], "nope"),
+    (["--variant", "old", "--workload", "bake"], "bake"),
+    (["--variant", "old", "--n", "-1"], "-1"),
+    (["--variant", "old", "--heads", "x"], "'x'"),
+    (["--variant", "old", "--order", "sideways"], "sideways"),
+    (["--variant", "old", "--alloc", "heap"], "heap"),
+    (["--variant", "old", "--backend", "gpu"], "gpu"),
+    (["--variant", "old", "--cpu", "999"], "999"),
+    (["--variant", "old", "--events", "cycles,bogus-event"], "bogus-event"),
+    (["--variant", "old", "--processes", "0"], "--processes"),
+    (["--variant", "old", "--min-time", "soon"], "soon"),
+    (["--variant", "old", "--fast", "--rigorous"], "--rigorous"),
+])
+def test_run_bad_input_is_one_line(args, needle):
+    assert_usage_error(run_cli("run", *args), needle)
+
+
+def test_doctor_reports_events_and_auto_choice():
+    proc = run_cli("doctor")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "perf_event_paranoid" in out and "task-clock" in out
+    assert "auto        ->" in out
+    if not _hw_works():
+        line = next(ln for ln in out.splitlines() if ln.strip().startswith("cycles"))
+        assert "unsupported" in line
+
+
+def test_make_plan_rejects_bad_backend():
+    with pytest.raises(UsageError, match="gpu"):
+        make_plan("gpu")
