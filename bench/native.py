@@ -135,8 +135,9 @@ ORDER_IDS = {"fifo": 0, "lifo": 1, "random": 2}
 MAX_EVENTS = 32  # RB_MAX_EVENTS in native/counters.h
 
 _HIST_NAME = "rmap_count_histogram_6G_guest.csv"
+# the copy shipped with the package, then the shared reference beside the project
 _HIST_PLACES = (Path(__file__).resolve().parent / "data" / _HIST_NAME,
-                Path("/work/shared/reference") / _HIST_NAME)
+                Path(__file__).resolve().parents[2] / "shared" / "reference" / _HIST_NAME)
 
 
 class _CPhaseResult(ctypes.Structure):

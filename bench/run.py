@@ -98,22 +98,26 @@ def summarize(df):
 
 
 def print_tables(df, baseline_variant: str, out=None) -> None:
+    """One table per phase: a row per variant, every metric per op with the
+    backend that produced it in the header; time with its spread and its
+    ratio to the baseline variant."""
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=out or sys.stdout, width=200)
+    console = Console(file=out or sys.stdout, width=220)
     s = summarize(df[df.workload != "null"])
-    for phase, sp in s.groupby("phase", sort=False):
-        t = Table(title=f"{sp.workload.iloc[0]} / {phase}  (per op)")
+    for (workload, phase), sp in s.groupby(["workload", "phase"], sort=False):
+        t = Table(title=f"{workload} / {phase}: per op", title_justify="left")
         t.add_column("variant")
         metrics = list(dict.fromkeys(sp.metric))
         for m in metrics:
-            b = sp[sp.metric == m].backend.iloc[0]
-            t.add_column(f"{m}\n[{b}{', simulated' if b == 'sim' else ''}]", justify="right")
+            r = sp[sp.metric == m].iloc[0]
+            tag = "sim" if r.backend == "sim" else r.backend
+            t.add_column(f"{m}\n{r.unit} [{tag}]", justify="right")
             if m == "time":
-                t.add_column("ratio", justify="right")
-        base_time = sp[(sp.variant == baseline_variant) & (sp.metric == "time")]["mean"]
-        base_time = base_time.iloc[0] if len(base_time) else None
+                t.add_column(f"ratio\nvs {baseline_variant}", justify="right")
+        base = sp[(sp.variant == baseline_variant) & (sp.metric == "time")]["mean"]
+        base = base.iloc[0] if len(base) else None
         for (v, e), sv in sp.groupby(["variant", "ext"], sort=False):
             cells = [f"{v}@{e}"]
             for m in metrics:
@@ -121,13 +125,10 @@ def print_tables(df, baseline_variant: str, out=None) -> None:
                 if r.empty:
                     cells.append("unsupported")
                 else:
-                    mean, std = r["mean"].iloc[0], r["std"].iloc[0]
-                    unit = r["unit"].iloc[0].split("/")[0]
-                    spread = "" if r["count"].iloc[0] < 2 else f" ± {std:.3g}"
-                    cells.append(f"{mean:.4g}{spread} {unit}")
+                    mean, std, cnt = r["mean"].iloc[0], r["std"].iloc[0], r["count"].iloc[0]
+                    cells.append(f"{mean:.4g}" + (f" ± {std:.2g}" if cnt > 1 else ""))
                 if m == "time":
-                    cells.append(f"{r['mean'].iloc[0] / base_time:.2f}x"
-                                 if base_time and not r.empty else "")
+                    cells.append(f"{r['mean'].iloc[0] / base:.2f}x" if base and not r.empty else "")
             t.add_row(*cells)
         console.print(t)
 
