@@ -15,10 +15,11 @@ import pandas as pd
 from bench.errors import UsageError
 
 from . import fmt, stats
-from .findings import PHASE_ORDER
+from .findings import PHASE_ORDER, param_text
 from .load import load_runs
 from .render import Heading, Para, Table, to_html, to_markdown
-from .report import _runs_table, _varying, change_cell, comparison_table, resolve_out
+from .report import (_runs_table, _sort_keys, _varying, change_cell, comparison_table,
+                     resolve_out)
 
 
 @dataclass
@@ -48,9 +49,9 @@ def text_lines(cmp: pd.DataFrame) -> list[str]:
                        _o=gm["label"].map(order))
         out.append(f"# {fmt.backend_words(be, sim)}; metric {metric}")
         rows = []
-        for _, c in gm.sort_values(["workload", "_p"] + vary + ["n", "_o"]).iterrows():
+        for _, c in gm.sort_values(["workload", "_p"] + _sort_keys(vary) + ["n", "_o"]).iterrows():
             unit = fmt.per_op(metric, c["unit"])
-            case = (f"{c['workload']} {c['phase']}" + "".join(f" {k}={c[k]}" for k in vary)
+            case = (f"{c['workload']} {c['phase']}" + "".join(param_text(k, c[k]) for k in vary)
                     + (f" n={int(c['n'])}" if c["n"] > 0 else "") + f" {c['label']}")
             change = (f"{fmt.pct(c['ratio'])} exact" if c["exact"]
                       else f"{fmt.pct(c['ratio'])} {fmt.ci_pct(c['ci_lo'], c['ci_hi'])}")
@@ -64,8 +65,8 @@ def text_lines(cmp: pd.DataFrame) -> list[str]:
 
 def _baseline_rows(va: pd.DataFrame, vb: pd.DataFrame, baseline: str) -> pd.DataFrame:
     """Series against the baseline within A and within B, side by side."""
-    keys = [k for k in stats.POINT_KEYS if k != "host"] + ["label"]
-    cols = keys + ["ratio", "ci_lo", "ci_hi", "verdict", "exact"]
+    keys = [k for k in stats.POINT_KEYS if k not in ("host", "size_label")] + ["label"]
+    cols = keys + ["size_label", "ratio", "ci_lo", "ci_hi", "verdict", "exact"]
     m = va[cols].merge(vb[cols], on=keys + ["exact"], suffixes=("_a", "_b"))
     m["agree"] = m["verdict_a"] == m["verdict_b"]
     return m
@@ -84,14 +85,14 @@ def compare_dirs(dir_a, dir_b, out=None, baseline: str | None = "auto", *,
     cmp = stats.compare_runs(ra.df, rb.df, **kw)
     if cmp.empty:
         raise UsageError(f"runs {str(dir_a)!r} and {str(dir_b)!r} have no case in common "
-                         "(same backend, workload, phase, variant, EXT, n, heads, order, alloc "
+                         "(same backend, workload, phase, variant, EXT, n, size, order, alloc "
                          "and metric): nothing to compare")
     base_tbl = None
     if baseline == "auto":
         both = set(stats.labels(ra.df)) & set(stats.labels(rb.df))
         baseline = "old" if "old" in both else None
     if baseline is not None:
-        stats.check_baseline(ra.df, baseline)
+        baseline = stats.check_baseline(ra.df, baseline)
         stats.check_baseline(rb.df, baseline)
         base_tbl = _baseline_rows(stats.compare_variants(ra.df, baseline, **kw),
                                   stats.compare_variants(rb.df, baseline, **kw), baseline)
@@ -119,17 +120,19 @@ def compare_dirs(dir_a, dir_b, out=None, baseline: str | None = "auto", *,
         blocks.append(Heading(2, f"Series against {baseline}, within A and within B"))
         rows = []
         bt = base_tbl[base_tbl["metric"] == base_tbl["exact"].map(fmt.PRIMARY)]
-        for _, r in bt.sort_values(["backend", "workload", "phase", "n", "label"]).iterrows():
+        for _, r in bt.sort_values(["backend", "workload", "phase", "size", "order", "alloc", "n",
+                                    "label"]).iterrows():
             ca = {"ratio": r["ratio_a"], "ci_lo": r["ci_lo_a"], "ci_hi": r["ci_hi_a"],
                   "verdict": r["verdict_a"], "exact": r["exact"]}
             cb = {"ratio": r["ratio_b"], "ci_lo": r["ci_lo_b"], "ci_hi": r["ci_hi_b"],
                   "verdict": r["verdict_b"], "exact": r["exact"]}
             rows.append([fmt.backend_tag(r["backend"], r["exact"]), r["workload"], r["phase"],
+                         f"{r['size_label_a']}, order={r['order']}, alloc={r['alloc']}",
                          str(int(r["n"])), r["label"], r["metric"], change_cell(ca),
                          change_cell(cb), "yes" if r["agree"] else "NO"])
         blocks.append(Table(f"headline metric of each series against {baseline}: A and B "
                             "(does the difference reproduce?)",
-                            ["backend", "workload", "phase", "n", "series", "metric",
+                            ["backend", "workload", "phase", "case (A)", "n", "series", "metric",
                              f"A: vs {baseline}", f"B: vs {baseline}", "same verdict"], rows))
     target = resolve_out([dir_b], out)
     from bench.results import atomic_write

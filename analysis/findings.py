@@ -21,22 +21,27 @@ from .stats import (VERDICT_BETTER, VERDICT_EQUAL, VERDICT_FEW, VERDICT_NSD, VER
                     labels)
 
 PHASE_ORDER = {"add": 0, "remove": 1, "walk": 2, "churn": 3, "null": 4}
-CASE_PARAMS = ["heads", "order", "alloc"]
+CASE_PARAMS = ["size_label", "order", "alloc"]
 MIN_EVIDENCE_CHANGE = 1.10  # a counter must move by 10% or more to be cited
 MIN_EVIDENCE_ABS = 0.01  # ... and by at least 0.01 events per op (3e-4 misses/op explain nothing)
 MIN_EXPONENT_GAP = 0.2  # scaling exponents must differ this much to be cited
 MIN_SLOPE_RATIO = 2.0  # ... or the slopes per spte by this factor
 
 
+def param_text(key: str, value) -> str:
+    """ order=fifo, or [heads=1000] for the size (its words say what it is)."""
+    return f" [{value}]" if key == "size_label" else f" {key}={value}"
+
+
 def _params_text(row, varying: list[str]) -> str:
-    return "".join(f" {k}={row[k]}" for k in varying)
+    return "".join(param_text(k, row[k]) for k in varying)
 
 
 def _fit(fits: pd.DataFrame, row, label: str):
     if fits is None or fits.empty:
         return None
     m = fits
-    for k in ("host", "backend", "workload", "phase", "heads", "order", "alloc", "metric"):
+    for k in ("host", "backend", "workload", "phase", "size", "order", "alloc", "metric"):
         m = m[m[k] == row[k]]
     m = m[m["label"] == label]
     return None if m.empty else m.iloc[0]
@@ -163,7 +168,7 @@ def workload_findings(cmp: pd.DataFrame, fits: pd.DataFrame, *, host: str, backe
         parts = []
         for r in sorted(sig, key=lambda r: order[r["label"]]):
             point = sub[(sub["phase"] == r["phase"]) & (sub["n"] == r["n"]) &
-                        (sub["label"] == r["label"]) & (sub["heads"] == r["heads"]) &
+                        (sub["label"] == r["label"]) & (sub["size"] == r["size"]) &
                         (sub["order"] == r["order"]) & (sub["alloc"] == r["alloc"])]
             parts.append(sentence(r, point, fits, baseline, evidence))
         if rest and not sig:

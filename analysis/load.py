@@ -9,7 +9,16 @@ never built from a partial or corrupt run.
 Columns added here (not in the stored schema):
   run_dir  the directory the row came from (str)
   label    the series name used by the analysis: the variant, or
-           "variant/extN" when the row's EXT is not the variant's default
+           "variant@EXT" when the row's EXT is not the variant's default
+           (the sweep config's notation, e.g. old@14)
+  size     which working-set size of a case this is, comparable across series:
+           0 for the smallest heads of its (workload, phase, n, order, alloc,
+           seed, series), 1 for the next, ...  A sweep may size heads from a
+           footprint target ("l2", "llc"), which gives each variant and n its
+           own head count; the rank lines the series up again.  With a plain
+           head count every series has the same heads at the same rank.
+  size_label  plain words for a size: "heads=1000" when every series and n
+           had that count, else "footprint ~512.0 KiB" (the cases' median)
 """
 
 from __future__ import annotations
@@ -50,11 +59,36 @@ class Loaded:
 
 
 def series_label(variant: str, ext: int) -> str:
-    """The variant's name if ext is its default EXT, else "variant/extN"."""
+    """The variant's name if ext is its default EXT, else "variant@EXT"."""
     from bench.variants import VARIANTS
 
     default = VARIANTS.get(variant, (None, None))[1]
-    return variant if default == int(ext) else f"{variant}/ext{int(ext)}"
+    return variant if default == int(ext) else f"{variant}@{int(ext)}"
+
+
+SIZE_RANK_KEYS = ["run_id", "host", "backend", "workload", "phase", "n", "order", "alloc",
+                  "seed", "label"]
+SIZE_LABEL_KEYS = ["run_id", "host", "backend", "workload", "phase", "order", "alloc", "size"]
+
+
+def add_size_keys(df):
+    """Add the size and size_label columns (see the module docstring)."""
+    from .report import human_bytes
+
+    df["size"] = (df.groupby(SIZE_RANK_KEYS, dropna=False)["heads"]
+                  .rank(method="dense").astype(int) - 1)
+    labels = {}
+    for key, g in df.groupby(SIZE_LABEL_KEYS, dropna=False):
+        heads = g["heads"].unique()
+        if len(heads) == 1:
+            labels[key] = f"heads={int(heads[0])}"
+        else:
+            fp = g["footprint"].dropna()
+            labels[key] = (f"footprint ~{human_bytes(float(fp.median()))}" if len(fp)
+                           else f"heads {int(heads.min())}..{int(heads.max())}")
+    idx = list(df[SIZE_LABEL_KEYS].itertuples(index=False, name=None))
+    df["size_label"] = [labels[k] for k in idx]
+    return df
 
 
 def _read_check(path: Path, meta: dict) -> list | None:
@@ -131,6 +165,7 @@ def load_run(path: str | Path) -> Run:
     df["run_dir"] = str(path)
     df["host"] = df["host"].astype(str)
     df["label"] = [series_label(v, e) for v, e in zip(df["variant"], df["ext"])]
+    add_size_keys(df)
     return Run(path=path, meta=meta, df=df, check=_read_check(path, meta))
 
 

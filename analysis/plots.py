@@ -1,7 +1,7 @@
 """Plots: a metric per op against n, one line per variant, log axes.
 
 One figure per (host, backend, workload, phase, metric); when the data holds
-several (heads, order, alloc) combinations they become panels of that figure.
+several sizes (heads or footprint), orders or allocators, they become panels.
 Figures are returned as PNG bytes (Agg backend, no display needed).
 """
 
@@ -20,7 +20,7 @@ STYLE = {
     "kvm-2021": ("#1f77b4", "^"),
     "kvm-2023": ("#2ca02c", "v"),
 }
-PANEL_KEYS = ["heads", "order", "alloc"]
+PANEL_KEYS = ["size_label", "order", "alloc"]
 
 
 def _pyplot():
@@ -58,16 +58,17 @@ def metric_figure(points: pd.DataFrame, title: str, ylabel: str, *,
             s = g[g["label"] == lbl].sort_values("n")
             if s.empty:
                 continue
-            color, marker = STYLE.get(lbl.split("/")[0], (None, "o"))
+            color, marker = STYLE.get(lbl.split("@")[0], (None, "o"))
+            ls = "--" if "@" in lbl else "-"  # a variant at another EXT: same colour, dashed
             x, y = s["n"].to_numpy(float), s["mean"].to_numpy(float)
             if bool(s["simulated"].iloc[0]):
-                ax.plot(x, y, marker=marker, color=color, label=lbl, lw=1.5, ms=4)
+                ax.plot(x, y, marker=marker, color=color, label=lbl, lw=1.5, ms=4, ls=ls)
             else:
                 lo = np.clip(y - s["mean_lo"].to_numpy(float), 0, None)
                 hi = np.clip(s["mean_hi"].to_numpy(float) - y, 0, None)
                 yerr = np.nan_to_num(np.vstack([lo, hi]))
                 ax.errorbar(x, y, yerr=yerr, marker=marker, color=color, label=lbl,
-                            lw=1.5, ms=4, capsize=2)
+                            lw=1.5, ms=4, capsize=2, ls=ls)
         ax.set_xscale("log", base=2)
         if (g["mean"] > 0).all():
             ax.set_yscale("log")
@@ -77,7 +78,8 @@ def metric_figure(points: pd.DataFrame, title: str, ylabel: str, *,
         ax.set_ylabel(ylabel)
         ax.grid(True, which="major", alpha=0.3)
         if len(parts) > 1:
-            ax.set_title(", ".join(f"{k}={v}" for k, v in params.items()), fontsize=9)
+            ax.set_title(", ".join(str(v) if k == "size_label" else f"{k}={v}"
+                                   for k, v in params.items()), fontsize=9)
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(parts):]:
         ax.set_visible(False)

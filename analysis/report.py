@@ -20,7 +20,7 @@ import pandas as pd
 from bench.errors import UsageError
 
 from . import fmt, stats
-from .findings import CASE_PARAMS, PHASE_ORDER, workload_findings
+from .findings import CASE_PARAMS, PHASE_ORDER, param_text, workload_findings
 from .load import Loaded, load_runs
 from .render import Bullets, Heading, Image, Para, Pre, Table, images, slug, to_html, to_markdown
 
@@ -140,6 +140,15 @@ def _varying(df: pd.DataFrame, keys=CASE_PARAMS) -> list[str]:
     return [k for k in keys if k in df and df[k].nunique(dropna=False) > 1]
 
 
+def _header(k: str) -> str:
+    return "size" if k == "size_label" else k
+
+
+def _sort_keys(vary: list[str]) -> list[str]:
+    """Sort by the size's rank, not its words."""
+    return ["size" if k == "size_label" else k for k in vary]
+
+
 def _metrics(df: pd.DataFrame, simulated: bool) -> list[str]:
     present = list(dict.fromkeys(df["metric"]))
     pref = ([fmt.PRIMARY[simulated], "cycles"] + fmt.EVIDENCE[simulated]
@@ -159,12 +168,12 @@ def values_table(pts: pd.DataFrame, levels, caption: str) -> Table:
     metrics = _metrics(pts, sim)
     vary = _varying(pts)
     order = {lbl: i for i, lbl in enumerate(stats.labels(pts))}
-    headers = vary + ["n", "series", "EXT", "footprint", "fits in"]
+    headers = [_header(k) for k in vary] + ["n", "series", "EXT", "heads", "footprint", "fits in"]
     units = pts.drop_duplicates("metric").set_index("metric")["unit"]
     headers += [fmt.per_op(m, units[m]) for m in metrics]
     rows = []
     base = pts.drop_duplicates(vary + ["n", "label"])
-    base = base.assign(_o=base["label"].map(order)).sort_values(vary + ["n", "_o"])
+    base = base.assign(_o=base["label"].map(order)).sort_values(_sort_keys(vary) + ["n", "_o"])
     cell = {(tuple(r[k] for k in vary), r["n"], r["label"], r["metric"]): r
             for _, r in pts.iterrows()}
     for _, b in base.iterrows():
@@ -174,7 +183,8 @@ def values_table(pts: pd.DataFrame, levels, caption: str) -> Table:
             fps = fps[fps[k] == b[k]]
         fp = fps["footprint"].max()
         row = [str(b[k]) for k in vary] + [str(int(b["n"])), b["label"], str(int(b["ext"])),
-                                            human_bytes(fp), stats.footprint_level(fp, levels)]
+                                            str(int(fps["heads"].max())), human_bytes(fp),
+                                            stats.footprint_level(fp, levels)]
         for m in metrics:
             p = cell.get((key, b["n"], b["label"], m))
             row.append(_value_cell(p) if p is not None else "")
@@ -192,12 +202,13 @@ def comparison_table(cmp: pd.DataFrame, baseline: str, caption: str,
     metrics = [m for m in _metrics(cmp, sim) if m not in fmt.SANITY_METRICS]
     vary = _varying(cmp, (extra_keys or []) + CASE_PARAMS)
     order = {lbl: i for i, lbl in enumerate(stats.labels(cmp))}
-    headers = vary + ["n", "series"] + [f"{m} vs {baseline}" for m in metrics]
+    headers = [_header(k) for k in vary] + ["n", "series"] + [f"{m} vs {baseline}" for m in metrics]
     cell = {}
     for _, c in cmp.iterrows():
         cell[(tuple(c[k] for k in vary), c["n"], c["label"], c["metric"])] = c
     base = cmp.drop_duplicates(vary + ["n", "label"])
-    base = base.assign(_o=base["label"].map(order)).sort_values(vary + ["n", "_o"])
+    base = base.assign(_o=base["label"].map(order)).sort_values(
+        [k for k in _sort_keys(vary) if k in base] + ["n", "_o"])
     rows = []
     for _, b in base.iterrows():
         key = tuple(b[k] for k in vary)
@@ -221,8 +232,8 @@ def comparison_table(cmp: pd.DataFrame, baseline: str, caption: str,
 def fits_table(fits: pd.DataFrame, caption: str) -> Table:
     vary = _varying(fits)
     order = {lbl: i for i, lbl in enumerate(stats.labels(fits))}
-    f = fits.assign(_o=fits["label"].map(order)).sort_values(vary + ["metric", "_o"])
-    headers = vary + ["metric", "series", "n range", "slope per spte", "intercept", "r²",
+    f = fits.assign(_o=fits["label"].map(order)).sort_values(_sort_keys(vary) + ["metric", "_o"])
+    headers = [_header(k) for k in vary] + ["metric", "series", "n range", "slope per spte", "intercept", "r²",
                       "exponent", "exponent (larger n)", "per-op growth"]
     rows = []
     for _, r in f.iterrows():
@@ -433,7 +444,7 @@ def build_report(loaded: Loaded, baseline: str = "old", *, check: list | None = 
     from .plots import metric_figure
 
     df = loaded.df
-    stats.check_baseline(df, baseline)
+    baseline = stats.check_baseline(df, baseline)
     points = stats.summarize(df)
     cmp = stats.compare_variants(df, baseline, alpha=alpha, threshold=threshold,
                                  n_resamples=n_resamples)
@@ -532,17 +543,17 @@ def summary_lines(cmp: pd.DataFrame, baseline: str, metrics: dict | None = None)
         sim = bool(sim)
         vary = _varying(g)
         const = {k: g[k].iloc[0] for k in CASE_PARAMS if k not in vary}
-        out.append(f"# host {host}, {fmt.backend_words(be, sim)}; baseline {baseline}; "
-                   + " ".join(f"{k}={v}" for k, v in const.items()))
+        out.append(f"# host {host}, {fmt.backend_words(be, sim)}; baseline {baseline};"
+                   + "".join(param_text(k, v) for k, v in const.items()))
         order = {lbl: i for i, lbl in enumerate(stats.labels(g))}
         for metric in [m for m in metrics[sim] if m in set(g["metric"])]:
             rows = []
             gm = g[g["metric"] == metric]
             gm = gm.assign(_p=gm["phase"].map(lambda p: _phase_key(p)),
                            _o=gm["label"].map(order))
-            for _, c in gm.sort_values(["workload", "_p"] + vary + ["n", "_o"]).iterrows():
+            for _, c in gm.sort_values(["workload", "_p"] + _sort_keys(vary) + ["n", "_o"]).iterrows():
                 unit = fmt.per_op(metric, c["unit"])
-                case = f"{c['workload']} {c['phase']}" + "".join(f" {k}={c[k]}" for k in vary)
+                case = f"{c['workload']} {c['phase']}" + "".join(param_text(k, c[k]) for k in vary)
                 if c["n"] > 0:
                     case += f" n={int(c['n'])}"
                 before = f"{baseline} {fmt.num(c['base_mean'])} {unit}"

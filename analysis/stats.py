@@ -35,7 +35,9 @@ import pandas as pd
 from scipy import stats
 
 # The parameters that make a measured point, apart from the series (label).
-POINT_KEYS = ["host", "backend", "simulated", "workload", "phase", "n", "heads",
+# heads is not a key: it may differ between series of one case (footprint targets);
+# size (see analysis.load) lines the cases up instead.
+POINT_KEYS = ["host", "backend", "simulated", "workload", "phase", "n", "size", "size_label",
               "order", "alloc", "metric", "unit"]
 SERIES_KEYS = ["label", "variant", "ext"]
 # A curve over n: POINT_KEYS minus n, plus the series.
@@ -77,7 +79,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
             else:
                 lo, hi = stats.t.interval(0.95, count - 1, loc=mean, scale=sem)
         fp = g["footprint"].dropna()
-        rows.append({**dict(zip(keys, key)), "mean": mean, "median": float(np.median(v)),
+        rows.append({**dict(zip(keys, key)), "heads": int(g["heads"].max()),
+                     "mean": mean, "median": float(np.median(v)),
                      "std": sd, "count": count, "mean_lo": float(lo), "mean_hi": float(hi),
                      "footprint": float(fp.max()) if len(fp) else float("nan"),
                      "enabled_ratio_min": float(g["enabled_ratio"].min()),
@@ -212,7 +215,7 @@ def _label_order(label: str):
     from bench.variants import VARIANTS
 
     names = list(VARIANTS)
-    base = label.split("/")[0]
+    base = label.split("@")[0]
     return (names.index(base) if base in names else len(names), label)
 
 
@@ -220,6 +223,11 @@ def check_baseline(df: pd.DataFrame, baseline: str) -> str:
     from bench.errors import UsageError
 
     present = labels(df)
+    name, _, ext = baseline.partition("@")
+    if ext.isdigit():  # old@3 is old at its default EXT: the series "old"
+        from .load import series_label
+
+        baseline = series_label(name, int(ext))
     if baseline not in present:
         raise UsageError(f"unknown baseline {baseline!r}: allowed are the series in the data: "
                          f"{', '.join(present)}")
@@ -229,7 +237,7 @@ def check_baseline(df: pd.DataFrame, baseline: str) -> str:
 def compare_variants(df: pd.DataFrame, baseline: str = "old", **kw) -> pd.DataFrame:
     """Per point and metric, every series against the baseline series of the
     same host, backend and case parameters."""
-    check_baseline(df, baseline)
+    baseline = check_baseline(df, baseline)
     ref = df[df["label"] == baseline]
     test = df[df["label"] != baseline]
     series = df.drop_duplicates("label").set_index("label")[["variant", "ext"]]
@@ -251,10 +259,13 @@ def compare_variants(df: pd.DataFrame, baseline: str = "old", **kw) -> pd.DataFr
 def compare_runs(df_a: pd.DataFrame, df_b: pd.DataFrame, **kw) -> pd.DataFrame:
     """Per case, series and metric, run B against run A (host and run id
     ignored, so two hosts or two builds compare directly)."""
-    keys = [k for k in POINT_KEYS if k != "host"] + ["label"]
+    # host and the size's words (a footprint differs between hosts) are not keys
+    keys = [k for k in POINT_KEYS if k not in ("host", "size_label")] + ["label"]
     out = compare_frames(df_b, df_a, keys, **kw)
     if out.empty:
         return out
+    case = [k for k in keys if k not in ("metric", "unit")]
+    out = out.merge(df_b[case + ["size_label"]].drop_duplicates(case), on=case, how="left")
     ha = ", ".join(sorted(df_a["host"].unique()))
     hb = ", ".join(sorted(df_b["host"].unique()))
     out["host_a"], out["host_b"] = ha, hb

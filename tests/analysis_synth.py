@@ -53,9 +53,9 @@ def make_meta(host: str, backend: str) -> dict:
 
 
 def rows_for(host: str, backend: str, workload: str, phase: str, variant: str, n: int,
-             rng, samples=(2, 5), mux: float = 1.0, time_factor: float = 1.0) -> list[dict]:
+             rng, samples=(2, 5), mux: float = 1.0, time_factor: float = 1.0,
+             heads: int = 100) -> list[dict]:
     ext = VARIANTS[variant]
-    heads = 100
     common = dict(run_id=f"synthetic-{host}-{backend}", host=host, backend=backend,
                   workload=workload, phase=phase, variant=variant, ext=ext, n=n, heads=heads,
                   order="fifo", alloc="bump", seed=1, cpu=2, ops=heads * n, loops=1,
@@ -82,7 +82,10 @@ def rows_for(host: str, backend: str, workload: str, phase: str, variant: str, n
 
 def write_run(path, host: str = "hostA", backend: str = "perf", *, variants=None, ns=None,
               seed: int = 0, mux: float = 1.0, extra_meta: dict | None = None,
-              time_factor: dict | None = None, caches: dict | None = None):
+              time_factor: dict | None = None, caches: dict | None = None,
+              target_bytes: int | None = None):
+    """target_bytes: size heads per variant and n to about this footprint, as a
+    sweep's footprint target ("l2") does; default 100 heads everywhere."""
     """A finalized run directory; returns its path."""
     rng = np.random.default_rng(seed)
     rd = RunDir(path)
@@ -94,11 +97,15 @@ def write_run(path, host: str = "hostA", backend: str = "perf", *, variants=None
         for variant in variants or VARIANTS:
             for n in ns or NS:
                 rows = []
+                ext = VARIANTS[variant]
+                heads = (100 if target_bytes is None else
+                         max(1, target_bytes // (8 + n * 8 + (n // ext + 1) * 64)))
                 for phase in phases:
                     rows += rows_for(host, backend, workload, phase, variant, n, rng, mux=mux,
-                                     time_factor=(time_factor or {}).get(variant, 1.0))
-                case = dict(workload=workload, variant=variant, ext=VARIANTS[variant], n=n,
-                            heads=100, order="fifo", alloc="bump", seed=1)
+                                     time_factor=(time_factor or {}).get(variant, 1.0),
+                                     heads=heads)
+                case = dict(workload=workload, variant=variant, ext=ext, n=n,
+                            heads=heads, order="fifo", alloc="bump", seed=1)
                 rd.write_case(case_key(case), rows)
     rd.finalize(meta)
     return path

@@ -97,7 +97,8 @@ def _frame(rows):
 
 def _rows(label, variant, ext, backend, values, n=64, metric="time", phase="add"):
     return [dict(host="h", backend=backend, simulated=backend == "sim", workload="fork",
-                 phase=phase, n=n, heads=10, order="fifo", alloc="bump", metric=metric,
+                 phase=phase, n=n, heads=10, size=0, size_label="heads=10", order="fifo",
+                 alloc="bump", metric=metric,
                  unit="ns/op" if metric == "time" else "events/op", label=label,
                  variant=variant, ext=ext, value=float(v), seed=1, footprint=1000.0,
                  enabled_ratio=1.0) for v in values]
@@ -125,6 +126,9 @@ def test_unknown_baseline_names_value_and_allowed():
     df = _frame(_rows("old", "old", 3, "perf", [1, 2, 3]))
     with pytest.raises(UsageError, match=r"'nosuch'.*old"):
         stats.compare_variants(df, "nosuch")
+    assert stats.check_baseline(df, "old@3") == "old"  # its default EXT
+    with pytest.raises(UsageError, match=r"'old@14'.*allowed are .*old"):
+        stats.check_baseline(df, "old@14")
 
 
 def test_compare_runs_b_against_a():
@@ -214,3 +218,31 @@ def test_footprint_levels_host_and_sim():
     assert stats.footprint_level(10, []) == "cache sizes not recorded"
     assert stats.footprint_level(0, lv) == "no memory touched"
     assert stats.parse_size("48 KiB") == 48 * 1024 and stats.parse_size("2M") == 2 << 20
+
+
+def test_size_rank_lines_up_series_sized_by_footprint_target():
+    """A sweep with heads = "l2" and "llc" gives every variant and n its own head
+    count; the size rank must pair old@l2 with kvm-2023@l2, not with @llc."""
+    from analysis.load import add_size_keys
+
+    rows = []
+    heads = {("old", "l2"): 300, ("old", "llc"): 9000,
+             ("kvm-2023", "l2"): 500, ("kvm-2023", "llc"): 15000}
+    for (variant, target), h in heads.items():
+        slow = 100.0 if target == "l2" else 400.0  # the llc target is much slower
+        mean = slow if variant == "old" else slow / 2
+        for v in normal(mean, 2, 20, h):
+            rows.append(dict(run_id="r", host="h", backend="perf", simulated=False,
+                             workload="fork", phase="add", n=64, heads=h, order="fifo",
+                             alloc="bump", seed=1, metric="time", unit="ns/op",
+                             label=variant, variant=variant, ext=3 if variant == "old" else 14,
+                             value=v, footprint=h * 1000.0, enabled_ratio=1.0))
+    df = add_size_keys(pd.DataFrame(rows))
+    sizes = df.drop_duplicates(["label", "heads"]).set_index(["label", "heads"])["size"]
+    assert sizes[("old", 300)] == sizes[("kvm-2023", 500)] == 0
+    assert sizes[("old", 9000)] == sizes[("kvm-2023", 15000)] == 1
+    labels = df.drop_duplicates("size").set_index("size")["size_label"]
+    assert labels[0] == "footprint ~390.6 KiB" and labels[1] == "footprint ~11.4 MiB"
+    out = stats.compare_variants(df, "old")
+    assert len(out) == 2
+    assert out["ratio"].between(0.45, 0.55).all()  # each size against its own old

@@ -115,12 +115,12 @@ def test_footprint_placed_against_host_and_sim_caches(report_ab):
     # hostA has a 2 MiB LLC: n=1024 of old (2.9 MiB) does not fit; on hostB (8 MiB) it does
     a_perf = md[md.index("### fork / add — host hostA, perf"):]
     a_perf = a_perf[:a_perf.index("*fork add, host hostA, perf, measured: change")]
-    assert re.search(r"\| 1024 \| old \| 3 \| 2\.9 MiB \| beyond LLC \|", a_perf)
-    assert re.search(r"\| 4 \| old \| 3 \| 16\.4 KiB \| inside L1d \|", a_perf)
+    assert re.search(r"\| 1024 \| old \| 3 \| 100 \| 2\.9 MiB \| beyond LLC \|", a_perf)
+    assert re.search(r"\| 4 \| old \| 3 \| 100 \| 16\.4 KiB \| inside L1d \|", a_perf)
     b_perf = md[md.index("### fork / add — host hostB, perf"):]
-    assert re.search(r"\| 1024 \| old \| 3 \| 2\.9 MiB \| inside LLC \|", b_perf)
+    assert re.search(r"\| 1024 \| old \| 3 \| 100 \| 2\.9 MiB \| inside LLC \|", b_perf)
     a_sim = md[md.index("### fork / add — host hostA, sim"):]
-    assert re.search(r"\| 1024 \| old \| 3 \| 2\.9 MiB \| inside LL \|", a_sim)
+    assert re.search(r"\| 1024 \| old \| 3 \| 100 \| 2\.9 MiB \| inside LL \|", a_sim)
 
 
 def _findings(md: str) -> dict[str, list[str]]:
@@ -287,7 +287,8 @@ def test_compare_two_runs(runs, tmp_path):
     md = (tmp_path / "compare.md").read_text()
     assert "<table>" in html and "B against A" in html
     assert "## Series against old, within A and within B" in md
-    assert re.search(r"\| perf, measured \| fork \| add \| 1024 \| new-fixed \| time \| \+50\.\d% .* "
+    assert re.search(r"\| perf, measured \| fork \| add \| heads=100, order=fifo, alloc=bump "
+                     r"\| 1024 \| new-fixed \| time \| \+50\.\d% .* "
                      r"\| [+-]\d\.\d% .* n\.s\. \| NO \|", md)
 
 
@@ -396,3 +397,20 @@ def test_findings_cite_only_material_counter_changes():
     text = sentence(pd.Series(head), point, None, "old", ["instructions"])
     assert "because" not in text
     assert "the recorded counters (instructions 0.99x) do not account for it" in text
+
+
+def test_heads_sized_by_footprint_target(tmp_path):
+    """Every variant and n has its own head count (a sweep's heads = "l2"):
+    series still compare at each n and the scaling fits span all n."""
+    d = write_run(tmp_path / "t", "hostT", "sim", seed=4, target_bytes=512 * 1024)
+    df = load_run(d).df
+    assert df.groupby("n")["heads"].nunique().min() > 1  # heads differs between variants
+    r = build_report(load_runs([d]), "old", plots=False)
+    cmp = r.comparisons
+    per_n = cmp[(cmp.metric == "Ir") & (cmp.workload == "fork") & (cmp.phase == "add")]
+    assert sorted(per_n.n.unique()) == [4, 16, 64, 256, 1024]
+    assert len(per_n) == 5 * 3
+    fits = r.fits[(r.fits.metric == "Ir") & (r.fits.workload == "fork") & (r.fits.phase == "add")]
+    assert (fits.points == 5).all() and len(fits) == 4
+    assert fits.set_index("label").loc["kvm-2023", "growth"] == "O(1) per op"
+    assert "[footprint ~" in r.summary.splitlines()[2]
