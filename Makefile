@@ -41,8 +41,16 @@ build: setup
 test: setup
 	$(VPY) -m pytest -q -n $(JOBS) tests
 
+# The run id names the run directory; the report is written into it.
+RUN_ID ?= $(shell date -u +%Y%m%d-%H%M%S)
+RUN    := reports/$(RUN_ID)
+
 bench: setup
-	@echo "make bench: the default sweep and report do not exist yet (see README)" >&2; exit 1
+	$(VENV)/bin/rmapbench doctor
+	$(VENV)/bin/rmapbench build
+	$(VENV)/bin/rmapbench sweep --out $(RUN)
+	$(VENV)/bin/rmapbench check --json --out $(RUN)/check.json
+	$(VENV)/bin/rmapbench report $(RUN)
 
 clean:
 	rm -rf build .pytest_cache

@@ -25,6 +25,7 @@ layouts compared after every op.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import math
 import sys
 import time
@@ -380,7 +381,12 @@ def _cmd(args) -> int:
     variants = parse_variants(args.variant) if args.variant is not None else None
     t = time.perf_counter()
     results = run_check(variants, args.ext)
-    if args.json:
+    if args.out:
+        from .results import atomic_write
+
+        atomic_write(Path(args.out), json.dumps(results, indent=1) + "\n")
+        print(f"check results: {args.out}")
+    elif args.json:
         sys.stdout.write(json.dumps(results, indent=1) + "\n")
     else:
         sys.stdout.write(format_report(results))
@@ -394,4 +400,5 @@ def register(subparsers) -> None:
     p.add_argument("--variant", help="comma-separated variants (default: all)")
     p.add_argument("--ext", help="slots per descriptor (default: each variant's own)")
     p.add_argument("--json", action="store_true", help="print one JSON list instead")
+    p.add_argument("--out", help="write the JSON list to this file (atomically) instead")
     p.set_defaults(func=_cmd)
