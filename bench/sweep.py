@@ -18,6 +18,7 @@ run's meta.json so that a resumed run is the run it continues.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -112,13 +113,38 @@ class SignalGuard:
 
 # -- progress ---------------------------------------------------------------
 
+_quiet = False
+
+
+def _say(msg: str, file=None) -> None:
+    """Print a progress/status line; a closed pipe silences progress, never the sweep."""
+    global _quiet
+    if _quiet:
+        return
+    try:
+        print(msg, file=file or sys.stderr, flush=True)
+    except (BrokenPipeError, ValueError):
+        _quiet = True
+
+
+def case_weight(case: dict) -> float:
+    """Rough relative cost of measuring a case, for the ETA: cases inside L2 cost
+    about the same; bigger ones grow with the square root of their footprint
+    (measured on the reference host), and a scattered arena costs more to set up."""
+    from .config import estimate_footprint
+
+    w = max(1.0, math.sqrt(estimate_footprint(case) / (1 << 20)))
+    return w * (1.5 if case["alloc"] == "scatter" else 1.0)
+
+
 class _Lines:
     """Progress for a log (stderr not a terminal): one line per case."""
 
-    def __init__(self, total: int, done: int):
+    def __init__(self, total: int, done: int, work: float):
         self.total, self.done = total, done
+        self.work_left = work
         self.start = time.monotonic()
-        self.measured = 0
+        self.work_done = 0.0
 
     def __enter__(self):
         return self
@@ -126,32 +152,35 @@ class _Lines:
     def __exit__(self, *exc):
         return False
 
-    def current(self, label: str):
-        self.label = label
+    def current(self, label: str, weight: float):
+        self.label, self.weight = label, weight
 
     def advance(self, seconds: float):
         self.done += 1
-        self.measured += 1
-        left = self.total - self.done
-        eta = (time.monotonic() - self.start) / self.measured * left
-        print(f"[{self.done}/{self.total}] {self.label}  {seconds:.1f}s  "
-              f"ETA {_hms(eta)}", file=sys.stderr, flush=True)
+        self.work_done += self.weight
+        self.work_left -= self.weight
+        eta = (time.monotonic() - self.start) / self.work_done * max(self.work_left, 0)
+        _say(f"[{self.done}/{self.total}] {self.label}  {seconds:.1f}s  ETA {_hms(eta)}")
 
 
 class _Bar:
-    """A rich progress bar: cases done/total, the current case, elapsed and ETA."""
+    """A rich progress bar: cases done/total, the current case, elapsed and ETA.
 
-    def __init__(self, total: int, done: int):
+    The bar itself advances by each case's weight, so the ETA accounts for the
+    big cases still to come; the counter shows cases."""
+
+    def __init__(self, total: int, done: int, work: float):
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (BarColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
 
+        self.total, self.done = total, done
         self.progress = Progress(
-            TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[bold]sweep"), BarColumn(), TextColumn("{task.fields[cases]} cases"),
             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
             TextColumn("{task.description}"),
             console=Console(stderr=True), speed_estimate_period=3600)
-        self.task = self.progress.add_task("", total=total, completed=done)
+        self.task = self.progress.add_task("", total=work, cases=f"{done}/{total}")
 
     def __enter__(self):
         self.progress.__enter__()
@@ -160,11 +189,14 @@ class _Bar:
     def __exit__(self, *exc):
         return self.progress.__exit__(*exc)
 
-    def current(self, label: str):
+    def current(self, label: str, weight: float):
+        self.weight = weight
         self.progress.update(self.task, description=label)
 
     def advance(self, seconds: float):
-        self.progress.update(self.task, advance=1)
+        self.done += 1
+        self.progress.update(self.task, advance=self.weight,
+                             cases=f"{self.done}/{self.total}")
 
 
 def _hms(s: float) -> str:
@@ -251,8 +283,12 @@ def cmd_sweep(args) -> int:
 
     plan = make_plan(backend, events=opts.events, cpu=cpu, pyperf_args=opts.pyperf_args(),
                      sim_profile=opts.sim_profile, cflags=opts.cflags)
+    if stored is not None and plan.backend != stored["backend"]["chosen"]:
+        raise UsageError(f"backend {backend} now picks {plan.backend}, but the run in "
+                         f"{str(out)!r} was measured with {stored['backend']['chosen']}: "
+                         "a run keeps one backend; start a new run with another --out")
     note = f" ({plan.reason})" if plan.requested == "auto" else ""
-    print(f"backend: {plan.backend}{note}; pinned to CPU {plan.cpu}", file=sys.stderr)
+    _say(f"backend: {plan.backend}{note}; pinned to CPU {plan.cpu}")
 
     planned = expand(cfg, plan.caches, plan.cpu, plan.backend)
     if args.list:
@@ -312,15 +348,15 @@ def _run(args, out, cfg, plan, cases, stored, caps, planned) -> int:
     skipped = len(cases) - len(todo)
 
     if stored is not None and not todo and stored.get("status") == "complete":
-        print(f"nothing to measure: all {len(cases)} cases of {out} are finished and the run "
-              "is complete", file=sys.stderr)
-        print(out)
+        _say(f"nothing to measure: all {len(cases)} cases of {out} are finished and the run "
+             "is complete")
+        _say(str(out), sys.stdout)
         return 0
 
     for line in caps:
-        print(f"note: {line}", file=sys.stderr)
-    print(f"sweep {cfg.source}: {len(cases)} cases, {skipped} already measured, "
-          f"{len(todo)} to measure -> {out}", file=sys.stderr)
+        _say(f"note: {line}")
+    _say(f"sweep {cfg.source}: {len(cases)} cases, {skipped} already measured, "
+         f"{len(todo)} to measure -> {out}")
 
     session = {"started": now(), "skipped": skipped, "measured": 0, "status": "running"}
     meta["sweep"]["sessions"].append(session)
@@ -328,11 +364,12 @@ def _run(args, out, cfg, plan, cases, stored, caps, planned) -> int:
 
     guard = SignalGuard()
     progress = _Bar if sys.stderr.isatty() else _Lines
+    weights = {k: case_weight(c) for k, c in todo}
     try:
-        with guard, progress(len(cases), skipped) as bar:
+        with guard, progress(len(cases), skipped, sum(weights.values())) as bar:
             for key, case in todo:
                 label = _label(case)
-                bar.current(label)
+                bar.current(label, weights[key])
                 t0 = time.monotonic()
                 rows, pyperf_text = measure_case(case, plan, run_id=run_id, host=host)
                 with guard.protect():
@@ -347,17 +384,18 @@ def _run(args, out, cfg, plan, cases, stored, caps, planned) -> int:
         session.update(status=f"interrupted by {e.name}", ended=now())
         rundir.write_meta({**meta, "status": "incomplete", "interrupted": e.name})
         n_done = len(rundir.finished_keys() & set(keys))
-        print(f"rmapbench: sweep interrupted by {e.name}: {n_done} of {len(cases)} cases "
-              f"finished and kept in {out}; continue with: rmapbench sweep --resume --out {out}",
-              file=sys.stderr)
+        _say(f"rmapbench: sweep interrupted by {e.name}: {n_done} of {len(cases)} cases "
+             f"finished and kept in {out}; continue with: rmapbench sweep --resume --out {out}")
         return 128 + e.signum
-    except UsageError as e:
-        session.update(status=f"failed: {e}", ended=now())
-        rundir.write_meta({**meta, "status": "incomplete", "error": str(e)})
+    except Exception as e:
+        # the run stays incomplete, with the reason; what was finished is kept
+        text = str(e).splitlines()[0] if str(e) else type(e).__name__
+        session.update(status=f"failed: {text}", ended=now())
+        rundir.write_meta({**meta, "status": "incomplete", "error": text})
         raise
-    print(f"sweep complete: {session['measured']} cases measured, {skipped} kept from before; "
-          f"{out / 'results.parquet'}", file=sys.stderr)
-    print(out)
+    _say(f"sweep complete: {session['measured']} cases measured, {skipped} kept from before; "
+         f"{out / 'results.parquet'}")
+    _say(str(out), sys.stdout)
     return 0
 
 

@@ -1,0 +1,174 @@
+"""`rmapbench sweep` end to end on real kernels: a sweep killed by a real signal
+keeps every finished case, looks incomplete, and --resume measures exactly the
+missing cases; run directories from two hosts concatenate into one table."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from bench.results import COLUMNS, EXTRA_COLUMNS
+from tests.conftest import ROOT, assert_usage_error, run_cli
+
+CASE_COLS = ["workload", "variant", "ext", "n", "heads", "order", "alloc", "seed"]
+
+TINY = """
+[options]
+backend = "time"
+[options.pyperf]
+processes = 1
+values = 2
+warmups = 1
+min_time = 0.001
+
+[[grid]]
+name = "tiny"
+workload = "fork"
+variant = ["old", "new", "kvm-2023"]
+n = [2, 8, 32]
+heads = 32
+"""
+N_TINY = 9
+
+
+def _start(*args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bench.cli", "sweep", *map(str, args)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _parts(out):
+    d = out / "parts"
+    return sorted(p for p in d.glob("*.parquet") if not p.name.startswith(".")) \
+        if d.is_dir() else []
+
+
+def _wait_for_parts(proc, out, k, timeout=300):
+    t0 = time.monotonic()
+    while len(_parts(out)) < k:
+        if proc.poll() is not None:
+            pytest.fail(f"sweep ended (rc {proc.returncode}) before {k} cases: "
+                        f"{proc.stderr.read()}")
+        if time.monotonic() - t0 > timeout:
+            proc.kill()
+            pytest.fail(f"no {k} finished cases after {timeout}s")
+        time.sleep(0.02)
+
+
+def _stat(paths):
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in paths}
+
+
+def _check_complete(out, n_cases):
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["status"] == "complete"
+    df = pd.read_parquet(out / "results.parquet")
+    assert list(df.columns) == COLUMNS + EXTRA_COLUMNS
+    # every case exactly once: n_cases distinct cases, and no measured value twice
+    assert len(df[CASE_COLS].drop_duplicates()) == n_cases
+    assert not df.duplicated(CASE_COLS + ["phase", "metric", "process", "sample"]).any()
+    assert set(df.phase) == {"add", "remove"}
+    assert df.run_id.nunique() == 1 and df.run_id.iloc[0] == meta["run_id"]
+    import pyperf
+
+    suite = pyperf.BenchmarkSuite.load(str(out / "pyperf.json"))
+    assert len(suite.get_benchmarks()) == 2 * n_cases     # one per case and phase
+    return meta, df
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["TERM", "KILL"])
+def test_killed_sweep_keeps_finished_cases_and_resume_measures_only_the_rest(sig, tmp_path):
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY)
+    out = tmp_path / "run"
+    proc = _start(cfg, "--out", out)
+    _wait_for_parts(proc, out, 2)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        assert proc.returncode == 128 + sig, err
+        assert f"interrupted by {sig.name}" in err and "--resume" in err
+
+    # nothing looks complete; every part that exists is a whole case
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["status"] == "incomplete"
+    if sig != signal.SIGKILL:
+        assert meta["interrupted"] == sig.name
+        assert meta["sweep"]["sessions"][-1]["status"] == f"interrupted by {sig.name}"
+    assert not (out / "results.parquet").exists()
+    assert not (out / "pyperf.json").exists()
+    done = _parts(out)
+    assert 2 <= len(done) < N_TINY
+    for p in done:
+        part = pd.read_parquet(p)
+        assert len(part[CASE_COLS].drop_duplicates()) == 1
+        assert set(part.phase) == {"add", "remove"}
+    before = _stat(done)
+
+    # resume without naming the config: the run's own plan is continued
+    res = run_cli("sweep", "--resume", "--out", out)
+    assert res.returncode == 0, res.stderr
+    assert f"{len(done)} already measured, {N_TINY - len(done)} to measure" in res.stderr
+    meta, df = _check_complete(out, N_TINY)
+    # the finished cases were not measured again: same files, untouched
+    assert _stat([out / "parts" / n for n in before]) == before
+    last = meta["sweep"]["sessions"][-1]
+    assert (last["measured"], last["skipped"], last["status"]) == \
+        (N_TINY - len(done), len(done), "finished")
+    assert len(meta["sweep"]["sessions"]) == 2
+    assert "interrupted" not in meta
+
+
+@pytest.mark.slow
+def test_two_run_directories_concatenate_with_host_as_a_column(tmp_path):
+    cfg = tmp_path / "one.toml"
+    cfg.write_text(TINY.replace('["old", "new", "kvm-2023"]', '["old"]').replace("[2, 8, 32]",
+                                                                                 "[4]"))
+    runs = []
+    for host in ("alpha", "beta"):
+        out = tmp_path / host
+        proc = run_cli("sweep", cfg, "--out", out, "--host", host)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == str(out)
+        runs.append(out)
+    frames = [pd.read_parquet(o / "results.parquet") for o in runs]
+    df = pd.concat(frames, ignore_index=True)
+    assert list(df.columns) == COLUMNS + EXTRA_COLUMNS
+    assert set(df.host) == {"alpha", "beta"}
+    assert df.run_id.nunique() == 2
+    assert len(df) == sum(len(f) for f in frames)
+    per_host = df[df.metric == "time"].groupby(["host", "phase"]).value.count()
+    assert (per_host > 0).all() and len(per_host) == 4
+
+    # a complete run resumed is left alone; a different config is refused
+    res_file = runs[0] / "results.parquet"
+    stamp = res_file.stat().st_mtime_ns
+    res = run_cli("sweep", "--resume", "--out", runs[0])
+    assert res.returncode == 0 and "nothing to measure" in res.stderr
+    assert res_file.stat().st_mtime_ns == stamp
+    other = tmp_path / "other.toml"
+    other.write_text(TINY)
+    assert_usage_error(run_cli("sweep", other, "--resume", "--out", runs[0]),
+                       "differs from the one", str(runs[0]))
+    assert_usage_error(run_cli("sweep", "--resume", "--out", runs[0], "--backend", "sim"),
+                       "--backend sim differs")
+    assert_usage_error(run_cli("sweep", cfg, "--out", runs[0]), "not empty")
+    assert res_file.stat().st_mtime_ns == stamp
+
+
+def test_list_prints_the_cases_without_measuring(tmp_path):
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY)
+    proc = run_cli("sweep", cfg, "--list", "--out", tmp_path / "o")
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stdout.splitlines() if not ln.startswith("#")]
+    assert len(lines) == N_TINY
+    assert "fork old@3 n=2 heads=32" in proc.stdout
+    assert not (tmp_path / "o").exists()
