@@ -137,6 +137,10 @@ class Options:
         return args
 
 
+# what a target asks for before any cap (shared_heads compares against it)
+_UNCAPPED = Options(max_sptes=1 << 62, max_footprint=1 << 62)
+
+
 @dataclass
 class Grid:
     index: int               # 1-based position among the [[grid]] tables
@@ -527,31 +531,59 @@ def caps_for(options: Options, backend: str | None) -> tuple[int, int, str]:
     return options.max_sptes, options.max_footprint, ""
 
 
+def head_limit(workload: str, variant: str, ext: int, n: int, options: Options,
+               backend: str | None = None) -> tuple[int, str]:
+    """The most heads one case may have under the caps, and which cap that is."""
+    max_sptes, max_bytes, prefix = caps_for(options, backend)
+    per = bytes_per_head(workload, variant, ext, n)
+    # the sptes a case adds (guest: heads x the histogram's mean chain length)
+    limit_sptes = max(1, int(max_sptes // max(sptes_per_head(workload, n), 1e-6)))
+    limit_bytes = max(1, int(max_bytes // per))
+    if limit_sptes <= min(limit_bytes, HEADS_MAX):
+        return limit_sptes, f"sptes capped at {prefix}max_sptes={max_sptes}"
+    if limit_bytes <= HEADS_MAX:
+        return limit_bytes, f"footprint capped at {prefix}max_footprint={fmt_size(max_bytes)}"
+    return HEADS_MAX, f"heads capped at {HEADS_MAX}"
+
+
 def resolve_heads(target, workload: str, variant: str, ext: int, n: int, caches: dict,
                   options: Options, backend: str | None = None
                   ) -> tuple[int, int | None, str | None]:
     """(heads, target bytes or None, why capped or None)."""
     if _is_int(target):
         return target, None, None
-    max_sptes, max_bytes, prefix = caps_for(options, backend)
     want = target_bytes(target, caches)
     per = bytes_per_head(workload, variant, ext, n)
     heads = max(1, int(want // per))
     capped = None
     if heads == 1 and per > want:
         capped = f"one head ({fmt_size(per)}) is already larger than the target"
-    # the sptes a case adds (guest: heads x the histogram's mean chain length)
-    limit_sptes = max(1, int(max_sptes // max(sptes_per_head(workload, n), 1e-6)))
-    limit_bytes = max(1, int(max_bytes // per))
-    if heads > min(limit_sptes, limit_bytes, HEADS_MAX):
-        if limit_sptes <= min(limit_bytes, HEADS_MAX):
-            capped = f"sptes capped at {prefix}max_sptes={max_sptes}"
-        elif limit_bytes <= HEADS_MAX:
-            capped = f"footprint capped at {prefix}max_footprint={fmt_size(max_bytes)}"
-        else:
-            capped = f"heads capped at {HEADS_MAX}"
-        heads = min(limit_sptes, limit_bytes, HEADS_MAX)
+    limit, why = head_limit(workload, variant, ext, n, options, backend)
+    if heads > limit:
+        heads, capped = limit, why
     return heads, want, capped
+
+
+def shared_heads(target, workload: str, pairs: list[tuple[str, int]], n: int, caches: dict,
+                 options: Options, backend: str | None = None
+                 ) -> tuple[int, int | None, str | None]:
+    """One heads count for every variant of a grid point, so that variants are
+    compared on the same workload (same guest pages, same sptes): for a target
+    inside a cache the largest variant must fit (the smallest count), for
+    "llc" the smallest variant must exceed it (the largest count); and no
+    variant's cap is exceeded (the smallest limit)."""
+    if _is_int(target):
+        return target, None, None
+    resolved = [resolve_heads(target, workload, v, e, n, caches, _UNCAPPED)
+                for v, e in pairs]
+    beyond = target in TARGETS and TARGETS[target][1] > 1
+    heads = max(r[0] for r in resolved) if beyond else min(r[0] for r in resolved)
+    capped = next((r[2] for r in resolved if r[2] and r[0] == heads), None)
+    for v, e in pairs:
+        limit, why = head_limit(workload, v, e, n, options, backend)
+        if heads > limit:
+            heads, capped = limit, why
+    return heads, resolved[0][1], capped
 
 
 def expand(cfg: SweepConfig, caches: dict, cpu: int, backend: str | None = None
@@ -565,25 +597,30 @@ def expand(cfg: SweepConfig, caches: dict, cpu: int, backend: str | None = None
     seen: set[str] = set()
     for g in cfg.grids:
         a = g.axes
-        for workload, (variant, pinned), ext_spec, n, target, order, alloc, seed in \
-                itertools.product(a["workload"], a["variant"], a["ext"], a["n"], a["heads"],
-                                  a["order"], a["alloc"], a["seed"]):
+        pairs = []          # (variant, ext) of this grid, in order
+        for (variant, pinned), ext_spec in itertools.product(a["variant"], a["ext"]):
             if pinned is not None:
                 ext = pinned
             else:
                 ext = VARIANTS[variant][1] if ext_spec == "default" else ext_spec
-            heads, want, capped = resolve_heads(target, workload, variant, ext, n, caches,
-                                                cfg.options, backend)
-            case = {"workload": workload, "variant": variant, "ext": ext, "n": n,
-                    "heads": heads, "order": order, "alloc": alloc, "seed": seed, "cpu": cpu}
-            key = case_key(case)
-            if key in seen:
-                continue
-            seen.add(key)
-            out.append(Planned(case=case, grid=g.name,
-                               target=None if _is_int(target) else target,
-                               target_bytes=want, footprint=estimate_footprint(case),
-                               capped=capped))
+            if (variant, ext) not in pairs:
+                pairs.append((variant, ext))
+        for workload, n, target, order, alloc, seed in itertools.product(
+                a["workload"], a["n"], a["heads"], a["order"], a["alloc"], a["seed"]):
+            heads, want, capped = shared_heads(target, workload, pairs, n, caches,
+                                               cfg.options, backend)
+            for variant, ext in pairs:
+                case = {"workload": workload, "variant": variant, "ext": ext, "n": n,
+                        "heads": heads, "order": order, "alloc": alloc, "seed": seed,
+                        "cpu": cpu}
+                key = case_key(case)
+                if key in seen:
+                    continue
+                seen.add(key)
+                out.append(Planned(case=case, grid=g.name,
+                                   target=None if _is_int(target) else target,
+                                   target_bytes=want, footprint=estimate_footprint(case),
+                                   capped=capped))
     return out
 
 
@@ -602,3 +639,4 @@ def describe_caps(planned: list[Planned]) -> list[str]:
                      f"({fmt_size(ps[0].target_bytes)}) {why}: estimated footprint "
                      f"{fmt_size(lo)} .. {fmt_size(hi)}")
     return lines
+

@@ -50,7 +50,8 @@ def build_meta(plan, run_id: str, config: dict | None = None) -> dict:
         "events": plan.event_support,
         "plan": plan_meta(plan),
         "sim": ({"valgrind": _cmd_first_line([valgrind, "--version"]) if valgrind else None,
-                 "profile": plan.sim_profile, "geometry": plan.sim_geometry}
+                 "profile": plan.sim_profile, "profile_reason": plan.sim_profile_reason,
+                 "geometry": plan.sim_geometry}
                 if plan.backend == "sim" else None),
         "compiler": compiler_version(cc),
         "cflags": resolve_cflags(plan.cflags),

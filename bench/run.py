@@ -157,6 +157,8 @@ def cmd_run(args) -> int:
                      pyperf_args=pyperf_args_from(args), sim_profile=args.sim_profile,
                      cflags=args.cflags)
     print(f"backend: {plan.backend} ({plan.reason}); pinned to CPU {plan.cpu}", file=sys.stderr)
+    if plan.sim_profile:
+        print(f"sim cache profile: {plan.sim_profile} ({plan.sim_profile_reason})", file=sys.stderr)
     run_id = new_run_id()
     meta = build_meta(plan, run_id, config={"command": "run", "cases": cases})
     host = meta["host"]["name"]

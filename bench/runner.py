@@ -51,6 +51,7 @@ class Plan:
     pyperf_args: list[str] = field(default_factory=list)
     cflags: str | None = None
     sim_profile: str | None = None
+    sim_profile_reason: str | None = None
     sim_geometry: dict | None = None
     caches: dict = field(default_factory=dict)   # what footprint targets are sized against
 
@@ -140,18 +141,40 @@ def make_plan(backend: str = "auto", events=None, cpu=None, pyperf_args=(),
         [e for e in sw_names if support[e]["supported"]]
     caches = dict(hostmod.cache_sizes(cpu))
     geometry = None
+    profile_reason = None
     if chosen == "sim":
         from . import sim
 
-        geo = sim.geometry(sim_profile or "host")
+        sim_profile, profile_reason = choose_sim_profile(sim_profile, caches)
+        geo = sim.geometry(sim_profile)
         geometry = sim.geometry_meta(geo)
         caches["L1d"] = geo["D1"].size
         caches["LLC"] = geo["LL"].size
     return Plan(requested=backend, backend=chosen, reason=reason,
                 timing=timing or chosen != "sim", cpu=cpu, events=worker_events,
                 event_support=support, pyperf_args=list(pyperf_args), cflags=cflags,
-                sim_profile=(sim_profile or "host") if chosen == "sim" else None,
-                sim_geometry=geometry, caches=caches)
+                sim_profile=sim_profile if chosen == "sim" else None,
+                sim_profile_reason=profile_reason, sim_geometry=geometry, caches=caches)
+
+
+# Under valgrind a case runs tens of times slower, so "beyond the LLC" must
+# stay affordable: the `auto` sim profile simulates the host's own LLC only
+# when it is at most this large, and otherwise the host's L2 as valgrind's
+# last level (its D1 is the host's L1d either way).
+SIM_AUTO_MAX_LLC = 32 << 20
+
+
+def choose_sim_profile(profile: str | None, caches: dict) -> tuple[str, str]:
+    """(profile, why) for the sim backend; `auto` (or None) decides from the host."""
+    if profile not in (None, "auto"):
+        return profile, "asked for"
+    llc = caches.get("LLC")
+    if llc is None or llc <= SIM_AUTO_MAX_LLC:
+        return "host", "the host's own L1d and last-level cache"
+    mib = llc / (1 << 20)
+    return "host-l2", (f"the host's LLC ({mib:g} MiB) is too large to exceed affordably under "
+                       f"valgrind (auto simulates the LLC only up to {SIM_AUTO_MAX_LLC >> 20} MiB), "
+                       "so the host's L2 stands as the simulated last level")
 
 
 def _sim_usable(required: bool = False) -> bool:

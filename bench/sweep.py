@@ -289,6 +289,8 @@ def cmd_sweep(args) -> int:
                          "a run keeps one backend; start a new run with another --out")
     note = f" ({plan.reason})" if plan.requested == "auto" else ""
     _say(f"backend: {plan.backend}{note}; pinned to CPU {plan.cpu}")
+    if plan.sim_profile:
+        _say(f"sim cache profile: {plan.sim_profile} ({plan.sim_profile_reason})")
 
     planned = expand(cfg, plan.caches, plan.cpu, plan.backend)
     if args.list:

@@ -244,7 +244,7 @@ def test_parse_size():
 # -- the built-in sweeps ------------------------------------------------------
 
 PAIRS = {("old", 3), ("new", 3), ("new-fixed", 3), ("kvm-2021", 14), ("kvm-2023", 14),
-         ("old", 14), ("new", 14), ("kvm-2023", 3)}
+         ("old", 14), ("new", 14), ("kvm-2023", 3), ("kvm-2023-lf", 14)}
 TYPICAL = {"L1d": 48 << 10, "L2": 2 << 20, "LLC": 32 << 20}
 THIS_HOST_LIKE = {"L1d": 48 << 10, "L2": 2 << 20, "LLC": 480 << 20}
 
@@ -321,3 +321,34 @@ def test_builtin_sweeps_ship_as_package_data():
     assert "sweeps/*.toml" in globs
     assert {p.name for p in (root / "bench" / "sweeps").glob("*.toml")} >= {"default.toml",
                                                                             "quick.toml"}
+
+
+@pytest.mark.parametrize("caches,backend", [(TYPICAL, "perf"), (THIS_HOST_LIKE, "sim")],
+                         ids=["llc32M-perf", "llc480M-sim"])
+def test_variants_at_one_grid_point_run_the_same_heads(caches, backend):
+    """Variants are compared on the same workload: one heads count per grid point,
+    chosen so that every variant fits a cache target and every variant exceeds
+    the llc target (unless capped)."""
+    planned = expand(load_builtin("default"), caches, cpu=1, backend=backend)
+    points = defaultdict(list)
+    for p in planned:
+        c = p.case
+        points[(p.grid, c["workload"], c["n"], p.target, c["order"], c["alloc"])].append(p)
+    assert len(points) < len(planned) / 4
+    for key, ps in points.items():
+        assert len({p.case["heads"] for p in ps}) == 1, key
+        assert len(ps) >= 1
+        if ps[0].target == "l2":
+            assert all(p.footprint <= p.target_bytes for p in ps), key
+        if ps[0].target == "llc" and not ps[0].capped:
+            assert all(p.footprint >= p.target_bytes * 0.95 for p in ps), key
+
+
+def test_sim_profile_auto_simulates_an_affordable_last_level():
+    from bench.runner import SIM_AUTO_MAX_LLC, choose_sim_profile
+
+    assert choose_sim_profile(None, {"LLC": 32 << 20})[0] == "host"
+    prof, why = choose_sim_profile("auto", {"LLC": 480 << 20})
+    assert prof == "host-l2" and "480 MiB" in why
+    assert choose_sim_profile("skylake-sp", {"LLC": 480 << 20}) == ("skylake-sp", "asked for")
+    assert choose_sim_profile(None, {"LLC": SIM_AUTO_MAX_LLC + 1})[0] == "host-l2"
