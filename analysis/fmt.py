@@ -49,7 +49,8 @@ def num(x) -> str:
 def pct(ratio) -> str:
     """Change of a ratio in percent: 0.294 -> "-70.6%"."""
     if ratio is None or not math.isfinite(ratio):
-        return "n/a" if ratio is None or math.isnan(ratio) else "+inf%"
+        # a change from a baseline of zero has no percentage
+        return "n/a" if ratio is None or math.isnan(ratio) else "up from 0"
     return f"{(ratio - 1) * 100:+.1f}%"
 
 
