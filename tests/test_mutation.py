@@ -82,3 +82,21 @@ def test_return_value_off_by_one_is_caught(tmp_path):
     k = _mutant(tmp_path, "pte_list_kvm2021.c", "\tcount += desc->spte_count;\n",
                 "\tcount += desc->spte_count + (desc->spte_count == 1);\n", 3)
     assert _find_difference(k, "kvm-2021", 3)
+
+
+def test_new_warn_keeping_the_single_head_is_caught(tmp_path):
+    # new must clear a single-pointer head when asked to remove another spte
+    # (DESIGN section 3: "warns *and clears the head*"); a kernel that only
+    # warns differs in the head's final form alone
+    k = _mutant(tmp_path, "pte_list_new.c",
+                "\t\t\trmap_head->val = 0;\t/* WARN, and the head is lost */\n", "\n", 3)
+    ops = _find_difference(k, "new", 3)
+    assert any(op[0] == "remove" for op in ops)
+
+
+def test_kvm2023_wrong_tail_count_is_caught(tmp_path):
+    # a tail count one short once the list passes two descriptors at EXT 3:
+    # visible only through add's return and count
+    k = _mutant(tmp_path, "pte_list_kvm2023.c", "new_desc->tail_count = count;",
+                "new_desc->tail_count = count - (count > 6);", 3)
+    assert _find_difference(k, "kvm-2023", 3)
