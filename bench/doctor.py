@@ -50,10 +50,14 @@ def collect(cpu=None) -> dict:
         vg = {"version": sim.check_tools(), "path": shutil.which("valgrind")}
     except UsageError as e:
         vg = {"error": str(e)}
+    # the geometry sim would simulate: auto's choice (bench.runner.choose_sim_profile)
+    from .runner import choose_sim_profile
+
+    profile, why = choose_sim_profile(None, h["caches"])
     try:
-        geometry = sim.geometry_meta(sim.geometry("host"))
+        geometry = {**sim.geometry_meta(sim.geometry(profile)), "why": why}
     except UsageError as e:
-        geometry = {"profile": "host", "error": str(e)}
+        geometry = {"profile": profile, "error": str(e)}
     return {
         "host": h,
         "cpu": plan.cpu,
@@ -97,6 +101,7 @@ def render(d: dict) -> str:
                            "set count)" if k + "_host_assoc" in g else "")
                         for k in ("I1", "D1", "LL"))
         out.append(f"sim cache   profile {g['profile']}: {geo}")
+        out.append(f"            ({g['why']})")
     for w in d["tuning_warnings"]:
         out.append(f"warning     {w}")
     out.append("pyperf system show:")
