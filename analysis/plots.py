@@ -19,6 +19,7 @@ STYLE = {
     "new-fixed": ("#ff7f0e", "D"),
     "kvm-2021": ("#1f77b4", "^"),
     "kvm-2023": ("#2ca02c", "v"),
+    "kvm-2023-lf": ("#9467bd", "P"),
 }
 PANEL_KEYS = ["size_label", "order", "alloc"]
 
@@ -50,7 +51,7 @@ def metric_figure(points: pd.DataFrame, title: str, ylabel: str, *,
     parts = panels(points)
     ncols = min(3, len(parts))
     nrows = -(-len(parts) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.6 * nrows),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols + 1.3, 3.4 * nrows),
                              squeeze=False, sharey=False)
     order = series_order or sorted(points["label"].unique())
     for ax, (params, g) in zip(axes.flat, parts):
@@ -72,19 +73,27 @@ def metric_figure(points: pd.DataFrame, title: str, ylabel: str, *,
         ax.set_xscale("log", base=2)
         if (g["mean"] > 0).all():
             ax.set_yscale("log")
-        else:
-            ax.set_yscale("symlog", linthresh=max(1e-3, float(g["mean"].abs().max()) * 1e-3))
+        else:  # a zero cannot sit on a log axis: linear from 0
+            ax.set_ylim(bottom=0)
         ax.set_xlabel("n (sptes per head)")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="major", alpha=0.3)
         if len(parts) > 1:
             ax.set_title(", ".join(str(v) if k == "size_label" else f"{k}={v}"
                                    for k, v in params.items()), fontsize=9)
-        ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(parts):]:
         ax.set_visible(False)
+    # one legend for the figure, right of the panels, so that no line is hidden under it
+    handles, names = {}, []
+    for ax in axes.flat:
+        for h, lbl in zip(*ax.get_legend_handles_labels()):
+            if lbl not in handles:
+                handles[lbl] = h
+                names.append(lbl)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1 - 1.3 / fig.get_figwidth(), 1))
+    fig.legend([handles[n] for n in names], names, loc="center right", fontsize=8,
+               frameon=False)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)

@@ -47,6 +47,19 @@ class Table:
     headers: list[str]
     rows: list[list[str]]
     note: str = ""
+    # True: folded into a <details> block (HTML and Markdown) that opens on a
+    # click; None: folded when it has more than FOLD_ROWS rows.
+    fold: bool | None = None
+
+    @property
+    def folded(self) -> bool:
+        return len(self.rows) > FOLD_ROWS if self.fold is None else self.fold
+
+
+FOLD_ROWS = 20
+# A cell that reads as a number (right-aligned); everything else is text (left-aligned).
+_NUMERIC = re.compile(r"^[+-]?(\d[\d.,]*(e[+-]?\d+)?|inf|n/a)( ±[\d.e+-]+)?"
+                      r"( ?(%|[KMG]i?B|B|x))?$")
 
 
 @dataclass
@@ -84,7 +97,7 @@ def to_html(blocks: list[Block], title: str, template: str = "report.html.tmpl")
             while anchor in ids:
                 anchor += "-x"
             ids.add(anchor)
-            if b.level <= 3:
+            if b.level <= 2:
                 toc.append(f'<li class="toc{b.level}"><a href="#{anchor}">{html.escape(b.text)}</a></li>')
             body.append(f'<h{b.level} id="{anchor}">{html.escape(b.text)}</h{b.level}>')
         elif isinstance(b, Para):
@@ -96,11 +109,20 @@ def to_html(blocks: list[Block], title: str, template: str = "report.html.tmpl")
             body.append(f"<pre>{html.escape(b.text)}</pre>")
         elif isinstance(b, Table):
             head = "".join(f"<th>{html.escape(h)}</th>" for h in b.headers)
-            rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
+            # a column is right-aligned when every cell in it reads as a number
+            ncols = max((len(r) for r in b.rows), default=0)
+            numeric = [all(_NUMERIC.match(str(r[i]).strip()) for r in b.rows
+                           if i < len(r) and str(r[i]).strip()) for i in range(ncols)]
+            rows = "".join("<tr>" + "".join(_td(c, numeric[i]) for i, c in enumerate(r)) + "</tr>"
                            for r in b.rows)
             note = f'<p class="note">{html.escape(b.note)}</p>' if b.note else ""
-            body.append(f'<div class="tbl"><table><caption>{html.escape(b.caption)}</caption>'
-                        f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{note}</div>")
+            table = (f'<table><caption>{html.escape(b.caption)}</caption>'
+                     f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            if b.folded:
+                body.append(f'<details class="tbl"><summary>{html.escape(b.caption)} '
+                            f"({len(b.rows)} rows; click to open)</summary>{table}{note}</details>")
+            else:
+                body.append(f'<div class="tbl">{table}{note}</div>')
         elif isinstance(b, Image):
             data = base64.b64encode(b.png).decode("ascii")
             body.append(f'<figure><img alt="{html.escape(b.alt)}" '
@@ -108,6 +130,12 @@ def to_html(blocks: list[Block], title: str, template: str = "report.html.tmpl")
                         f"{html.escape(b.alt)}</figcaption></figure>")
     return load_template(template).substitute(
         title=html.escape(title), toc="\n".join(toc), body="\n".join(body))
+
+
+def _td(c, numeric: bool) -> str:
+    text = str(c)
+    cls = "n" if numeric else "t"
+    return f'<td class="{cls}">{html.escape(text)}</td>'
 
 
 # -- Markdown ------------------------------------------------------------------
@@ -135,6 +163,9 @@ def to_markdown(blocks: list[Block], title: str, image_dir: str = "plots",
             lines += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in b.rows]
             if b.note:
                 lines += ["", b.note]
+            if b.folded:
+                lines = [f"<details><summary>{b.caption} ({len(b.rows)} rows)</summary>", ""] + lines + [
+                    "", "</details>"]
             out.append("\n".join(lines))
         elif isinstance(b, Image):
             out.append(f"![{b.alt}]({image_dir}/{b.name}.png)")
