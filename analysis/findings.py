@@ -2,7 +2,9 @@
 
 For each workload, phase and case parameters, at the largest n measured,
 every series is compared with the baseline on the headline metric (time for
-measured backends, simulated instructions Ir for sim).  A difference is
+measured backends, simulated instructions Ir for sim).  The finding is one
+short line (the best and the worst series, the cause in a few words); every
+series' full evidence goes into a table row beside it.  A difference is
 explained ("because ...") only by measured evidence from the same data: the
 scaling exponents of the two series (O(1) against O(n) per op) and the
 counters that moved in the same direction at the same point by at least 10%
@@ -104,6 +106,28 @@ def _headline(row, baseline) -> str:
     return f"{row['label']} {verb} ({nums})"
 
 
+def evidence(row, point: pd.DataFrame, fits: pd.DataFrame, baseline: str,
+             evidence_metrics: list[str]) -> str:
+    """The measured evidence for one series' difference, as a clause: the
+    scaling fits of the two series and the counters of the same point that
+    moved the same way (material ones only); else what the data cannot say."""
+    g = _growth_evidence(fits, row, baseline)
+    moved, seen = _counter_evidence(point, row, evidence_metrics)
+    listed = (moved[0] if len(moved) == 1 else ", ".join(moved[:-1]) + " and " + moved[-1]
+              if moved else "")
+    if row["metric"] != "time":
+        # A count (e.g. simulated instructions) is not caused by the other counts: only the
+        # scaling explains it; the other counters are reported beside it.
+        out = f"because {g}" if g else "no scaling difference in the fits"
+        return out + (f"; it also has {listed}" if moved else "")
+    because = ([g] if g else []) + (["it incurs " + listed] if moved else [])
+    if because:
+        return "because " + "; and ".join(because)
+    if seen:
+        return f"the recorded counters ({', '.join(seen)}) do not account for it"
+    return "this backend recorded no counters that could explain it"
+
+
 def sentence(row, point: pd.DataFrame, fits: pd.DataFrame, baseline: str,
              evidence_metrics: list[str]) -> str:
     """One finding for one comparison row; point holds all metrics' comparisons
@@ -120,65 +144,144 @@ def sentence(row, point: pd.DataFrame, fits: pd.DataFrame, baseline: str,
                 f"{row['threshold'] * 100:g}% ({fmt.num(row['mean'])} vs {fmt.num(row['base_mean'])}).")
     if v == VERDICT_FEW:
         return f"{row['label']}: too few samples to compare with {baseline}."
-    g = _growth_evidence(fits, row, baseline)
-    moved, seen = _counter_evidence(point, row, evidence_metrics)
-    listed = (moved[0] if len(moved) == 1 else ", ".join(moved[:-1]) + " and " + moved[-1]
-              if moved else "")
     text = _headline(row, baseline)
+    ev = evidence(row, point, fits, baseline, evidence_metrics)
+    if ev.startswith("because"):
+        return f"{text} {ev}."
     if row["metric"] != "time":
-        # A count (e.g. simulated instructions) is not caused by the other counts: only the
-        # scaling explains it; the other counters are reported beside it.
-        text += f" because {g}" if g else ""
-        return text + (f"; it also has {listed}." if moved else ".")
-    because = ([g] if g else []) + (["it incurs " + listed] if moved else [])
-    if because:
-        return f"{text} because {'; and '.join(because)}."
-    if seen:
-        return f"{text}; the recorded counters ({', '.join(seen)}) do not account for it."
-    return f"{text}; this backend recorded no counters that could explain it."
+        return text + (ev[ev.index(";"):] + "." if ";" in ev else ".")
+    return f"{text}; {ev}."
+
+
+def _cause_short(row, point: pd.DataFrame, fits: pd.DataFrame, baseline: str,
+                 evidence_metrics: list[str]) -> str:
+    """The cause in a few words, from the same evidence as evidence(): the
+    scaling classes (or slopes) of the two series, and the counter that moved
+    most among those that moved materially."""
+    parts = []
+    g = _growth_evidence(fits, row, baseline)
+    if g:
+        f, fb = _fit(fits, row, row["label"]), _fit(fits, row, baseline)
+        if f["growth"] != fb["growth"]:
+            parts.append(f"{f['growth']} vs {fb['growth']} for {baseline} "
+                         f"(n^{f['exponent_large']:.2f} vs n^{fb['exponent_large']:.2f})")
+        else:
+            unit = fmt.per_op(row["metric"], row["unit"])
+            parts.append(f"{fmt.num(f['slope'])} vs {fmt.num(fb['slope'])} {unit} per extra spte")
+    best = None
+    up = row["ratio"] > 1
+    for metric in evidence_metrics:
+        e = point[point["metric"] == metric]
+        if e.empty:
+            continue
+        e = e.iloc[0]
+        r = e["ratio"]
+        if not (math.isfinite(r) and r > 0):
+            continue
+        if (e["verdict"] in (VERDICT_BETTER, VERDICT_WORSE)
+                and (r >= MIN_EVIDENCE_CHANGE if up else r <= 1 / MIN_EVIDENCE_CHANGE)
+                and abs(e["mean"] - e["base_mean"]) >= MIN_EVIDENCE_ABS):
+            if best is None or abs(math.log(r)) > abs(math.log(best[1])):
+                best = (metric, r)
+    if best:
+        # a count is not caused by the other counts: they are reported beside it
+        also = "" if row["metric"] == "time" else "also "
+        parts.append(f"{also}{fmt.words(best[0])} {fmt.times(best[1])}")
+    if parts:
+        return "; ".join(parts)
+    if row["metric"] != "time":
+        return "scaling alike in the fits"
+    return "not accounted for by the recorded counters" if not point[
+        point["metric"].isin(evidence_metrics)].empty else "no counters recorded"
+
+
+def change_text(row) -> str:
+    """-70.6% [CI -72.0%, -69.1%] (measured) or -70.6% exact (simulated)."""
+    if row["exact"]:
+        return f"{fmt.pct(row['ratio'])} exact"
+    return f"{fmt.pct(row['ratio'])} {fmt.ci_pct(row['ci_lo'], row['ci_hi'])}"
+
+
+VERDICT_WORD = {VERDICT_NSD: "n.s.", VERDICT_FEW: "few samples"}
 
 
 def workload_findings(cmp: pd.DataFrame, fits: pd.DataFrame, *, host: str, backend: str,
-                      workload: str, baseline: str) -> list[str]:
-    """Findings for one host, backend and workload (one per phase, case and series)."""
+                      workload: str, baseline: str) -> tuple[list[str], list[list[str]]]:
+    """Findings for one host, backend and workload at the largest n of each
+    phase and case: (short lines, table rows).  A line names the best and the
+    worst series against the baseline, their change and the cause in a few
+    words; the rows [phase/case, series, change, interval, verdict, evidence]
+    hold every series."""
     if cmp is None or cmp.empty:
-        return []
+        return [], []
     sub = cmp[(cmp["host"] == host) & (cmp["backend"] == backend) & (cmp["workload"] == workload)]
     if sub.empty:
-        return []
+        return [], []
     simulated = bool(sub["simulated"].iloc[0])
     primary = fmt.PRIMARY[simulated]
     if primary not in set(sub["metric"]):
         primary = sorted(set(sub["metric"]) - fmt.SANITY_METRICS or set(sub["metric"]))[0]
-    evidence = [m for m in fmt.EVIDENCE[simulated] if m != primary]
+    evidence_metrics = [m for m in fmt.EVIDENCE[simulated] if m != primary]
     varying = [k for k in CASE_PARAMS if sub[k].nunique() > 1]
-    out = []
+    lines, rows = [], []
     head = sub[sub["metric"] == primary]
     groups = sorted(head.groupby(["phase"] + CASE_PARAMS, dropna=False),
                     key=lambda kv: (PHASE_ORDER.get(kv[0][0], 9), str(kv[0][1:])))
+    tag = fmt.backend_tag(backend, simulated)
     for key, g in groups:
         nmax = g["n"].max()
         at = g[g["n"] == nmax]
         first = at.iloc[0]
-        where = (f"{workload} {first['phase']}{_params_text(first, varying)}"
-                 + (f" at n={int(nmax)}" if nmax > 0 else ""))
+        case = f"{first['phase']}{_params_text(first, varying)}"
+        where = f"{workload} {case}" + (f" at n={int(nmax)}" if nmax > 0 else "")
         order = {lbl: i for i, lbl in enumerate(labels(at))}
-        sig = [r for _, r in at.iterrows() if r["verdict"] in (VERDICT_BETTER, VERDICT_WORSE)]
+
+        def point_of(r):
+            return sub[(sub["phase"] == r["phase"]) & (sub["n"] == r["n"]) &
+                       (sub["label"] == r["label"]) & (sub["size"] == r["size"]) &
+                       (sub["order"] == r["order"]) & (sub["alloc"] == r["alloc"])]
+
+        better = [r for _, r in at.iterrows() if r["verdict"] == VERDICT_BETTER]
+        worse = [r for _, r in at.iterrows() if r["verdict"] == VERDICT_WORSE]
         rest = [r for _, r in at.iterrows() if r["verdict"] not in (VERDICT_BETTER, VERDICT_WORSE)]
         parts = []
-        for r in sorted(sig, key=lambda r: order[r["label"]]):
-            point = sub[(sub["phase"] == r["phase"]) & (sub["n"] == r["n"]) &
-                        (sub["label"] == r["label"]) & (sub["size"] == r["size"]) &
-                        (sub["order"] == r["order"]) & (sub["alloc"] == r["alloc"])]
-            parts.append(sentence(r, point, fits, baseline, evidence))
-        if rest and not sig:
+        for word, cands, pick in (("best", better, min), ("worst", worse, max)):
+            if not cands:
+                continue
+            r = pick(cands, key=lambda r: r["ratio"])
+            parts.append(f"{word} {r['label']} {change_text(r)} — "
+                         + _cause_short(r, point_of(r), fits, baseline, evidence_metrics))
+        if not better and worse:
+            parts.append(f"none better than {baseline}")
+        if better and not worse:
+            parts.append(f"none worse than {baseline}")
+        if rest:
+            kind = "equal" if simulated else "n.s."
+            parts.append(f"{kind}: " + ", ".join(r["label"] for r in
+                                                 sorted(rest, key=lambda r: order[r["label"]])))
+        if not better and not worse:
             kind = "the same within the threshold" if simulated else "not significantly different"
-            parts.append(f"every series is {kind} from {baseline} in {fmt.words(primary)} per op ("
-                         + ", ".join(f"{r['label']} {fmt.pct(r['ratio'])}" for r in
-                                     sorted(rest, key=lambda r: order[r['label']])) + ").")
-        elif rest:
-            parts.append("Not different from " + baseline + ": "
-                         + ", ".join(f"{r['label']} ({fmt.pct(r['ratio'])}, {r['verdict']})"
-                                     for r in sorted(rest, key=lambda r: order[r['label']])) + ".")
-        out.append(f"{where} [{fmt.backend_tag(backend, simulated)}]: " + " ".join(parts))
-    return out
+            parts = [f"every series is {kind} from {baseline} in {fmt.words(primary)} per op ("
+                     + ", ".join(f"{r['label']} {fmt.pct(r['ratio'])}" for r in
+                                 sorted(rest, key=lambda r: order[r['label']])) + ")"]
+        lines.append(f"{where} [{tag}], {fmt.words(primary)} per op vs {baseline}: "
+                     + "; ".join(parts) + ".")
+        for _, r in sorted(at.iterrows(), key=lambda kv: order[kv[1]["label"]]):
+            v = r["verdict"]
+            if v in (VERDICT_BETTER, VERDICT_WORSE):
+                ev = evidence(r, point_of(r), fits, baseline, evidence_metrics)
+                ratio = (f"{fmt.times(1 / r['ratio'])} faster" if primary == "time" and r["ratio"] < 1
+                         else f"{fmt.times(r['ratio'])} slower" if primary == "time"
+                         else f"{fmt.times(r['ratio'])} the {fmt.words(primary)}")
+                ev = f"{ratio}; {ev}"
+            elif v == VERDICT_NSD:
+                ev = f"q={r.get('qvalue', float('nan')):.2g}"
+            else:
+                ev = ""
+            interval = ("exact" if r["exact"] else
+                        fmt.ci_pct(r["ci_lo"], r["ci_hi"])[1:-1].replace("CI ", ""))
+            rows.append([f"{case} n={int(nmax)}", r["label"],
+                         f"{fmt.num(r['mean'])} vs {fmt.num(r['base_mean'])} "
+                         f"{fmt.per_op(primary, r['unit'])}, {fmt.pct(r['ratio'])}",
+                         interval, VERDICT_WORD.get(v, v), ev])
+    return lines, rows

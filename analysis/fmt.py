@@ -64,6 +64,8 @@ def times(ratio) -> str:
     """A ratio in plain words: 3.1x or 0.29x."""
     if not math.isfinite(ratio):
         return "n/a"
+    if 0 < ratio < 0.1:
+        return f"{ratio:.2g}x"  # 0.0039x, not 0.00x
     return f"{ratio:.2f}x" if ratio < 10 else f"{ratio:.0f}x"
 
 

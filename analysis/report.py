@@ -21,11 +21,13 @@ from bench.errors import UsageError
 
 from . import fmt, stats
 from .findings import CASE_PARAMS, PHASE_ORDER, param_text, workload_findings
+from .history import history_facts
 from .load import Loaded, load_runs
 from .render import Bullets, Heading, Image, Para, Pre, Table, images, slug, to_html, to_markdown
 
 HOST_KEYS = ["name", "cpu", "family", "model", "stepping", "microcode", "caches", "kernel",
              "governor", "turbo", "smt", "isolated_cpus", "perf_event_paranoid"]
+MIN_PLOT_VALUE = 0.01  # as findings.MIN_EVIDENCE_ABS: below it per op, a count explains nothing
 VERDICT_SHORT = {stats.VERDICT_NSD: "n.s.", stats.VERDICT_FEW: "few samples"}
 
 
@@ -37,6 +39,7 @@ class Report:
     comparisons: pd.DataFrame = field(repr=False)
     fits: pd.DataFrame = field(repr=False)
     points: pd.DataFrame = field(repr=False)
+    facts: list = field(default_factory=list, repr=False)  # history.Fact, one per fact
 
 
 # -- small helpers -------------------------------------------------------------
@@ -117,6 +120,88 @@ def tuning_warnings(meta: dict, cpus: set[int]) -> list[str]:
         rest = ",".join(map(str, sorted(cpus - iso)))
         out.append(f"pinned CPU(s) {rest} not isolated (isolcpus): other tasks may run there.")
     return out
+
+
+def size_text(b) -> str:
+    """Cache sizes as the kernel prints them: 48 KiB, 2 MiB, 480 MiB."""
+    if b is None or not isinstance(b, (int, float)) or not math.isfinite(b) or b <= 0:
+        return "n/a"
+    for unit, f in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if b >= f:
+            v = b / f
+            return f"{v:.0f} {unit}" if abs(v - round(v)) < 0.05 else f"{v:.1f} {unit}"
+    return f"{b:.0f} B"
+
+
+def cpulist_text(v) -> str:
+    """[0, 1, 2, 5] or "0,1,2,5" -> "0-2,5"; empty -> "none"."""
+    cpus = sorted(parse_cpulist(v))
+    if not cpus:
+        return "none"
+    out, start, prev = [], cpus[0], cpus[0]
+    for c in cpus[1:] + [None]:
+        if c is not None and c == prev + 1:
+            prev = c
+            continue
+        out.append(f"{start}-{prev}" if prev > start else str(start))
+        if c is not None:
+            start = prev = c
+    return ",".join(out)
+
+
+_CACHE_TYPE = {"data": "d", "instruction": "i", "unified": ""}
+
+
+def cache_levels_text(levels) -> str:
+    """sysfs cache levels [{level, type, size, assoc, line, ...}] ->
+    "L1d 48 KiB 12-way, L1i 64 KiB 16-way, L2 2 MiB 16-way, L3 480 MiB 16-way; 64 B lines"."""
+    if not isinstance(levels, list) or not levels:
+        return ""
+    parts, lines = [], set()
+    for lv in levels:
+        if not isinstance(lv, dict):
+            continue
+        name = f"L{lv.get('level', '?')}" + _CACHE_TYPE.get(str(lv.get("type", "")).lower(), "")
+        text = f"{name} {size_text(stats.parse_size(lv.get('size')))}"
+        if lv.get("assoc"):
+            text += f" {lv['assoc']}-way"
+        parts.append(text)
+        if lv.get("line"):
+            lines.add(lv["line"])
+    if len(lines) == 1:
+        return ", ".join(parts) + f"; {lines.pop()} B lines"
+    return ", ".join(parts)
+
+
+def _geometry_text(name: str, g, host_assoc=None) -> str:
+    if isinstance(g, (list, tuple)) and len(g) >= 3:
+        text = f"{name} {size_text(stats.parse_size(g[0]))} {g[1]}-way {g[2]} B lines"
+    elif g is not None:
+        text = f"{name} {size_text(stats.parse_size(g))}"
+    else:
+        return ""
+    if host_assoc is not None:
+        text += f" (the host's is {host_assoc}-way: valgrind needs a power-of-two set count)"
+    return text
+
+
+def sim_text(meta: dict) -> str:
+    """meta.json's sim block as one sentence: profile, why, D1 and LL geometry, valgrind."""
+    sim = meta.get("sim") or {}
+    geo = sim.get("geometry") or {}
+    plan = meta.get("plan") or {}
+    profile = sim.get("profile") or geo.get("profile") or plan.get("sim_profile") or "not recorded"
+    reason = sim.get("profile_reason") or plan.get("sim_profile_reason")
+    levels = [t for t in (_geometry_text(k, geo.get(k), geo.get(f"{k}_host_assoc"))
+                          for k in ("D1", "LL")) if t]
+    text = f"Simulated cache (valgrind's cache simulator, {sim.get('valgrind') or 'version not recorded'}): "
+    text += f"profile {profile}" + (f", chosen because {reason}" if reason else "") + ". "
+    text += ("Simulated " + " and ".join(levels) + "." if levels
+             else "Simulated geometry not recorded.")
+    i1 = _geometry_text("I1", geo.get("I1"), geo.get("I1_host_assoc"))
+    if i1:
+        text += f" ({i1}.)"
+    return text
 
 
 def _value_cell(p) -> str:
@@ -353,16 +438,28 @@ def _host_blocks(loaded: Loaded, host: str) -> list:
     hm = meta.get("host") or {}
     blocks: list = [Heading(2, f"Host {host}: hardware and method")]
     rows = []
+    levels = cache_levels_text(hm.get("cache_levels"))
     for k in HOST_KEYS + sorted(k for k in hm if k not in HOST_KEYS):
         v = hm.get(k)
-        if k == "caches" and isinstance(v, dict):
-            v = ", ".join(f"{ck} {human_bytes(stats.parse_size(cv))}" for ck, cv in v.items())
+        if k == "cache_levels":
+            continue  # shown compactly as caches
+        if k == "caches":
+            v = levels or (", ".join(f"{ck} {size_text(stats.parse_size(cv))}"
+                                     for ck, cv in v.items()) if isinstance(v, dict) else v)
+        elif k.endswith("cpus") and isinstance(v, (list, tuple, str)):
+            v = cpulist_text(v)
         rows.append([k, _text(v)])
     cpus = sorted(int(c) for c in df["cpu"].dropna().unique())
-    rows.append(["pinned CPU(s) of the measured workers", ", ".join(map(str, cpus)) or "n/a"])
+    rows.append(["pinned CPU(s) of the measured workers", cpulist_text(cpus) if cpus else "n/a"])
     for key in ("compiler", "cflags", "pyperf"):
-        rows.append([key, _text(meta.get(key))])
-    blocks.append(Table(f"host {host} (meta.json of {len(metas)} run(s))", ["field", "value"], rows))
+        v = meta.get(key)
+        if isinstance(v, dict):
+            v = ", ".join(f"{k}={x}" for k, x in v.items())
+        elif isinstance(v, list) and all(isinstance(x, str) for x in v):
+            v = " ".join(v)
+        rows.append([key, _text(v)])
+    blocks.append(Table(f"host {host} (meta.json of {len(metas)} run(s))", ["field", "value"], rows,
+                        fold=False))
 
     brows = []
     for (be, sim), g in df.groupby(["backend", "simulated"]):
@@ -374,7 +471,7 @@ def _host_blocks(loaded: Loaded, host: str) -> list:
     for m in metas:
         sim = m.get("sim")
         if sim and (df["simulated"]).any():
-            blocks.append(Para("Simulated cache (valgrind): " + _text(sim)))
+            blocks.append(Para(sim_text(m)))
             break
 
     events = {}
@@ -389,7 +486,8 @@ def _host_blocks(loaded: Loaded, host: str) -> list:
             erows.append([name, "supported" if sup else "unsupported",
                           "" if sup else _text(e.get("reason"))])
         blocks.append(Table(f"hardware events on host {host} (unsupported events have no rows; "
-                            "they are never shown as 0)", ["event", "status", "reason"], erows))
+                            "they are never shown as 0)", ["event", "status", "reason"], erows,
+                            fold=False))
 
     perf = df[df["backend"] == "perf"]
     mux = perf[perf["enabled_ratio"] < 1]
@@ -456,25 +554,36 @@ def build_report(loaded: Loaded, baseline: str = "old", *, check: list | None = 
                 break
     hosts = loaded.hosts
     title = "rmapbench report: " + ", ".join(hosts)
+    facts = history_facts(df, fits, check)
     blocks: list = [Para("Benchmarks of the KVM shadow-MMU reverse map (pte_list) variants. "
                          "Every table and plot names the backend that produced its numbers and "
                          "whether they are simulated (valgrind cache model) or measured on "
-                         "hardware."), _runs_table(loaded)]
-    for host in hosts:
-        blocks += _host_blocks(loaded, host)
-    blocks += _method_blocks(baseline, alpha, threshold, n_resamples)
+                         "hardware.")]
+    blocks += history_blocks(facts)
 
     blocks.append(Heading(2, "Findings"))
+    blocks.append(Para(f"Per workload, phase and case, at the largest n: the best and the worst "
+                       f"series against {baseline} (change with its 95% interval, or 'exact' "
+                       "when simulated) and the cause in a few words, taken only from the same "
+                       "data: the scaling fits (O(1) or O(n) per op) and the counter that moved "
+                       "most. Every series with its evidence is in the table below each list."))
     for (host, be, sim), g in df.groupby(["host", "backend", "simulated"]):
         for wl in sorted(g["workload"].unique()):
-            lines = workload_findings(cmp, fits, host=host, backend=be, workload=wl,
-                                      baseline=baseline)
+            lines, rows = workload_findings(cmp, fits, host=host, backend=be, workload=wl,
+                                            baseline=baseline)
             if lines:
-                blocks += [Heading(3, f"{wl} — host {host}, {fmt.backend_tag(be, bool(sim))}"),
-                           Bullets(lines)]
+                tag = fmt.backend_tag(be, bool(sim))
+                blocks += [Heading(3, f"{wl} — host {host}, {tag}"), Bullets(lines),
+                           Table(f"{wl} — host {host}, {tag}: every series at the largest n",
+                                 ["phase, case", "series", f"vs {baseline}", "95% interval",
+                                  "verdict", "evidence (same data)"], rows, fold=True)]
     if cmp.empty:
         blocks.append(Para(f"No series other than {baseline} shares a case with it: "
                            "nothing to compare."))
+    blocks.append(_runs_table(loaded))
+    for host in hosts:
+        blocks += _host_blocks(loaded, host)
+    blocks += _method_blocks(baseline, alpha, threshold, n_resamples)
 
     for (host, be, sim), g in points.groupby(["host", "backend", "simulated"]):
         sim = bool(sim)
@@ -510,24 +619,32 @@ def build_report(loaded: Loaded, baseline: str = "old", *, check: list | None = 
                     continue
                 if not plots:
                     continue
+                tiny = []
                 for metric in _metrics(pts, sim):
                     if metric in fmt.SANITY_METRICS:
                         continue
                     mp = pts[(pts["metric"] == metric) & (pts["n"] > 0)]
+                    if mp["mean"].abs().max() < MIN_PLOT_VALUE:
+                        tiny.append(metric)  # every value immaterial: a plot would show noise
+                        continue
                     unit = fmt.per_op(metric, mp["unit"].iloc[0])
                     png = metric_figure(mp, f"{wl} {phase}: {metric} per op — host {host}, {tag}",
                                         unit, series_order=stats.labels(mp))
                     name = slug(f"{host}-{be}-{wl}-{phase}-{metric}")
                     blocks.append(Image(name, png, f"{wl} {phase}: {unit} against n, "
                                         f"host {host}, {tag}"))
+                if tiny:
+                    blocks.append(Para(f"Not plotted: {', '.join(tiny)}: every value is below "
+                                       f"{MIN_PLOT_VALUE:g} per op (see the table)."))
     if check:
         blocks += check_blocks(check, check_source)
     blocks += [Heading(2, "Files"), Bullets([
         "summary.txt: before/after lines for commit messages",
         "comparisons.csv: every comparison with ratio, interval, p and q values, verdict",
         "fits.csv: every scaling fit", "report.md and plots/: this report as Markdown"])]
-    return Report(title=title, blocks=blocks, summary=summary_text(cmp, baseline, points),
-                  comparisons=cmp, fits=fits, points=points)
+    return Report(title=title, blocks=blocks,
+                  summary=summary_text(cmp, baseline, points, facts=facts),
+                  comparisons=cmp, fits=fits, points=points, facts=facts)
 
 
 # -- summary.txt -----------------------------------------------------------------
@@ -573,10 +690,32 @@ def summary_lines(cmp: pd.DataFrame, baseline: str, metrics: dict | None = None)
     return out
 
 
-def summary_text(cmp: pd.DataFrame, baseline: str, points: pd.DataFrame | None = None) -> str:
-    head = [f"rmapbench summary: each series against {baseline}, per op; "
-            "CI = 95% bootstrap interval of the ratio of means (measured); "
-            "'exact' = deterministic simulated count (valgrind cache simulator)."]
+HISTORY_TITLE = "What the kernel's history predicts, and what this run shows"
+
+
+def history_blocks(facts: list) -> list:
+    rows = [[f"({f.key})", f.prediction, f.numbers(), f.verdict] for f in facts]
+    agree = sum(f.verdict == "agree" for f in facts)
+    tested = sum(f.verdict != "missing" for f in facts)
+    return [Heading(2, HISTORY_TITLE),
+            Para("Facts from the kernel's pte_list history (2013 seed review, 2021 EXT 14 and "
+                 "counter, 2023 head-only operations; reference/kernel-history.md), each tested "
+                 "on this run's numbers. Totals are fork add + remove per spte at the largest n "
+                 "both series share; scaling is the fork add fit (exponent over the larger n, "
+                 "slope per extra spte). Each number names its backend: measured or simulated. "
+                 f"{agree} of {tested} testable facts agree."),
+            Table("kernel history against this run", ["fact", "prediction", "our numbers",
+                                                      "verdict"], rows, fold=False)]
+
+
+def summary_text(cmp: pd.DataFrame, baseline: str, points: pd.DataFrame | None = None,
+                 facts: list | None = None) -> str:
+    head = []
+    if facts:
+        head += [f"{HISTORY_TITLE}:"] + [f.line() for f in facts] + [""]
+    head += [f"rmapbench summary: each series against {baseline}, per op; "
+             "CI = 95% bootstrap interval of the ratio of means (measured); "
+             "'exact' = deterministic simulated count (valgrind cache simulator)."]
     lines = summary_lines(cmp, baseline)
     if not lines:
         lines = [f"(no series other than {baseline} shares a case with it)"]

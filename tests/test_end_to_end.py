@@ -80,7 +80,12 @@ def test_report_files_and_labels(run_dir):
     for text in (html, md):
         assert "kvm-2023" in text and "new" in text
     # the summary has before -> after lines with a percentage and the backend
-    lines = [ln for ln in summary.splitlines() if "->" in ln]
+    # the kernel-history lines come first, one per fact, each with a verdict
+    history, _, rest = summary.partition("rmapbench summary")
+    facts = [ln for ln in history.splitlines() if ln.startswith("(")]
+    assert [ln[:3] for ln in facts] == ["(a)", "(b)", "(c)", "(d)", "(e)", "(f)"]
+    assert all(re.search(r" -> (agree|disagree|mixed|inconclusive|missing)", ln) for ln in facts)
+    lines = [ln for ln in rest.splitlines() if "->" in ln]
     assert lines and all(re.search(r"[+-]\d+(\.\d+)?%|n/a exact|up from 0", ln) for ln in lines)
     assert any(re.search(r"[+-]\d+(\.\d+)?% \[CI", ln) for ln in lines)   # measured, with CI
     assert any(re.search(r"[+-]\d+(\.\d+)?% exact", ln) for ln in lines)   # simulated, exact

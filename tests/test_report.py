@@ -123,23 +123,27 @@ def test_footprint_placed_against_host_and_sim_caches(report_ab):
     assert re.search(r"\| 1024 \| old \| 3 \| 100 \| 2\.9 MiB \| inside LL \|", a_sim)
 
 
-def _findings(md: str) -> dict[str, list[str]]:
-    """'### heading' of the Findings section -> its bullet lines."""
-    sec = md[md.index("\n## Findings"):md.index("\n## fork — host hostA")]
+def _findings(md: str) -> dict[str, tuple[list[str], dict[str, list[list[str]]]]]:
+    """'### heading' of the Findings section -> (its bullet lines, its evidence
+    table's rows by series: [phase/case, series, change, interval, verdict, evidence])."""
+    start = md.index("\n## Findings")
+    sec = md[start:md.index("\n## ", start + 5)]
     out = {}
     for part in sec.split("\n### ")[1:]:
         head, _, body = part.partition("\n")
-        out[head] = [l[2:] for l in body.splitlines() if l.startswith("- ")]
+        bullets = [l[2:] for l in body.splitlines() if l.startswith("- ")]
+        rows: dict[str, list[list[str]]] = {}
+        for l in body.splitlines():
+            if l.startswith("| ") and not l.startswith("| phase, case"):
+                cells = [c.strip() for c in l.strip("|").split(" | ")]
+                rows.setdefault(cells[1], []).append(cells)
+        out[head] = (bullets, rows)
     return out
 
 
-def _sentence(line: str, label: str) -> str:
-    """The sentence(s) about one series in a finding line."""
-    i = line.index(f" {label} ")
-    rest = line[i + 1:]
-    ends = [rest.find(f". {other} ") for other in ("new", "new-fixed", "kvm-2023", "Not")]
-    ends = [e for e in ends if e > 0]
-    return rest[:min(ends) + 1] if ends else rest
+def _row(rows: dict, label: str, case: str) -> list[str]:
+    (r,) = [r for r in rows[label] if r[0] == case]
+    return r
 
 
 def test_findings_come_from_the_numbers(report_ab):
@@ -149,38 +153,61 @@ def test_findings_come_from_the_numbers(report_ab):
     assert set(f) == {f"{wl} — host {h}, {tag}" for wl in ("fork", "walk")
                       for h, tag in (("hostA", "perf, measured"), ("hostA", "sim, simulated"),
                                      ("hostB", "perf, measured"))}
-    line = next(l for l in f["fork — host hostA, perf, measured"]
-                if l.startswith("fork add at n=1024 [perf, measured]"))
+    bullets, rows = f["fork — host hostA, perf, measured"]
+    # one short line per phase and case: fork add, fork remove
+    assert len(bullets) == 2
+    line = next(l for l in bullets if l.startswith("fork add at n=1024 [perf, measured]"))
 
     def point(label, metric, host="hostA"):
         return cmp[(cmp.host == host) & (cmp.backend == "perf") & (cmp.workload == "fork")
                    & (cmp.phase == "add") & (cmp.n == 1024) & (cmp.label == label)
                    & (cmp.metric == metric)].iloc[0]
 
-    new = _sentence(line, "new")
-    assert f"new is {point('new', 'time').ratio:.2f}x slower than old" in new
-    assert "because" in new
-    assert f"{point('new', 'instructions').ratio:.2f}x the instructions per op" in new
-    assert f"{point('new', 'L1-dcache-load-misses').ratio:.2f}x the L1d load misses" in new
-    assert "per extra spte" in new  # the scaling evidence
-    kvm = _sentence(line, "kvm-2023")
-    assert f"kvm-2023 is {1 / point('kvm-2023', 'time').ratio:.2f}x faster than old" in kvm
-    assert "O(1) per op" in kvm
+    def change(label, host="hostA"):
+        p = point(label, "time", host)
+        return (f"{(p.ratio - 1) * 100:+.1f}% [CI {(p.ci_lo - 1) * 100:+.1f}%, "
+                f"{(p.ci_hi - 1) * 100:+.1f}%]")
+
+    # the short line: best and worst against old with their interval, cause in a few words
+    assert f"best kvm-2023 {change('kvm-2023')} — O(1) per op vs O(n) per op for old" in line
+    worst = line[line.index("worst new "):]
+    assert worst.startswith(f"worst new {change('new')} — ")
+    assert "per extra spte" in worst.split(";")[0]  # new and old both O(n): the slopes
+    assert f"{point('new', 'L1-dcache-load-misses').ratio:.2f}x" in worst
+    assert "new-fixed" not in line.split("best")[0] and len(line) < 400
+
+    # the table: every series with its evidence
+    new = _row(rows, "new", "add n=1024")
+    assert new[4] == "worse" and new[3] == change("new").split("[CI ")[1].rstrip("]")
+    assert new[5].startswith(f"{point('new', 'time').ratio:.2f}x slower; because")
+    assert f"{point('new', 'instructions').ratio:.2f}x the instructions per op" in new[5]
+    assert f"{point('new', 'L1-dcache-load-misses').ratio:.2f}x the L1d load misses" in new[5]
+    assert "per extra spte" in new[5]  # the scaling evidence
+    kvm = _row(rows, "kvm-2023", "add n=1024")
+    assert kvm[5].startswith(f"{1 / point('kvm-2023', 'time').ratio:.2f}x faster; because")
+    assert "O(1) per op" in kvm[5]
     # new-fixed is slower in time only: its counters must not be given as the reason
-    nf = _sentence(line, "new-fixed")
-    assert nf.startswith(f"new-fixed is {point('new-fixed', 'time').ratio:.2f}x slower")
-    assert "because" not in nf and "do not account for it" in nf
+    nf = _row(rows, "new-fixed", "add n=1024")
+    assert nf[4] == "worse"
+    assert nf[5].startswith(f"{point('new-fixed', 'time').ratio:.2f}x slower")
+    assert "because" not in nf[5] and "do not account for it" in nf[5]
     # hostB: new-fixed and old are drawn from the same distribution
-    b_add = next(l for l in f["fork — host hostB, perf, measured"] if l.startswith("fork add at n=1024"))
-    assert "new-fixed" in b_add and "no significant difference" in b_add
-    assert "new-fixed is" not in b_add
+    b_bullets, b_rows = f["fork — host hostB, perf, measured"]
+    b_add = next(l for l in b_bullets if l.startswith("fork add at n=1024"))
+    assert re.search(r"n\.s\.: [\w@, -]*new-fixed", b_add)
+    assert "best new-fixed" not in b_add and "worst new-fixed" not in b_add
+    assert _row(b_rows, "new-fixed", "add n=1024")[4] == "n.s."
+    assert "because" not in _row(b_rows, "new-fixed", "add n=1024")[5]
     # simulated findings are exact and say so
-    s_add = next(l for l in f["fork — host hostA, sim, simulated"] if l.startswith("fork add at n=1024"))
-    assert "[sim, simulated]" in s_add and "CI" not in s_add
+    s_bullets, s_rows = f["fork — host hostA, sim, simulated"]
+    s_add = next(l for l in s_bullets if l.startswith("fork add at n=1024"))
+    assert "[sim, simulated]" in s_add and "CI" not in s_add and " exact — " in s_add
+    s_new = _row(s_rows, "new", "add n=1024")
+    assert s_new[3] == "exact"
     # a count is explained by its scaling only; other counts are reported beside it
-    assert "because its instructions (simulated) per op grows by" in s_add
-    assert "it also has" in s_add and "D1 read misses (simulated)" in s_add
-    assert "because it incurs" not in s_add
+    assert "because its instructions (simulated) per op grows by" in s_new[5]
+    assert "it also has" in s_new[5] and "D1 read misses (simulated)" in s_new[5]
+    assert "because it incurs" not in s_new[5]
 
 
 SUMMARY_LINE = re.compile(
@@ -191,8 +218,15 @@ SUMMARY_LINE = re.compile(
 
 
 def test_summary_txt_format_matches_comparisons(report_ab):
-    text = (report_ab / "summary.txt").read_text()
+    full = (report_ab / "summary.txt").read_text()
     cmp = pd.read_csv(report_ab / "comparisons.csv")
+    # the kernel-history lines come first, one per fact, each ending in its verdict
+    history, _, rest = full.partition("rmapbench summary")
+    hl = history.strip().splitlines()
+    assert hl[0] == "What the kernel's history predicts, and what this run shows:"
+    assert [l[:3] for l in hl[1:]] == ["(a)", "(b)", "(c)", "(d)", "(e)", "(f)"]
+    assert all(re.search(r" -> (agree|disagree|mixed|inconclusive|missing)", l) for l in hl[1:])
+    text = "rmapbench summary" + rest
     lines = [l for l in text.splitlines() if l and not l.startswith(("#", "rmapbench summary"))]
     headers = [l for l in text.splitlines() if l.startswith("# host")]
     assert len(headers) == 3  # hostA perf, hostA sim, hostB perf
@@ -413,4 +447,104 @@ def test_heads_sized_by_footprint_target(tmp_path):
     fits = r.fits[(r.fits.metric == "Ir") & (r.fits.workload == "fork") & (r.fits.phase == "add")]
     assert (fits.points == 5).all() and len(fits) == 4
     assert fits.set_index("label").loc["kvm-2023", "growth"] == "O(1) per op"
-    assert "[footprint ~" in r.summary.splitlines()[2]
+    assert "[footprint ~" in next(l for l in r.summary.splitlines() if l.startswith("# host"))
+
+
+# -- kernel history section, host table, simulated geometry ---------------------------
+
+def _facts(report) -> dict:
+    return {f.key: f for f in report.facts}
+
+
+def test_history_agrees_when_kvm2023_is_flat_and_new_grows(runs, report_ab):
+    """The synthetic data has kvm-2023's add flat in n and new's growing as 0.5/spte:
+    (c) and (d) agree, on both the measured and the simulated backend, with the fits cited."""
+    r = build_report(load_runs([runs["a"], runs["s"]]), "old", plots=False)
+    f = _facts(r)
+    assert f["c"].verdict == "agree" and f["d"].verdict == "agree"
+    c, d = f["c"].line(), f["d"].line()
+    assert re.search(r"time n\^-?0\.0\d, \S+ ns/op per spte \(perf, measured\)", c)
+    assert "Ir n^0.00, 0 Ir/op per spte (sim, simulated)" in c
+    fits = r.fits
+    new_ir = fits[(fits.label == "new") & (fits.metric == "Ir") & (fits.workload == "fork")
+                  & (fits.phase == "add")].iloc[0]
+    from analysis.fmt import num
+
+    assert (f"Ir new n^{new_ir.exponent_large:.2f}, {num(new_ir.slope)} Ir/op per spte vs "
+            "kvm-2023 n^0.00, 0 (sim, simulated)") in d
+    # series the data lacks are named, never guessed
+    assert f["a"].verdict == "missing" and "old@14" in f["a"].line()
+    assert f["e"].verdict == "missing" and "kvm-2021" in f["e"].line()
+    assert "473.90 -> 351.00" not in f["e"].line() or "kvm-2021 not in this data" in f["e"].line()
+    # the report and summary.txt carry the section; (f) from check.json: new can miss
+    md = (report_ab / "report.md").read_text()
+    assert "## What the kernel's history predicts, and what this run shows" in md
+    assert md.index("## What the kernel's history") < md.index("## Findings") < md.index("## Host")
+    summary = (report_ab / "summary.txt").read_text()
+    (fl,) = [l for l in summary.splitlines() if l.startswith("(f)")]
+    assert "can miss an spte in: new;" in fl and "cannot within the search bounds: kvm-2023" in fl
+    assert "check.json has no race result for kvm-2023-lf" in fl
+    assert fl.endswith("-> agree")
+
+
+def test_history_disagrees_when_the_data_says_otherwise(tmp_path, monkeypatch):
+    """kvm-2023 and new swapped (kvm-2023 grows, new is flat): (c) and (d) must say
+    disagree.  kvm-2021 is cheaper than old: (e) agrees, quoting the history beside ours."""
+    import tests.analysis_synth as synth
+
+    real = synth.cost
+
+    def swapped(variant, n, metric):
+        v = {"new": "kvm-2023", "kvm-2023": "new", "kvm-2021": "kvm-2023"}.get(variant, variant)
+        return real(v, n, metric)
+
+    monkeypatch.setattr(synth, "cost", swapped)
+    monkeypatch.setitem(synth.VARIANTS, "kvm-2021", 14)
+    d_perf = write_run(tmp_path / "p", "hostS", "perf", seed=5)
+    d_sim = write_run(tmp_path / "s", "hostS", "sim", seed=6)
+    r = build_report(load_runs([d_perf, d_sim]), "old", plots=False)
+    f = _facts(r)
+    assert f["c"].verdict == "disagree", f["c"].line()
+    assert f["d"].verdict == "disagree", f["d"].line()
+    assert re.search(r"Ir n\^0\.[5-9]\d", f["c"].line())
+    e = f["e"]
+    assert e.verdict == "agree", e.line()
+    assert re.search(r"time -\d+\.\d% \[CI -\d+\.\d%, -\d+\.\d%\] \(perf, measured\)", e.line())
+    assert re.search(r"Ir -\d+\.\d% exact", e.line()) and "473.90 -> 351.00" in e.line()
+    assert "fork add+remove per spte at n=1024" in e.line()
+
+
+def test_host_table_is_compact_and_sim_geometry_is_a_sentence(tmp_path):
+    host = {**make_meta("hostC", "sim")["host"],
+            "cache_levels": [
+                {"level": 1, "type": "Data", "size": 49152, "assoc": 12, "line": 64},
+                {"level": 1, "type": "Instruction", "size": 65536, "assoc": 16, "line": 64},
+                {"level": 2, "type": "Unified", "size": 2097152, "assoc": 16, "line": 64},
+                {"level": 3, "type": "Unified", "size": 503316480, "assoc": 16, "line": 64}],
+            "online_cpus": [0, 1, 2, 3, 6], "isolated_cpus": [2, 3]}
+    sim = {"valgrind": "valgrind-3.19.0", "profile": "host-l2",
+           "profile_reason": "the host's LLC (480 MiB) is too large to simulate",
+           "geometry": {"profile": "host-l2", "I1": [65536, 16, 64], "D1": [49152, 12, 64],
+                        "LL": [2097152, 16, 64], "LL_host_assoc": 12}}
+    d = write_run(tmp_path / "c", "hostC", "sim", seed=7, extra_meta={"host": host, "sim": sim})
+    r = build_report(load_runs([d]), "old", plots=False)
+    from analysis.render import to_html, to_markdown
+
+    md = to_markdown(r.blocks, r.title)
+    host_md = md[md.index("## Host hostC"):md.index("## Statistical method")]
+    assert ("| caches | L1d 48 KiB 12-way, L1i 64 KiB 16-way, L2 2 MiB 16-way, "
+            "L3 480 MiB 16-way; 64 B lines |") in host_md
+    assert "| online_cpus | 0-3,6 |" in host_md and "| isolated_cpus | 2-3 |" in host_md
+    table = host_md[:host_md.index("*backends that produced")]
+    assert "cache_levels" not in table and "{" not in table and "[" not in table
+    assert "| pyperf | processes=2, values=5 |" in table
+    (para,) = [l for l in host_md.splitlines() if l.startswith("Simulated cache")]
+    assert para == ("Simulated cache (valgrind's cache simulator, valgrind-3.19.0): profile "
+                    "host-l2, chosen because the host's LLC (480 MiB) is too large to simulate. "
+                    "Simulated D1 48 KiB 12-way 64 B lines and LL 2 MiB 16-way 64 B lines (the "
+                    "host's is 12-way: valgrind needs a power-of-two set count). "
+                    "(I1 64 KiB 16-way 64 B lines.)")
+    # HTML: text columns are left-aligned; a column of numbers only is right-aligned
+    html = to_html(r.blocks, r.title)
+    assert '<td class="t">hostC</td>' in html and '<td class="t">0-3,6</td>' in html
+    assert re.search(r'<td class="t">model</td><td class="t">85</td>', html)
