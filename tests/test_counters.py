@@ -115,7 +115,9 @@ def test_counts_cover_the_measured_region_only():
     assert r.counts["page-faults"][0] <= 2, r.counts
     tc, enabled, running = r.counts["task-clock"]
     assert enabled == running
-    assert 0.5 * r.ns <= tc <= 1.5 * r.ns + 200_000, (tc, r.ns)
+    # CPU time of the regions cannot exceed their wall time (no lower bound: on a
+    # loaded host the worker can be descheduled inside a region)
+    assert 0 < tc <= 1.5 * r.ns + 200_000, (tc, r.ns)
     # enabled time is the measured regions only, not the untimed prepare/undo
     assert enabled <= 1.5 * r.ns + 200_000, (enabled, r.ns)
 
