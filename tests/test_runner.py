@@ -77,9 +77,10 @@ def test_time_backend_rows_pair_values_with_counters():
     key = ["phase", "process", "sample"]
     merged = t.merge(tc, on=key, suffixes=("", "_tc"))
     assert len(merged) == len(t)
-    # task-clock counts the same region as the clock, so it is of the same size
+    # task-clock counts the same region as the clock: positive, and never more CPU
+    # time than the region's wall time (prepare/undo, far longer, are not counted)
     ratio = merged.value_tc / merged.value
-    assert ((ratio > 0.2) & (ratio < 5)).all(), ratio.tolist()
+    assert ((ratio > 0) & (ratio < 1.5)).all(), ratio.tolist()
     # the pyperf JSON has the same values
     import pyperf
 
