@@ -67,6 +67,8 @@ def _baseline_rows(va: pd.DataFrame, vb: pd.DataFrame, baseline: str) -> pd.Data
     """Series against the baseline within A and within B, side by side."""
     keys = [k for k in stats.POINT_KEYS if k not in ("host", "size_label")] + ["label"]
     cols = keys + ["size_label", "ratio", "ci_lo", "ci_hi", "verdict", "exact"]
+    if va.empty or vb.empty:        # a run of the baseline alone: nothing to set side by side
+        return pd.DataFrame()
     m = va[cols].merge(vb[cols], on=keys + ["exact"], suffixes=("_a", "_b"))
     m["agree"] = m["verdict_a"] == m["verdict_b"]
     return m

@@ -33,6 +33,9 @@ from bench.results import COLUMNS, EXTRA_COLUMNS
 # Columns whose values must be numbers.
 NUMERIC_COLUMNS = ["ext", "n", "heads", "seed", "cpu", "value", "ops", "loops",
                    "process", "sample", "enabled_ratio"]
+# ... and those no row may leave missing or non-finite (a corrupt or hand-made
+# file would otherwise give a report of NaNs, or a traceback).
+REQUIRED_NUMERIC = ["ext", "n", "heads", "seed", "value", "ops", "loops"]
 
 
 @dataclass
@@ -111,6 +114,7 @@ def _read_check(path: Path, meta: dict) -> list | None:
 
 def load_run(path: str | Path) -> Run:
     """Load one complete run directory; UsageError if it is missing, partial or corrupt."""
+    import numpy as np
     import pandas as pd
     import pyarrow
 
@@ -131,6 +135,8 @@ def load_run(path: str | Path) -> Run:
     res = path / "results.parquet"
     if not res.exists():
         raise UsageError(f"run {str(path)!r} has no results.parquet: only finalized runs are allowed")
+    if not res.is_file():
+        raise UsageError(f"{str(res)!r} is not a file: a parquet file is allowed")
     try:
         df = pd.read_parquet(res)
     except (OSError, ValueError, pyarrow.ArrowException) as e:
@@ -149,6 +155,11 @@ def load_run(path: str | Path) -> Run:
                 bad = df[c][coerced.isna()].iloc[0]
                 raise UsageError(f"{str(res)!r} column {c!r} holds {bad!r}: numbers are allowed")
             df[c] = coerced
+    for c in REQUIRED_NUMERIC:
+        bad = ~np.isfinite(df[c].astype(float))
+        if bad.any():
+            raise UsageError(f"{str(res)!r} column {c!r} holds {float(df[c][bad].iloc[0])!r}: "
+                             "finite numbers are allowed")
     is_sim = df["backend"].astype(str) == "sim"
     if "simulated" not in df.columns:
         # internals.md section 4: simulated is true exactly for backend sim.

@@ -50,7 +50,8 @@ class Artifact:
 
 
 def build_dir() -> Path:
-    return Path(os.environ.get("RMAPBENCH_BUILD_DIR", ROOT / "build"))
+    # an empty RMAPBENCH_BUILD_DIR is unset (not ".", which would be the cwd)
+    return Path(os.environ.get("RMAPBENCH_BUILD_DIR") or ROOT / "build")
 
 
 def find_compiler() -> str:
@@ -112,15 +113,21 @@ def _compile(kind: str, name: str, sources: list[Path], variant: str, ext: int,
                    shlex.join(argv + ["-o", str(out)]), key)
     if out.exists() and out.with_suffix(out.suffix + ".json").exists():
         return art
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".tmp-", suffix=suffix)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".tmp-", suffix=suffix)
+    except OSError as e:
+        raise UsageError(f"build directory {str(out_dir)!r} cannot be written ({e.strerror}): "
+                         "a writable directory is needed; set RMAPBENCH_BUILD_DIR to "
+                         "one") from None
     os.close(fd)
     try:
         proc = subprocess.run(argv + ["-o", tmp], capture_output=True, text=True,
                               check=False)
         if proc.returncode != 0:
             first = next((ln for ln in proc.stderr.splitlines() if "error" in ln),
-                         proc.stderr.strip().splitlines()[0] if proc.stderr.strip() else "")
+                         proc.stderr.strip().splitlines()[0] if proc.stderr.strip()
+                         else f"{cc} exited with status {proc.returncode} and no message")
             raise UsageError(
                 f"compiling {variant} at EXT {ext} with flags {cflags!r} failed: {first}")
         os.chmod(tmp, 0o755)

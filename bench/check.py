@@ -379,9 +379,13 @@ def _cmd(args) -> int:
     from .variants import parse_variants
 
     variants = parse_variants(args.variant) if args.variant is not None else None
+    if args.out is not None:
+        from .results import check_output_file
+
+        check_output_file(args.out)         # before the search, not after it
     t = time.perf_counter()
     results = run_check(variants, args.ext)
-    if args.out:
+    if args.out is not None:
         from .results import atomic_write
 
         atomic_write(Path(args.out), json.dumps(results, indent=1) + "\n")

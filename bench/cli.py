@@ -77,10 +77,26 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Arguments that name a file or directory: an empty one would silently mean
+# "." (or, for --out, no output at all), so it is refused for every command.
+PATH_ARGS = {"out": "--out", "config": "CONFIG", "opsfile": "OPSFILE", "dirs": "DIR",
+             "dir_a": "DIR_A", "dir_b": "DIR_B"}
+
+
+def _check_paths(args) -> None:
+    for dest, shown in PATH_ARGS.items():
+        value = getattr(args, dest, None)
+        for v in value if isinstance(value, list) else [value]:
+            if v == "":
+                raise UsageError(f"{args.command}: {shown} {v!r}: a file or directory path "
+                                 "is allowed, not an empty string")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     try:
         args = parser.parse_args(argv)
+        _check_paths(args)
         return args.func(args)
     except UsageError as e:
         print(f"rmapbench: error: {e}", file=sys.stderr)

@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import re
+import shlex
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -279,6 +280,11 @@ def _parse_options(raw) -> Options:
         elif k in ("sim_profile", "cflags"):
             if not isinstance(v, str) or (k == "sim_profile" and not v.strip()):
                 raise _bad(key, v, "a string" + (" naming a cache profile" if k == "sim_profile" else ""))
+            if k == "cflags":
+                try:
+                    shlex.split(v)
+                except ValueError as e:
+                    raise _bad(key, v, f"compiler flags as a shell would split them ({e})") from None
             setattr(o, k, v)
         elif k in ("max_sptes", "sim_max_sptes"):
             if not _is_int(v) or not 1 <= v <= 1 << 30:
@@ -388,7 +394,7 @@ def parse_variant(key: str, spec) -> tuple[str, int | None]:
         raise _bad(key, spec, allowed)
     if not sep:
         return name, None
-    if not re.fullmatch(r"\d+", ext or ""):
+    if not re.fullmatch(r"[0-9]+", ext or ""):
         raise _bad(key, spec, allowed)
     if not EXT_MIN <= int(ext) <= EXT_MAX:
         raise _bad(key, spec, f"EXT from {EXT_MIN} to {EXT_MAX} (\"{name}@{EXT_MIN}\" ... "

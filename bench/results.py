@@ -35,20 +35,70 @@ CASE_KEYS = ["workload", "variant", "ext", "n", "heads", "order", "alloc", "seed
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write to a temporary file beside path, fsync, then rename over it."""
+    """Write to a temporary file beside path, fsync, then rename over it.
+
+    An output that cannot be written (no permission, a directory or a file in
+    the way, a full or read-only file system) is a UsageError naming it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.chmod(f.fileno(), 0o666 & ~_umask())   # mkstemp makes 0600
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        raise UsageError(f"cannot write {str(path)!r}: {e.strerror or e}: a writable "
+                         "file path (in a writable directory) is needed") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_output_dir(path: str | Path, flag: str = "--out", empty: bool = True) -> Path:
+    """Before anything runs: path can become an output directory (absent, or a
+    directory, and empty unless empty=False) in a place this process may write.
+    Creates nothing."""
+    if str(path) == "":
+        raise UsageError(f"{flag} '': a directory path is allowed")
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"{flag} {str(p)!r} exists and is not a directory: a new or "
+                         "empty directory is allowed")
+    if empty and p.is_dir() and any(p.iterdir()):
+        raise UsageError(f"{flag} {str(p)!r} is not empty: a new or empty directory is "
+                         "allowed (a run directory holds one run)")
+    base = _nearest_existing(p)
+    if not base.is_dir():
+        raise UsageError(f"{flag} {str(p)!r}: {str(base)!r} is not a directory")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {str(p)!r}: {str(base)!r} is not writable by this user")
+    return p
+
+
+def check_output_file(path: str | Path, flag: str = "--out") -> Path:
+    """Before anything runs: path can be written as a file. Creates nothing."""
+    if str(path) == "":
+        raise UsageError(f"{flag} '': a file path is allowed")
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{flag} {str(p)!r} is a directory: a file path is allowed")
+    base = _nearest_existing(p.parent)      # written by a rename beside it
+    if not base.is_dir():
+        raise UsageError(f"{flag} {str(p)!r}: {str(base)!r} is not a directory")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {str(p)!r}: {str(base)!r} is not writable by this user")
+    return p
 
 
 def _umask() -> int:
@@ -90,11 +140,19 @@ class RunDir:
     def read_meta(self) -> dict:
         p = self.path / "meta.json"
         try:
-            return json.loads(p.read_text())
+            meta = json.loads(p.read_text())
         except FileNotFoundError:
             raise UsageError(f"{str(self.path)!r} is not a run directory (no meta.json)") from None
+        except IsADirectoryError:
+            raise UsageError(f"{str(p)!r} is a directory: a run's meta.json file is "
+                             "needed") from None
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise UsageError(f"{str(p)!r} is corrupt: not valid JSON") from None
+        except OSError as e:
+            raise UsageError(f"{str(p)!r} cannot be read: {e.strerror}") from None
+        if not isinstance(meta, dict):
+            raise UsageError(f"{str(p)!r} is corrupt: a JSON object is allowed")
+        return meta
 
     def write_case(self, key: str, rows: list[dict], pyperf_json: str | None = None) -> None:
         """Persist one finished case; the parquet part goes last."""

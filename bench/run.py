@@ -8,19 +8,22 @@ is also written as a run directory (results.parquet, pyperf.json, meta.json).
 
 from __future__ import annotations
 
+import re
 import sys
 
 from .errors import UsageError
 
 
 def _int(name: str, text: str, lo: int, hi: int | None = None) -> int:
-    try:
-        v = int(text)
-    except (TypeError, ValueError):
-        raise UsageError(f"bad {name} {text!r}: an integer >= {lo} is allowed") from None
-    if v < lo or (hi is not None and v > hi):
-        allowed = f"{lo} to {hi}" if hi is not None else f">= {lo}"
-        raise UsageError(f"{name} {v} out of range: {allowed} is allowed")
+    # plain ASCII decimal: int() would also take '1_000', '+5' and other scripts' digits
+    allowed = f"{lo} to {hi}" if hi is not None else f">= {lo}"
+    shown = text if not isinstance(text, str) or len(text) <= 40 else text[:40] + "..."
+    if not isinstance(text, str) or not re.fullmatch(r"-?[0-9]+", text):
+        raise UsageError(f"bad {name} {shown!r}: an integer {allowed} (decimal digits) "
+                         "is allowed")
+    v = int(text) if len(text) <= 40 else None
+    if v is None or v < lo or (hi is not None and v > hi):
+        raise UsageError(f"{name} {shown} out of range: {allowed} is allowed")
     return v
 
 
@@ -37,7 +40,7 @@ def cases_from_args(args) -> list[dict]:
         raise UsageError(f"unknown alloc {args.alloc!r}: allowed are {', '.join(ALLOCS)}")
     n = _int("--n", args.n, 0, 1 << 20)
     heads = _int("--heads", args.heads, 1, 1 << 26)
-    seed = _int("--seed", args.seed, 0)
+    seed = _int("--seed", args.seed, 0, (1 << 63) - 1)     # as a sweep config's seed
     cases = []
     for v in variants:
         ext = check_ext(args.ext) if args.ext is not None else default_ext(v)
@@ -62,7 +65,10 @@ def pyperf_args_from(args) -> list[str]:
     for name in PYPERF_INT_OPTIONS:
         v = getattr(args, name, None)
         if v is not None:
-            out += [f"--{name}", str(_int(f"--{name}", v, 0 if name in ("warmups", "loops") else 1))]
+            # as a sweep config's options.pyperf (loops: pyperf's 0 = calibrate)
+            lo = 0 if name in ("warmups", "loops") else 1
+            hi = 1 << 30 if name == "loops" else 1000
+            out += [f"--{name}", str(_int(f"--{name}", v, lo, hi))]
     if getattr(args, "min_time", None) is not None:
         try:
             t = float(args.min_time)
@@ -149,20 +155,23 @@ def cmd_run(args) -> int:
     import pandas as pd
 
     from .meta import build_meta, now
-    from .results import RunDir, case_key
-    from .runner import make_plan, measure_case, new_run_id
+    from .results import RunDir, case_key, check_output_dir
+    from .runner import make_plan, measure_case, new_run_id, prepare_kernels
 
     cases = cases_from_args(args)
+    if args.out is not None:
+        check_output_dir(args.out)
     plan = make_plan(args.backend, events=args.events, cpu=args.cpu,
                      pyperf_args=pyperf_args_from(args), sim_profile=args.sim_profile,
                      cflags=args.cflags)
+    prepare_kernels(plan, cases)
     print(f"backend: {plan.backend} ({plan.reason}); pinned to CPU {plan.cpu}", file=sys.stderr)
     if plan.sim_profile:
         print(f"sim cache profile: {plan.sim_profile} ({plan.sim_profile_reason})", file=sys.stderr)
     run_id = new_run_id()
     meta = build_meta(plan, run_id, config={"command": "run", "cases": cases})
     host = meta["host"]["name"]
-    rundir = RunDir(args.out) if args.out else None
+    rundir = RunDir(args.out) if args.out is not None else None
     if rundir:
         rundir.begin(meta)
     null_case = {**cases[0], "workload": "null", "order": "fifo"}

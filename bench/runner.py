@@ -95,8 +95,12 @@ def make_plan(backend: str = "auto", events=None, cpu=None, pyperf_args=(),
               timing: bool = True) -> Plan:
     from .events import DEFAULT_EVENTS, SOFTWARE_EVENTS, resolve_list
 
+    from .build import resolve_cflags
+
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}: allowed are {', '.join(BACKENDS)}")
+    if cflags is not None:
+        resolve_cflags(cflags)      # unparsable flags: one line, before anything runs
     cpu = hostmod.default_cpu() if cpu is None else _check_cpu(cpu)
     if isinstance(events, str):
         events = [e.strip() for e in events.split(",")]
@@ -124,6 +128,9 @@ def make_plan(backend: str = "auto", events=None, cpu=None, pyperf_args=(),
                 chosen = "time"
                 reason = (f"no hardware counters ({why}) and no valgrind: timings only; "
                           "install valgrind for simulated cache misses")
+    elif backend == "perf" and not hw_names:
+        raise UsageError(f"--backend perf: the events asked for ({', '.join(events)}) are all "
+                         "software events: at least one hardware event is needed (e.g. cycles)")
     elif backend == "perf" and not hw_ok:
         first = hw_bad[0] if hw_bad else "cycles"
         raise UsageError(f"--backend perf: no hardware event opens on this host "
@@ -155,6 +162,20 @@ def make_plan(backend: str = "auto", events=None, cpu=None, pyperf_args=(),
                 event_support=support, pyperf_args=list(pyperf_args), cflags=cflags,
                 sim_profile=sim_profile if chosen == "sim" else None,
                 sim_profile_reason=profile_reason, sim_geometry=geometry, caches=caches)
+
+
+def prepare_kernels(plan: Plan, cases: list[dict]) -> None:
+    """Compile (or find in the cache) every kernel the cases need, before anything
+    is measured or written, so a missing compiler or flags it rejects are one
+    line up front rather than a failure in the middle of a run."""
+    from .build import build_library
+
+    for variant, ext in dict.fromkeys((c["variant"], c["ext"]) for c in cases):
+        build_library(variant, ext, plan.cflags)
+        if plan.backend == "sim":
+            from . import sim
+
+            sim.build_driver(variant, ext, plan.cflags)
 
 
 # Under valgrind a case runs tens of times slower, so "beyond the LLC" must
@@ -212,7 +233,8 @@ def _run_pyperf(case: dict, plan: Plan, tmp: Path) -> tuple[str, list[dict]]:
     if plan.events:
         argv += ["--events", ",".join(plan.events)]
     if plan.cflags is not None:
-        argv += ["--cflags", plan.cflags]
+        # one token: flags start with '-', which argparse would take for an option
+        argv.append(f"--cflags={plan.cflags}")
     proc = subprocess.run(argv, capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parent.parent)
     if proc.returncode != 0 or not pyperf_out.exists():

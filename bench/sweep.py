@@ -238,10 +238,11 @@ def _resume_state(args, out: Path):
         raise UsageError(f"output directory {str(out)!r} is not empty: give --resume to "
                          "continue the run in it, or another --out")
     meta = RunDir(out).read_meta()
-    stored = (meta.get("config") or {})
-    if "text" not in stored or "sweep" not in meta:
+    stored = meta.get("config")
+    if not isinstance(stored, dict) or "text" not in stored or "sweep" not in meta:
         raise UsageError(f"{str(out)!r} holds no sweep run (its meta.json has no sweep "
                          "config): --resume continues only a sweep")
+    check_stored_meta(meta, out)
     if (args.config or args.quick) and requested.text != stored["text"]:
         raise UsageError(f"config {requested.source!r} differs from the one the run in "
                          f"{str(out)!r} was started with ({stored.get('source')}): "
@@ -250,13 +251,86 @@ def _resume_state(args, out: Path):
     return cfg, meta
 
 
+def check_stored_meta(meta: dict, out: Path) -> None:
+    """The parts of a stored sweep's meta.json that --resume relies on, checked
+    before anything runs: a damaged meta.json is one line, not a traceback."""
+    from .config import HEADS_MAX, N_MAX
+    from .variants import EXT_MAX, EXT_MIN, VARIANTS
+    from .workloads import ALLOCS, ORDERS, WORKLOADS
+
+    where = f"{str(out / 'meta.json')!r}"
+
+    def bad(what: str, allowed: str):
+        return UsageError(f"{where} is corrupt: {what}: {allowed} is allowed; --resume "
+                          "needs the meta.json the sweep wrote (or start a new run with "
+                          "another --out)")
+
+    def is_int(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if not isinstance(meta["config"].get("text"), str):
+        raise bad("config.text is not a string", "the sweep's TOML text")
+    if not isinstance(meta.get("run_id"), str) or not meta["run_id"]:
+        raise bad(f"run_id {meta.get('run_id')!r}", "a non-empty string")
+    b = meta.get("backend")
+    if not isinstance(b, dict) or b.get("requested") not in BACKENDS \
+            or b.get("chosen") not in BACKENDS[1:]:
+        raise bad(f"backend {b!r}", "an object with requested (auto, perf, sim, time) and "
+                  "chosen (perf, sim, time)")
+    sw = meta["sweep"]
+    if not isinstance(sw, dict):
+        raise bad(f"sweep {sw!r}", "an object")
+    if not isinstance(sw.get("host"), str):
+        raise bad(f"sweep.host {sw.get('host')!r}", "a string")
+    if not isinstance(sw.get("sessions", []), list):
+        raise bad(f"sweep.sessions {sw.get('sessions')!r}", "a list")
+    cases = sw.get("cases")
+    if not isinstance(cases, list) or not cases:
+        raise bad(f"sweep.cases {cases!r}"[:120], "a non-empty list of cases")
+    checks = {
+        "workload": (lambda v: v in WORKLOADS, ", ".join(WORKLOADS)),
+        "variant": (lambda v: v in VARIANTS, ", ".join(VARIANTS)),
+        "ext": (lambda v: is_int(v) and EXT_MIN <= v <= EXT_MAX,
+                f"an integer from {EXT_MIN} to {EXT_MAX}"),
+        "n": (lambda v: is_int(v) and 0 <= v <= N_MAX, f"an integer from 0 to {N_MAX}"),
+        "heads": (lambda v: is_int(v) and 1 <= v <= HEADS_MAX,
+                  f"an integer from 1 to {HEADS_MAX}"),
+        "order": (lambda v: v in ORDERS, ", ".join(ORDERS)),
+        "alloc": (lambda v: v in ALLOCS, ", ".join(ALLOCS)),
+        "seed": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    }
+    for i, c in enumerate(cases):
+        if not isinstance(c, dict):
+            raise bad(f"sweep.cases[{i}] {c!r}"[:120], "an object")
+        for k, (ok, allowed) in checks.items():
+            if k not in c or not ok(c[k]):
+                raise bad(f"sweep.cases[{i}].{k} {c.get(k, '(missing)')!r}", allowed)
+
+
+def check_parts(rundir, keys: list[str]) -> None:
+    """Every part a resumed run keeps must be a readable parquet file: a damaged
+    one is named, with how to measure that case again."""
+    import pyarrow
+    import pyarrow.parquet as pq
+
+    for k in sorted(rundir.finished_keys() & set(keys)):
+        p = rundir.parts / f"{k}.parquet"
+        try:
+            pq.read_metadata(p)
+        except (OSError, pyarrow.ArrowException) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UsageError(f"part {str(p)!r} is corrupt ({first[:100]}): a parquet file is "
+                             "allowed; delete it and --resume again to measure that case "
+                             "anew") from None
+
+
 def cmd_sweep(args) -> int:
     from .config import describe_caps, expand
 
+    from .results import check_output_dir
+
     backend_arg = _check_backend(args.backend)
-    out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise UsageError(f"--out {str(out)!r} exists and is not a directory")
+    out = check_output_dir(args.out, empty=False) if args.out is not None else None
     if out is None and args.resume:
         raise UsageError("--resume needs --out DIR: the run directory to continue")
     if out is not None and not args.list:
@@ -266,15 +340,22 @@ def cmd_sweep(args) -> int:
 
     opts = cfg.options
     if stored is not None:
+        from .results import RunDir, case_key
+
+        check_parts(RunDir(out), [case_key(c) for c in stored["sweep"]["cases"]])
         s_backend = stored["backend"]["requested"]
         if backend_arg is not None and backend_arg != s_backend:
             raise UsageError(f"--backend {backend_arg} differs from the run's ({s_backend}): "
                              "a run keeps one backend")
         backend = s_backend
-        cpu = stored.get("plan", {}).get("cpu")
+        plan_meta = stored.get("plan")
+        cpu = plan_meta.get("cpu") if isinstance(plan_meta, dict) else None
         if args.cpu is not None and str(args.cpu) != str(cpu):
             raise UsageError(f"--cpu {args.cpu} differs from the run's ({cpu}): "
                              "a run keeps one pinned CPU")
+        if args.host and args.host != stored["sweep"]["host"]:
+            raise UsageError(f"--host {args.host!r} differs from the run's host label "
+                             f"({stored['sweep']['host']!r})")
     else:
         backend = backend_arg or opts.backend
         cpu = args.cpu if args.cpu is not None else opts.cpu
@@ -299,6 +380,9 @@ def cmd_sweep(args) -> int:
         cases = stored["sweep"]["cases"]
     else:
         cases = [p.case for p in planned]
+    from .runner import prepare_kernels
+
+    prepare_kernels(plan, cases)
     return _run(args, out, cfg, plan, cases, stored, describe_caps(planned), planned)
 
 

@@ -9,6 +9,7 @@ head, giving its slot-exact layout (DESIGN.md section 9).
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Iterable
@@ -20,14 +21,27 @@ MAX_HEAD = 1 << 20          # head indexes 0 .. MAX_HEAD-1
 MAX_SPTE = (1 << 60) - 1    # id << 3 must fit a pointer
 
 
+def _clip(text: str, limit: int = 60) -> str:
+    """A token or line as it is shown in an error: repr'd, at most ~limit characters."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} chars)"
+
+
+_DECIMAL = re.compile(r"-?[0-9]+")
+
+
 def _int(tok: str, what: str, lo: int, hi: int, where: str) -> int:
+    # plain ASCII decimal only: int() would also take '1_0', '+1' and other scripts' digits
+    if not _DECIMAL.fullmatch(tok):
+        raise UsageError(f"{where}: {what} {_clip(tok)} is not an integer "
+                         f"(allowed: {lo} to {hi}, in plain decimal digits)")
     try:
         v = int(tok, 10)
-    except ValueError:
-        raise UsageError(f"{where}: {what} {tok!r} is not an integer "
+    except ValueError:      # more digits than int() converts
+        raise UsageError(f"{where}: {what} {_clip(tok)} out of range "
                          f"(allowed: {lo} to {hi})") from None
     if not lo <= v <= hi:
-        raise UsageError(f"{where}: {what} {v} out of range (allowed: {lo} to {hi})")
+        shown = str(v) if len(tok) <= 60 else _clip(tok)
+        raise UsageError(f"{where}: {what} {shown} out of range (allowed: {lo} to {hi})")
     return v
 
 
@@ -41,11 +55,11 @@ def parse_ops(lines: Iterable[str], source: str = "<ops>") -> list[tuple]:
         tok = line.split()
         op = tok[0]
         if op not in ARITY:
-            raise UsageError(f"{where}: unknown op {op!r} in {line!r} "
+            raise UsageError(f"{where}: unknown op {_clip(op, 20)} in {_clip(line)} "
                              "(allowed: add H S, remove H S, walk H, count H)")
         if len(tok) != ARITY[op] + 1:
             form = f"{op} H S" if ARITY[op] == 2 else f"{op} H"
-            raise UsageError(f"{where}: malformed line {line!r}: expected '{form}'")
+            raise UsageError(f"{where}: malformed line {_clip(line)}: expected '{form}'")
         h = _int(tok[1], "head index", 0, MAX_HEAD - 1, where)
         if ARITY[op] == 2:
             s = _int(tok[2], "spte id", 1, MAX_SPTE, where)
@@ -57,10 +71,14 @@ def parse_ops(lines: Iterable[str], source: str = "<ops>") -> list[tuple]:
 
 def read_ops(path: str) -> list[tuple]:
     if path == "-":
-        return parse_ops(sys.stdin, "<stdin>")
+        try:
+            text = sys.stdin.buffer.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError("ops from stdin are not text (UTF-8 expected)") from None
+        return parse_ops(text.splitlines(), "<stdin>")
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"ops file {path!r} not found") from None
     except IsADirectoryError:
@@ -69,6 +87,8 @@ def read_ops(path: str) -> list[tuple]:
         raise UsageError(f"ops file {path!r} cannot be read: permission denied") from None
     except UnicodeDecodeError:
         raise UsageError(f"ops file {path!r} is not text (UTF-8 expected)") from None
+    except OSError as e:
+        raise UsageError(f"ops file {path!r} cannot be read: {e.strerror}") from None
     return parse_ops(text.splitlines(), path)
 
 

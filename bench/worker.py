@@ -26,7 +26,7 @@ def _add_cmdline_args(cmd: list[str], args) -> None:
     if args.events:
         cmd.extend(["--events", args.events])
     if args.cflags is not None:
-        cmd.extend(["--cflags", args.cflags])
+        cmd.append(f"--cflags={args.cflags}")   # flags start with '-': one token
 
 
 def bench_name(case: dict, phase: str) -> str:
