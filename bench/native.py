@@ -22,6 +22,23 @@ _u64 = ctypes.c_ulonglong
 _ul = ctypes.c_ulong
 
 
+class _Closing:
+    """A handle on a C object: close() frees it; with-blocks and the garbage
+    collector close it too."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
 class Kernel:
     """One compiled variant at one EXT."""
 
@@ -58,7 +75,7 @@ def load(variant: str, ext: int, cflags: str | None = None) -> Kernel:
     return Kernel(variant, ext, cflags)
 
 
-class Rmap:
+class Rmap(_Closing):
     """A set of rmap heads over one kernel, addressed by head index, with
     sptes given as ids >= 1 (stored as the aligned pointer value id << 3)."""
 
@@ -74,15 +91,6 @@ class Rmap:
         if self.ctx:
             self.k.lib.rb_ctx_free(self.ctx)
             self.ctx = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
 
     def add(self, head: int, spte: int) -> int:
         return self.k.lib.rb_add(self.ctx, head, spte << 3)
@@ -244,7 +252,7 @@ class PhaseResult:
         return None
 
 
-class CounterGroup:
+class CounterGroup(_Closing):
     """One perf_event_open group opened by this (the measured) process.
 
     events: (name, type, config) tuples, or perf-list names.  The first
@@ -304,17 +312,8 @@ class CounterGroup:
             self.lib.rb_counters_close(self.cg)
             self.cg = None
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
-
-
-class Workload:
+class Workload(_Closing):
     """One case of a workload over one kernel, ready to run its phases.
 
     Everything random (exit order, churn sequence, guest chain lengths,
@@ -425,12 +424,3 @@ class Workload:
         if getattr(self, "w", None):
             self.lib.rb_work_destroy(self.w)
             self.w = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
