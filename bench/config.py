@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import UsageError, read_user_text
 from .variants import EXT_MAX, EXT_MIN, VARIANTS
 from .workloads import ALLOCS, ORDERS, WORKLOADS
 
@@ -193,18 +193,7 @@ def load_builtin(name: str) -> SweepConfig:
 
 
 def load_config(path: str | Path) -> SweepConfig:
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except FileNotFoundError:
-        raise UsageError(f"config {str(p)!r}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"config {str(p)!r}: is a directory, not a TOML file") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"config {str(p)!r}: not UTF-8 text") from None
-    except OSError as e:
-        raise UsageError(f"config {str(p)!r}: cannot read: {e.strerror}") from None
-    return parse_config(text, str(p))
+    return parse_config(read_user_text(path, "config"), str(path))
 
 
 def parse_config(text: str, source: str = "<string>") -> SweepConfig:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
-from .errors import UsageError
+from .errors import UsageError, read_user_text
 
 ARITY = {"add": 2, "remove": 2, "walk": 1, "count": 1}
 MAX_HEAD = 1 << 20          # head indexes 0 .. MAX_HEAD-1
@@ -76,19 +76,7 @@ def read_ops(path: str) -> list[tuple]:
         except UnicodeDecodeError:
             raise UsageError("ops from stdin are not text (UTF-8 expected)") from None
         return parse_ops(text.splitlines(), "<stdin>")
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"ops file {path!r} not found") from None
-    except IsADirectoryError:
-        raise UsageError(f"ops file {path!r} is a directory, not a file") from None
-    except PermissionError:
-        raise UsageError(f"ops file {path!r} cannot be read: permission denied") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"ops file {path!r} is not text (UTF-8 expected)") from None
-    except OSError as e:
-        raise UsageError(f"ops file {path!r} cannot be read: {e.strerror}") from None
+    text = read_user_text(path, "ops file")
     return parse_ops(text.splitlines(), path)
 
 
