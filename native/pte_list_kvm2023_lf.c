@@ -160,18 +160,6 @@ int pte_list_remove(struct rmap_cache *cache, u64 *spte,
 	return RMAP_BUG;	/* pte_list_remove: many->many */
 }
 
-unsigned int pte_list_count(struct kvm_rmap_head *rmap_head)
-{
-	struct pte_list_desc *desc;
-
-	if (!rmap_head->val)
-		return 0;
-	if (!(rmap_head->val & 1))
-		return 1;
-	desc = rmap_head_desc(rmap_head);
-	return desc->spte_count + desc->tail_count;
-}
-
 /*
  * The walk: descriptors first to last, each from its last used slot down
  * to slot 0.  The count is read once per descriptor; a slot emptied since
@@ -206,18 +194,20 @@ unsigned int pte_list_walk(struct kvm_rmap_head *rmap_head,
 	return n;
 }
 
-/* Slot-exact layout for `rmapbench trace`, as pte_list_walk.h gives it. */
-int pte_list_dump(struct kvm_rmap_head *rmap_head, unsigned long *out, int cap)
+unsigned int pte_list_count(struct kvm_rmap_head *rmap_head)
 {
 	struct pte_list_desc *desc;
-	int n = 0, w = 1, i;
 
-	for (desc = rmap_head_desc(rmap_head); desc; desc = desc->more, n++) {
-		if (w + PTE_LIST_EXT > cap)
-			return -1;
-		for (i = 0; i < PTE_LIST_EXT; i++)
-			out[w++] = (unsigned long)desc->sptes[i];
-	}
-	out[0] = n;
-	return w;
+	if (!rmap_head->val)
+		return 0;
+	if (!(rmap_head->val & 1))
+		return 1;
+	desc = rmap_head_desc(rmap_head);
+	return desc->spte_count + desc->tail_count;
 }
+
+/* the slot dump for `rmapbench trace` comes from the shared piece */
+#define PTE_LIST_DESC_COUNTED 1
+#define PTE_LIST_HAS_COUNT 1
+#define PTE_LIST_HAS_WALK 1
+#include "pte_list_walk.h"

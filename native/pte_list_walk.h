@@ -10,7 +10,8 @@
  * descriptor to the last, as for_each_rmap_spte() does.
  *
  * A variant with an O(1) count defines PTE_LIST_HAS_COUNT and provides
- * pte_list_count() itself.
+ * pte_list_count() itself; one with a walk order of its own defines
+ * PTE_LIST_HAS_WALK and provides pte_list_walk().
  */
 #ifndef PTE_LIST_DESC_COUNTED
 #define desc_used(desc, i) ((i) < PTE_LIST_EXT && (desc)->sptes[i])
@@ -18,6 +19,7 @@
 #define desc_used(desc, i) ((i) < (int)(desc)->spte_count)
 #endif
 
+#ifndef PTE_LIST_HAS_WALK
 unsigned int pte_list_walk(struct kvm_rmap_head *rmap_head,
 			   rmap_visit_fn fn, void *arg)
 {
@@ -36,6 +38,8 @@ unsigned int pte_list_walk(struct kvm_rmap_head *rmap_head,
 			fn(desc->sptes[i], arg);
 	return n;
 }
+
+#endif
 
 #ifndef PTE_LIST_HAS_COUNT
 unsigned int pte_list_count(struct kvm_rmap_head *rmap_head)
