@@ -70,6 +70,16 @@ def _growth_evidence(fits, row, baseline) -> str | None:
             f"n^{eb:.2f}), over n={f['n_min']}..{f['n_max']}")
 
 
+def _moved_with(e, up: bool) -> bool:
+    """A counter's comparison is evidence for a headline change in direction
+    `up` when it is significant, moved the same way by 10% or more, and by at
+    least 0.01 events per op."""
+    r = e["ratio"]
+    return (e["verdict"] in (VERDICT_BETTER, VERDICT_WORSE)
+            and (r >= MIN_EVIDENCE_CHANGE if up else r <= 1 / MIN_EVIDENCE_CHANGE)
+            and abs(e["mean"] - e["base_mean"]) >= MIN_EVIDENCE_ABS)
+
+
 def _counter_evidence(point: pd.DataFrame, row, evidence_metrics) -> tuple[list[str], list[str]]:
     """(counters that moved with the headline ratio, all counters seen)."""
     up = row["ratio"] > 1
@@ -83,10 +93,7 @@ def _counter_evidence(point: pd.DataFrame, row, evidence_metrics) -> tuple[list[
         if not math.isfinite(r):
             continue
         seen.append(f"{fmt.words(metric)} {fmt.times(r)}")
-        significant = e["verdict"] in (VERDICT_BETTER, VERDICT_WORSE)
-        big = r >= MIN_EVIDENCE_CHANGE if up else r <= 1 / MIN_EVIDENCE_CHANGE
-        material = abs(e["mean"] - e["base_mean"]) >= MIN_EVIDENCE_ABS
-        if significant and big and material:
+        if _moved_with(e, up):
             moved.append(f"{fmt.times(r)} the {fmt.words(metric)} per op "
                          f"({fmt.num(e['mean'])} vs {fmt.num(e['base_mean'])})")
     return moved, seen
@@ -178,9 +185,7 @@ def _cause_short(row, point: pd.DataFrame, fits: pd.DataFrame, baseline: str,
         r = e["ratio"]
         if not (math.isfinite(r) and r > 0):
             continue
-        if (e["verdict"] in (VERDICT_BETTER, VERDICT_WORSE)
-                and (r >= MIN_EVIDENCE_CHANGE if up else r <= 1 / MIN_EVIDENCE_CHANGE)
-                and abs(e["mean"] - e["base_mean"]) >= MIN_EVIDENCE_ABS):
+        if _moved_with(e, up):
             if best is None or abs(math.log(r)) > abs(math.log(best[1])):
                 best = (metric, r)
     if best:

@@ -197,12 +197,7 @@ def compare_frames(test: pd.DataFrame, ref: pd.DataFrame, keys: list[str], *,
     if out.empty:
         return out
     out["qvalue"] = float("nan")
-    tested = out["pvalue"].notna()
-    if tested.any():
-        out.loc[tested, "qvalue"] = stats.false_discovery_control(out.loc[tested, "pvalue"])
-    for i in out.index[tested]:
-        out.at[i, "verdict"] = sampled_verdict(out.at[i, "ratio"], out.at[i, "ci_lo"],
-                                               out.at[i, "ci_hi"], out.at[i, "qvalue"], alpha)
+    _readjust(out, alpha)
     out["threshold"] = threshold
     return out
 
