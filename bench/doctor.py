@@ -37,22 +37,19 @@ def pyperf_system_show() -> list[str]:
 
 def collect(cpu=None) -> dict:
     from . import host as hostmod
-    from .events import DEFAULT_EVENTS, SOFTWARE_EVENTS
-    from .runner import make_plan, probe_events
+    from . import sim
+    from .errors import UsageError
+    from .runner import choose_sim_profile, make_plan
 
+    # auto's plan opens every default and software event alone: its
+    # event_support is the table doctor shows
     plan = make_plan("auto", cpu=cpu)
     h = hostmod.probe(plan.cpu)
-    from . import sim
-
-    from .errors import UsageError
-
     try:
         vg = {"version": sim.check_tools(), "path": shutil.which("valgrind")}
     except UsageError as e:
         vg = {"error": str(e)}
-    # the geometry sim would simulate: auto's choice (bench.runner.choose_sim_profile)
-    from .runner import choose_sim_profile
-
+    # the geometry sim would simulate: auto's choice of profile
     profile, why = choose_sim_profile(None, h["caches"])
     try:
         geometry = {**sim.geometry_meta(sim.geometry(profile)), "why": why}
@@ -61,8 +58,7 @@ def collect(cpu=None) -> dict:
     return {
         "host": h,
         "cpu": plan.cpu,
-        "events": probe_events(list(DEFAULT_EVENTS) + [e for e in SOFTWARE_EVENTS
-                                                        if e not in DEFAULT_EVENTS]),
+        "events": plan.event_support,
         "valgrind": vg,
         "sim_geometry": geometry,
         "tuning_warnings": hostmod.tuning_warnings(h, plan.cpu),

@@ -39,11 +39,12 @@ def build_meta(plan, run_id: str, config: dict | None = None) -> dict:
 
     cc = find_compiler()
     valgrind = shutil.which("valgrind")
+    host = hostmod.probe(plan.cpu)
     return {
         "run_id": run_id,
         "created": now(),
-        "host": hostmod.probe(plan.cpu),
-        "tuning_warnings": hostmod.tuning_warnings(hostmod.probe(plan.cpu), plan.cpu),
+        "host": host,
+        "tuning_warnings": hostmod.tuning_warnings(host, plan.cpu),
         "backend": {"requested": plan.requested, "chosen": plan.backend,
                     "reason": plan.reason,
                     "timing": plan.timing_backend if plan.timing else None},
