@@ -65,7 +65,8 @@ class Kernel:
             fn.restype = res
             fn.argtypes = args
         self.lib = lib
-        self.variant = lib.rb_variant().decode()
+        name = lib.rb_variant()
+        self.variant = name.decode() if name else variant
         self.ext = lib.rb_ext()
         self.desc_size = lib.rb_desc_size()
 

@@ -8,6 +8,7 @@
  * 8-byte aligned like a real spte pointer and is never dereferenced: the
  * rmap only stores, compares and visits pointers.
  */
+#include <errno.h>
 #include <stdlib.h>
 
 #include "rmap.h"
@@ -18,9 +19,10 @@ struct rb_ctx {
 	unsigned long nheads;
 };
 
+/* The declared name, or NULL: the suite then names it after its file. */
 const char *rb_variant(void)
 {
-	return pte_list_variant;
+	return pte_list_layout.name;
 }
 
 int rb_ext(void)
@@ -107,6 +109,33 @@ unsigned int rb_count(struct rb_ctx *ctx, unsigned long head)
 unsigned long rb_head_val(struct rb_ctx *ctx, unsigned long head)
 {
 	return ctx->heads[head].val;
+}
+
+#define desc_word(desc, f) \
+	(*(unsigned long *)((char *)(desc) + pte_list_layout.f.off))
+
+/*
+ * The slot dump, for every variant alike: the descriptors from the head by
+ * the declared `more`, each one's PTE_LIST_EXT slots as stored.
+ */
+int pte_list_dump(struct kvm_rmap_head *rmap_head, unsigned long *out, int cap)
+{
+	const unsigned long *slots;
+	char *desc;
+	int n = 0, w = 1, i;
+
+	if (cap < 1)
+		return -ENOSPC;
+	for (desc = rmap_head_desc(rmap_head); desc;
+	     desc = (char *)desc_word(desc, more), n++) {
+		if (w + PTE_LIST_EXT > cap)
+			return -ENOSPC;
+		slots = (const unsigned long *)(desc + pte_list_layout.sptes.off);
+		for (i = 0; i < PTE_LIST_EXT; i++)
+			out[w++] = slots[i];
+	}
+	out[0] = n;
+	return w;
 }
 
 /* See pte_list_dump(); only valid for a head in the "many" form. */

@@ -21,8 +21,6 @@ struct pte_list_desc {
 	u64 *sptes[PTE_LIST_EXT];
 };
 
-const char pte_list_variant[] = "kvm-2021";
-const size_t pte_list_desc_size = sizeof(struct pte_list_desc);
 
 int pte_list_add(struct rmap_cache *cache, u64 *spte,
 		 struct kvm_rmap_head *rmap_head)
@@ -113,3 +111,6 @@ int pte_list_remove(struct rmap_cache *cache, u64 *spte,
 
 #define PTE_LIST_DESC_COUNTED 1
 #include "pte_list_walk.h"
+
+PTE_LIST_DECLARE("kvm-2021", PTE_LIST_WALK_FWD_COUNT,
+		 PTE_LIST_FIELD(spte_count), PTE_LIST_NO_FIELD, 0);

@@ -23,8 +23,6 @@ struct pte_list_desc {
 	u64 *sptes[PTE_LIST_EXT];
 };
 
-const char pte_list_variant[] = "kvm-2023";
-const size_t pte_list_desc_size = sizeof(struct pte_list_desc);
 
 int pte_list_add(struct rmap_cache *cache, u64 *spte,
 		 struct kvm_rmap_head *rmap_head)
@@ -127,3 +125,6 @@ unsigned int pte_list_count(struct kvm_rmap_head *rmap_head)
 #define PTE_LIST_DESC_COUNTED 1
 #define PTE_LIST_HAS_COUNT 1
 #include "pte_list_walk.h"
+
+PTE_LIST_DECLARE("kvm-2023", PTE_LIST_WALK_FWD_COUNT,
+		 PTE_LIST_FIELD(spte_count), PTE_LIST_FIELD(tail_count), 0);

@@ -28,13 +28,12 @@ struct pte_list_desc {
 };
 
 #ifdef PTE_LIST_NEW_FIXED
-const char pte_list_variant[] = "new-fixed";
+#define PTE_LIST_NAME "new-fixed"
 #define PTE_LIST_FAIL RMAP_BUG
 #else
-const char pte_list_variant[] = "new";
+#define PTE_LIST_NAME "new"
 #define PTE_LIST_FAIL RMAP_WARN
 #endif
-const size_t pte_list_desc_size = sizeof(struct pte_list_desc);
 
 static int __find_first_free(struct pte_list_desc *desc)
 {
@@ -195,3 +194,6 @@ int pte_list_remove(struct rmap_cache *cache, u64 *spte,
 }
 
 #include "pte_list_walk.h"
+
+PTE_LIST_DECLARE(PTE_LIST_NAME, PTE_LIST_WALK_FWD_NULL,
+		 PTE_LIST_NO_FIELD, PTE_LIST_NO_FIELD, 0);

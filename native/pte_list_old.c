@@ -21,8 +21,6 @@ struct pte_list_desc {
 	struct pte_list_desc *more;
 };
 
-const char pte_list_variant[] = "old";
-const size_t pte_list_desc_size = sizeof(struct pte_list_desc);
 
 int pte_list_add(struct rmap_cache *cache, u64 *spte,
 		 struct kvm_rmap_head *rmap_head)
@@ -118,3 +116,6 @@ int pte_list_remove(struct rmap_cache *cache, u64 *spte,
 }
 
 #include "pte_list_walk.h"
+
+PTE_LIST_DECLARE("old", PTE_LIST_WALK_FWD_NULL,
+		 PTE_LIST_NO_FIELD, PTE_LIST_NO_FIELD, 0);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The rmap walk, count and slot dump, included by each variant after it
- * has defined struct pte_list_desc.
+ * The forward rmap walks and the count, for a variant to include after it
+ * has defined struct pte_list_desc (the slot dump is the suite's, read
+ * through the declared layout: api.c).
  *
  * Variants without a per-descriptor counter (old, new, new-fixed) visit a
  * descriptor's slots in increasing index and stop at its first empty slot.
@@ -11,7 +12,10 @@
  *
  * A variant with an O(1) count defines PTE_LIST_HAS_COUNT and provides
  * pte_list_count() itself; one with a walk order of its own defines
- * PTE_LIST_HAS_WALK and provides pte_list_walk().
+ * PTE_LIST_HAS_WALK and provides pte_list_walk().  Either way the walk
+ * kind it declares with PTE_LIST_DECLARE (rmap.h) must be the one its
+ * pte_list_walk() follows: PTE_LIST_WALK_FWD_NULL for the uncounted walk
+ * here, PTE_LIST_WALK_FWD_COUNT for the counted one.
  */
 #ifndef PTE_LIST_DESC_COUNTED
 #define desc_used(desc, i) ((i) < PTE_LIST_EXT && (desc)->sptes[i])
@@ -58,18 +62,3 @@ unsigned int pte_list_count(struct kvm_rmap_head *rmap_head)
 	return n;
 }
 #endif
-
-int pte_list_dump(struct kvm_rmap_head *rmap_head, unsigned long *out, int cap)
-{
-	struct pte_list_desc *desc;
-	int n = 0, w = 1, i;
-
-	for (desc = rmap_head_desc(rmap_head); desc; desc = desc->more, n++) {
-		if (w + PTE_LIST_EXT > cap)
-			return -1;
-		for (i = 0; i < PTE_LIST_EXT; i++)
-			out[w++] = (unsigned long)desc->sptes[i];
-	}
-	out[0] = n;
-	return w;
-}

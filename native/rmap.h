@@ -5,11 +5,13 @@
  * An rmap head is one machine word per guest page:
  *   0               - empty
  *   bit 0 clear     - the word is the only spte pointer
- *   bit 0 set       - (word & ~1) points to the first pte_list_desc
+ *   bit 0 set       - (word & ~3) points to the first pte_list_desc
+ *   bit 1           - KVM_RMAP_LOCKED, only in variants that declare
+ *                     PTE_LIST_HEAD_LOCK (see below)
  *
- * Each variant lives in its own pte_list_<variant>.c, built once per
- * PTE_LIST_EXT, and implements the interface declared at the bottom of
- * this file.  BUG() and WARN() never abort: they become a status returned
+ * Each variant lives in its own C file (the built-ins in
+ * pte_list_<variant>.c; a user's anywhere), built once per PTE_LIST_EXT,
+ * and implements the interface declared at the bottom of this file.  BUG() and WARN() never abort: they become a status returned
  * to the caller so that the harness can count and report them.
  */
 #ifndef RMAPBENCH_RMAP_H
@@ -69,27 +71,151 @@ typedef void (*rmap_visit_fn)(u64 *sptep, void *arg);
 
 /* ---- the interface each pte_list_<variant>.c implements ---- */
 
-/* Returns what the variant returns (the count "before" by contract). */
+/*
+ * A variant is one C file (docs/variants.md has a template).  It defines
+ * struct pte_list_desc, implements the four functions below and ends with
+ * one PTE_LIST_DECLARE(...) line, which states what a lockless walker and
+ * the suite's slot dump need to know about the descriptor.  Everything
+ * else in this file (the allocator, the head word, the dump) is the
+ * suite's.
+ *
+ * Status codes: pte_list_remove() returns RMAP_OK, RMAP_WARN (where the
+ * kernel would WARN()) or RMAP_BUG (where it would BUG()); it never aborts.
+ */
+
+/*
+ * Adds spte to the head.  Returns what the variant returns: by contract
+ * the number of sptes in the list before this add (DESIGN.md section 2),
+ * deviations included.
+ */
 int pte_list_add(struct rmap_cache *cache, u64 *spte,
 		 struct kvm_rmap_head *rmap_head);
-/* Returns RMAP_OK, RMAP_WARN or RMAP_BUG. */
+/* Removes spte from the head.  Returns RMAP_OK, RMAP_WARN or RMAP_BUG. */
 int pte_list_remove(struct rmap_cache *cache, u64 *spte,
 		    struct kvm_rmap_head *rmap_head);
-/* Visits every spte in the variant's walk order; returns how many. */
+/*
+ * Visits every spte in the variant's walk order (the one declared below);
+ * returns how many.  pte_list_walk.h provides the forward walks.
+ */
 unsigned int pte_list_walk(struct kvm_rmap_head *rmap_head,
 			   rmap_visit_fn fn, void *arg);
+/* The number of sptes in the list.  pte_list_walk.h provides a counting one. */
 unsigned int pte_list_count(struct kvm_rmap_head *rmap_head);
-/*
- * Slot-exact layout for `rmapbench trace`: out[0] = number of descriptors,
- * then PTE_LIST_EXT raw slot values per descriptor, first descriptor first.
- * Only called for heads in the "many" form.  Returns words written, or -1
- * when cap is too small.
- */
-int pte_list_dump(struct kvm_rmap_head *rmap_head, unsigned long *out, int cap);
 
-extern const char pte_list_variant[];
+/* ---- what the suite reads from the declaration (iface.c exports it) ---- */
+
+/*
+ * The head word's low bits.  Descriptors are cache-line aligned and sptes
+ * 8-byte aligned, so both bits are free in any pointer stored there.
+ * KVM_RMAP_LOCKED is only ever set by a variant that declares
+ * PTE_LIST_HEAD_LOCK, and only while an operation or a walker holds it.
+ */
+#define KVM_RMAP_MANY		1ul
+#define KVM_RMAP_LOCKED		2ul
+
+/* The first descriptor of a head in the "many" form. */
+#define rmap_head_desc(head) \
+	((void *)((head)->val & ~(KVM_RMAP_MANY | KVM_RMAP_LOCKED)))
+
+/*
+ * How a lockless walker reads a head (DESIGN.md section 7).  Every walk
+ * reads the head word, then each descriptor from the first to the last by
+ * its `more` pointer; inside a descriptor:
+ *
+ *   PTE_LIST_WALK_FWD_NULL   slots 0, 1, ... up to the first empty slot
+ *                            or PTE_LIST_EXT (no count field needed);
+ *   PTE_LIST_WALK_FWD_COUNT  slots 0, 1, ... while i < count, the count
+ *                            re-read before every slot (as
+ *                            for (i = 0; i < desc->spte_count; i++) does);
+ *   PTE_LIST_WALK_REV_COUNT  the count read once on entering, then slots
+ *                            count-1 down to 0, empty slots skipped.
+ */
+enum pte_list_walk_kind {
+	PTE_LIST_WALK_FWD_NULL = 0,
+	PTE_LIST_WALK_FWD_COUNT = 1,
+	PTE_LIST_WALK_REV_COUNT = 2,
+};
+
+/*
+ * Flags.  PTE_LIST_HEAD_LOCK: bit 1 of the head word (KVM_RMAP_LOCKED) is a
+ * per-head lock that writers take, with an atomic compare-and-exchange,
+ * around every add and remove, and that a walker running without mmu_lock
+ * takes for its whole walk.
+ */
+#define PTE_LIST_HEAD_LOCK	1u
+#define PTE_LIST_FLAGS_KNOWN	PTE_LIST_HEAD_LOCK
+
+/* A descriptor field: byte offset and size; off -1 when there is none. */
+struct pte_list_field {
+	int off;
+	int size;
+};
+
+struct pte_list_layout {
+	const char *name;	/* NULL: the suite names it after the file */
+	int ext;		/* PTE_LIST_EXT */
+	int desc_size;		/* sizeof(struct pte_list_desc) */
+	struct pte_list_field sptes;	/* u64 *sptes[PTE_LIST_EXT] */
+	struct pte_list_field more;	/* struct pte_list_desc *more */
+	struct pte_list_field count;	/* this descriptor's sptes: 4 or 8 bytes */
+	struct pte_list_field tail;	/* sptes in the descriptors after it */
+	int walk;			/* enum pte_list_walk_kind */
+	unsigned int flags;		/* PTE_LIST_HEAD_LOCK */
+};
+
+extern const struct pte_list_layout pte_list_layout;
 extern const size_t pte_list_desc_size;
 
-#define rmap_head_desc(head) ((void *)((head)->val & ~1ul))
+/* A field of the file's own struct pte_list_desc, for PTE_LIST_DECLARE. */
+#define PTE_LIST_FIELD(f)						\
+	{ (int)offsetof(struct pte_list_desc, f),			\
+	  (int)sizeof(((struct pte_list_desc *)0)->f) }
+#define PTE_LIST_NO_FIELD	{ -1, 0 }
+
+/*
+ * The declaration every variant file ends with (after its struct and its
+ * functions), e.g.
+ *
+ *   PTE_LIST_DECLARE("kvm-2023", PTE_LIST_WALK_FWD_COUNT,
+ *                    PTE_LIST_FIELD(spte_count), PTE_LIST_FIELD(tail_count), 0);
+ *   PTE_LIST_DECLARE(NULL, PTE_LIST_WALK_FWD_NULL,
+ *                    PTE_LIST_NO_FIELD, PTE_LIST_NO_FIELD, 0);
+ *
+ * name: a string, or NULL for the file's stem; walk: enum
+ * pte_list_walk_kind; count, tail: PTE_LIST_FIELD(member) or
+ * PTE_LIST_NO_FIELD; flags: 0 or PTE_LIST_HEAD_LOCK.  The offsets come
+ * from the struct itself, never written by hand; the struct must have
+ * `u64 *sptes[PTE_LIST_EXT]` and `struct pte_list_desc *more`.  The suite
+ * checks the rest (count and tail sizes, walk kind against the count) when
+ * it loads the library and refuses a declaration that does not hold.
+ */
+#define PTE_LIST_DECLARE(vname, walk_kind, count_f, tail_f, head_flags)	\
+	_Static_assert(sizeof(((struct pte_list_desc *)0)->sptes) ==	\
+		       PTE_LIST_EXT * sizeof(u64 *),			\
+		       "struct pte_list_desc needs u64 *sptes[PTE_LIST_EXT]"); \
+	_Static_assert(sizeof(((struct pte_list_desc *)0)->more) ==	\
+		       sizeof(void *),					\
+		       "struct pte_list_desc needs a pointer `more`");	\
+	const size_t pte_list_desc_size = sizeof(struct pte_list_desc);	\
+	const struct pte_list_layout pte_list_layout = {		\
+		.name = (vname),					\
+		.ext = PTE_LIST_EXT,					\
+		.desc_size = (int)sizeof(struct pte_list_desc),		\
+		.sptes = PTE_LIST_FIELD(sptes),				\
+		.more = PTE_LIST_FIELD(more),				\
+		.count = count_f,					\
+		.tail = tail_f,						\
+		.walk = (walk_kind),					\
+		.flags = (head_flags),					\
+	}
+
+/*
+ * Slot-exact layout for `rmapbench trace`, read through the declared
+ * layout (api.c; a variant does not write it): out[0] = number of
+ * descriptors, then PTE_LIST_EXT raw slot values per descriptor, first
+ * descriptor first.  Only called for heads in the "many" form.  Returns
+ * words written, or -ENOSPC when cap is too small.
+ */
+int pte_list_dump(struct kvm_rmap_head *rmap_head, unsigned long *out, int cap);
 
 #endif

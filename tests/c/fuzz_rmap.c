@@ -64,7 +64,7 @@ static int cmp_ul(const void *a, const void *b)
 static int fail(long op, const char *what, long got, long want)
 {
 	fprintf(stderr, "%s: op %ld: %s: got %ld, want %ld\n",
-		pte_list_variant, op, what, got, want);
+		pte_list_layout.name, op, what, got, want);
 	return 1;
 }
 
@@ -92,11 +92,11 @@ int main(int argc, char **argv)
 	struct shadow sh[NHEADS] = { { { 0 }, 0 } };
 	struct rmap_cache *cache;
 	unsigned long next_id = 1;
-	int exact_before = !strcmp(pte_list_variant, "new-fixed") ||
-			   !strcmp(pte_list_variant, "kvm-2023") ||
-			   !strcmp(pte_list_variant, "kvm-2023-lf");
-	int after = !strcmp(pte_list_variant, "new");
-	int lax = !strcmp(pte_list_variant, "new");
+	int exact_before = !strcmp(pte_list_layout.name, "new-fixed") ||
+			   !strcmp(pte_list_layout.name, "kvm-2023") ||
+			   !strcmp(pte_list_layout.name, "kvm-2023-lf");
+	int after = !strcmp(pte_list_layout.name, "new");
+	int lax = !strcmp(pte_list_layout.name, "new");
 
 	rng_state = (argc > 2 ? strtoull(argv[2], NULL, 0) : 1) | 1;
 	cache = rmap_cache_create(RMAP_ALLOC_LIBC, pte_list_desc_size, 0, 1);
@@ -158,7 +158,7 @@ int main(int argc, char **argv)
 	if (rmap_cache_live(cache))
 		return fail(ops, "descriptors still allocated", rmap_cache_live(cache), 0);
 	printf("%s EXT %d: %ld ops, %ld descriptors allocated and all freed\n",
-	       pte_list_variant, PTE_LIST_EXT, ops, rmap_cache_allocs(cache));
+	       pte_list_layout.name, PTE_LIST_EXT, ops, rmap_cache_allocs(cache));
 	rmap_cache_destroy(cache);
 	return 0;
 }

@@ -38,7 +38,7 @@ static int run_one(int kind, int order, int alloc, unsigned long n,
 		    rb_work_arena_grew(w) || res.ops != rb_work_ops(w, phase)) {
 			fprintf(stderr,
 				"%s: workload %d phase %d order %d alloc %d: ret %d bad %lld live %lld grew %d\n",
-				pte_list_variant, kind, phase, order, alloc,
+				pte_list_layout.name, kind, phase, order, alloc,
 				ret, res.bad, res.live_after,
 				rb_work_arena_grew(w));
 			fails++;
@@ -63,6 +63,6 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	printf("%s: %d cases, %d failures\n", pte_list_variant, runs, fails);
+	printf("%s: %d cases, %d failures\n", pte_list_layout.name, runs, fails);
 	return fails != 0;
 }
