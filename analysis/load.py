@@ -65,7 +65,8 @@ def series_label(variant: str, ext: int) -> str:
     """The variant's name if ext is its default EXT, else "variant@EXT"."""
     from bench.variants import VARIANTS
 
-    default = VARIANTS.get(variant, (None, None))[1]
+    rec = VARIANTS.get(variant)
+    default = rec.ext if rec else None
     return variant if default == int(ext) else f"{variant}@{int(ext)}"
 
 

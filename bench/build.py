@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -20,13 +21,14 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 
 from .errors import UsageError
-from .variants import VARIANTS, check_ext, check_variant
+from . import variants
+from .variants import check_ext
 
 ROOT = Path(__file__).resolve().parent.parent
 NATIVE_DIR = ROOT / "native"
 DEFAULT_CFLAGS = "-O2"
 # Pieces every kernel library links, besides its variant's file.
-COMMON_SOURCES = ("alloc.c", "api.c", "workloads.c", "counters.c")
+COMMON_SOURCES = ("alloc.c", "api.c", "iface.c", "workloads.c", "counters.c")
 # Flags the build always adds after the user's.
 BASE_FLAGS = ("-std=gnu11", "-Wall", "-fno-strict-aliasing")
 
@@ -91,19 +93,34 @@ def resolve_cflags(cflags: str | None) -> str:
     return cflags
 
 
+def _content_digest(sources: list[Path]) -> str:
+    """The contents of every source outside native/ (a user's variant file):
+    native/ itself is in source_digest()."""
+    h = hashlib.sha256()
+    for s in sources:
+        p = Path(s)
+        if p.parent.resolve() != NATIVE_DIR.resolve():
+            try:
+                h.update(str(p).encode() + b"\0" + p.read_bytes() + b"\0")
+            except OSError as e:
+                raise UsageError(f"source {str(p)!r} cannot be read: {e.strerror}") from None
+    return h.hexdigest()
+
+
 def _compile(kind: str, name: str, sources: list[Path], variant: str, ext: int,
              cflags: str | None, extra: tuple[str, ...] = ()) -> Artifact:
-    check_variant(variant)
     ext = check_ext(ext)
     cflags = resolve_cflags(cflags)
     cc = find_compiler()
     version = compiler_version(cc)
-    key_src = json.dumps([source_digest(), [str(s) for s in sources], cc, version,
+    key_src = json.dumps([source_digest(), _content_digest(sources),
+                          [str(s) for s in sources], cc, version,
                           cflags, variant, ext, kind, list(extra)])
     key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
     out_dir = build_dir() / "native"
     suffix = ".so" if kind == "shared" else ""
-    out = out_dir / f"{name}-{variant}-ext{ext}-{key}{suffix}"
+    safe = re.sub(r"[^A-Za-z0-9._+-]", "_", variant)
+    out = out_dir / f"{name}-{safe}-ext{ext}-{key}{suffix}"
     argv = [cc, *shlex.split(cflags), *BASE_FLAGS, f"-DPTE_LIST_EXT={ext}",
             f"-I{NATIVE_DIR}", *extra]
     if kind == "shared":
@@ -125,11 +142,15 @@ def _compile(kind: str, name: str, sources: list[Path], variant: str, ext: int,
         proc = subprocess.run(argv + ["-o", tmp], capture_output=True, text=True,
                               check=False)
         if proc.returncode != 0:
-            first = next((ln for ln in proc.stderr.splitlines() if "error" in ln),
-                         proc.stderr.strip().splitlines()[0] if proc.stderr.strip()
-                         else f"{cc} exited with status {proc.returncode} and no message")
-            raise UsageError(
-                f"compiling {variant} at EXT {ext} with flags {cflags!r} failed: {first}")
+            lines = proc.stderr.strip().splitlines()
+            first = next((i for i, ln in enumerate(lines) if "error" in ln), 0)
+            msg = (lines[first] if lines else
+                   f"{cc} exited with status {proc.returncode} and no message")
+            # a user's variant file: the compiler's first lines, then the one line
+            user = [str(p) for p in sources if Path(p).parent.resolve() != NATIVE_DIR.resolve()]
+            context = "\n".join(lines[:6]) + "\n" if user and len(lines) > 1 else ""
+            raise UsageError(context +
+                f"compiling {variant} at EXT {ext} with flags {cflags!r} failed: {msg}")
         os.chmod(tmp, 0o755)
         os.replace(tmp, out)
     finally:
@@ -143,14 +164,20 @@ def _compile(kind: str, name: str, sources: list[Path], variant: str, ext: int,
 
 
 def variant_source(variant: str) -> Path:
-    return NATIVE_DIR / VARIANTS[check_variant(variant)][0]
+    return variants.source(variant)
 
 
 def build_library(variant: str, ext: int, cflags: str | None = None) -> Artifact:
     """The kernel library for one variant and EXT: the variant, the allocator
     models and the exported API (plus workloads and counters)."""
-    sources = [variant_source(variant)] + [NATIVE_DIR / s for s in COMMON_SOURCES]
-    return _compile("shared", "librmap", sources, variant, ext, cflags)
+    return build_source(variant_source(variant), ext, cflags, variants.check_variant(variant))
+
+
+def build_source(path: Path, ext: int, cflags: str | None = None,
+                 label: str | None = None) -> Artifact:
+    """The kernel library for one variant file (registered or not yet)."""
+    sources = [Path(path)] + [NATIVE_DIR / s for s in COMMON_SOURCES]
+    return _compile("shared", "librmap", sources, label or Path(path).stem, ext, cflags)
 
 
 def build_program(name: str, sources: list[Path], variant: str, ext: int,

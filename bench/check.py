@@ -18,7 +18,9 @@ rule of section 2 are reported apart, as "differences".
 Part 2, the race explorer of bench.race (DESIGN.md section 7), run at EXT 2
 and 3 with lists up to 3*EXT+1 sptes and three writer ops, and at the
 checked EXT (if larger) with lists up to 2*EXT+1 sptes and two writer ops.
-Its counterexample's writer ops are replayed on the C kernel and the
+Its writers are the variant's own C code and its walker follows the walk
+the variant declares, so nothing here is per variant.  Its
+counterexample's writer ops are replayed on the C kernel op by op and the
 layouts compared after every op.
 """
 
@@ -243,9 +245,10 @@ def race_bounds(ext: int) -> list[tuple[int, int, int]]:
 
 
 def crosscheck_c(variant: str, ext: int, cx: dict) -> dict:
-    """Replay a counterexample's history and writer ops on the C kernel and
-    on bench.race's model: layouts and return values must agree after every
-    op."""
+    """Replay a counterexample's history and writer ops on the C kernel
+    directly (one context, op after op) and through the explorer's
+    restore-apply-read-back path: layouts and return values must agree
+    after every op."""
     from . import race
     from .native import Rmap, load
 
@@ -263,13 +266,15 @@ def crosscheck_c(variant: str, ext: int, cx: dict) -> dict:
     return {"equal": True, "ops": len(ops)}
 
 
-def race_check(variant: str, ext: int) -> dict:
+def race_check(variant: str, ext: int, locked: bool = False) -> dict:
+    """The race explorer's runs for one variant; locked: the walker takes
+    the head lock (variants that declare PTE_LIST_HEAD_LOCK)."""
     from . import race
 
     runs, cx, cx_ext = [], None, None
     for e, max_len, max_ops in race_bounds(ext):
         t = time.perf_counter()
-        res = race.explore(variant, e, max_len, max_ops)
+        res = race.explore(variant, e, max_len, max_ops, locked=locked)
         b = res.bounds()
         b["can_miss"] = res.can_miss
         b["seconds"] = round(time.perf_counter() - t, 3)
@@ -281,7 +286,9 @@ def race_check(variant: str, ext: int) -> dict:
         "bounds": {
             "runs": runs,
             "walker": "one word per step in the variant's walk order (head word; "
-                      "per descriptor its count if it has one, slots, then more)",
+                      "per descriptor its count if it has one, slots, then more)"
+                      + ("; it takes the head lock (KVM_RMAP_LOCKED) with its first read "
+                         "and holds it to the end" if locked else ""),
             "writers": "atomic add of a fresh spte or remove of any present spte "
                        "between walker steps; freed descriptors stay readable, never reused",
             "initial_layouts": "every layout reachable from an empty head without "
@@ -307,9 +314,10 @@ def race_check(variant: str, ext: int) -> dict:
 
 def run_check(variants: list[str] | None = None, ext: int | None = None) -> list[dict]:
     """One JSON-ready dict per variant (the objects `check --json` prints)."""
-    from .variants import VARIANTS, check_ext, check_variant, default_ext
+    from .race import head_lock
+    from .variants import check_ext, check_variant, default_ext, names as all_names
 
-    names = [check_variant(v) for v in (variants or list(VARIANTS))]
+    names = [check_variant(v) for v in (variants or all_names())]
     if ext is not None:
         ext = check_ext(ext)
     out = []
@@ -318,9 +326,12 @@ def run_check(variants: list[str] | None = None, ext: int | None = None) -> list
         t = time.perf_counter()
         conf = conformance(v, e)
         t1 = time.perf_counter()
-        race = race_check(v, e)
+        locks = head_lock(v, e)
+        race = race_check(v, e, locked=locks)
+        # a variant with a head lock: the walker that does not take it, too
+        unlocked = race_check(v, e, locked=False) if locks else None
         t2 = time.perf_counter()
-        out.append({
+        rec = {
             "variant": v, "ext": e,
             "deviations": conf["deviations"],
             "differences": conf["differences"],
@@ -329,13 +340,14 @@ def run_check(variants: list[str] | None = None, ext: int | None = None) -> list
                             "seconds": round(t1 - t, 3)},
             "race": race,
             "seconds": round(t2 - t, 3),
-        })
+        }
+        if unlocked is not None:
+            rec["race_without_lock"] = unlocked
+        out.append(rec)
     return out
 
 
 def format_report(results: list[dict]) -> str:
-    from .race import format_trace
-
     lines = []
     for r in results:
         c = r["conformance"]
@@ -352,27 +364,36 @@ def format_report(results: list[dict]) -> str:
             for x in rows:
                 lines.append(f"    {x['kind']:{w}s}  {_n(len(x['ops']), 'op'):>6s}: {'; '.join(x['ops'])}")
                 lines.append(f"    {'':{w}s}  {KIND_TEXT[x['kind']]}: {x['detail']}")
-        race = r["race"]
-        verdict = ("a lockless walker CAN miss an spte present for the whole walk"
-                   if race["can_miss"] else
-                   "no interleaving within the bounds makes a lockless walker miss an spte")
-        lines.append(f"race: {verdict}")
-        for b in race["bounds"]["runs"]:
-            lines.append(f"  EXT {b['ext']}: lists up to {b['max_initial_len']} sptes "
-                         f"({b['initial_layouts']} layouts), up to {b['max_writer_ops']} writer ops: "
-                         f"{'miss' if b['can_miss'] else 'no miss'} "
-                         f"({b['states']} states, {b['seconds']:.2f} s)")
-        if race["counterexample"]:
-            cx = dict(race, initial=race["counterexample"][0]["layout"],
-                      steps=race["counterexample"][1:])
-            lines.append(f"  shortest counterexample at EXT {cx['ext']} ({cx['events']} events):")
-            lines.append(format_trace(cx, indent="    "))
-            cc = cx["c_crosscheck"]
-            lines.append("    C kernel replay of these ops: " +
-                         (f"same layouts and returns after each of {cc['ops']} ops"
-                          if cc["equal"] else "DIFFERS: " + cc["detail"]))
+        if "race_without_lock" in r:
+            _format_race(lines, r["race"], "race, walker taking the head lock")
+            _format_race(lines, r["race_without_lock"], "race, walker not taking the head lock")
+        else:
+            _format_race(lines, r["race"], "race")
         lines.append("")
     return "\n".join(lines)
+
+
+def _format_race(lines: list, race: dict, title: str) -> None:
+    from .race import format_trace
+
+    verdict = ("a lockless walker CAN miss an spte present for the whole walk"
+               if race["can_miss"] else
+               "no interleaving within the bounds makes a lockless walker miss an spte")
+    lines.append(f"{title}: {verdict}")
+    for b in race["bounds"]["runs"]:
+        lines.append(f"  EXT {b['ext']}: lists up to {b['max_initial_len']} sptes "
+                     f"({b['initial_layouts']} layouts), up to {b['max_writer_ops']} writer ops: "
+                     f"{'miss' if b['can_miss'] else 'no miss'} "
+                     f"({b['states']} states, {b['seconds']:.2f} s)")
+    if race["counterexample"]:
+        cx = dict(race, initial=race["counterexample"][0]["layout"],
+                  steps=race["counterexample"][1:])
+        lines.append(f"  shortest counterexample at EXT {cx['ext']} ({cx['events']} events):")
+        lines.append(format_trace(cx, indent="    "))
+        cc = cx["c_crosscheck"]
+        lines.append("    C kernel replay of these ops: " +
+                     (f"same layouts and returns after each of {cc['ops']} ops"
+                      if cc["equal"] else "DIFFERS: " + cc["detail"]))
 
 
 def _cmd(args) -> int:

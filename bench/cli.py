@@ -32,9 +32,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _cmd_build(args) -> int:
     from .build import build_library
-    from .variants import VARIANTS, check_ext, default_ext, parse_variants
+    from .variants import builtin_names, check_ext, default_ext, parse_variants
 
-    variants = parse_variants(args.variant) if args.variant else list(VARIANTS)
+    variants = parse_variants(args.variant) if args.variant else builtin_names()
     for v in variants:
         exts = [check_ext(e) for e in args.ext.split(",")] if args.ext else [default_ext(v)]
         for e in exts:

@@ -14,6 +14,7 @@ against: plan.caches of bench.runner, {"L1d", "L2", "LLC": bytes}.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -25,7 +26,8 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import UsageError, read_user_text
-from .variants import EXT_MAX, EXT_MIN, VARIANTS
+from . import variants as _variants
+from .variants import EXT_MAX, EXT_MIN
 from .workloads import ALLOCS, ORDERS, WORKLOADS
 
 BACKENDS = ["auto", "perf", "sim", "time"]
@@ -193,7 +195,12 @@ def load_builtin(name: str) -> SweepConfig:
 
 
 def load_config(path: str | Path) -> SweepConfig:
-    return parse_config(read_user_text(path, "config"), str(path))
+    text = read_user_text(path, "config")
+    _CONFIG_DIR.append(Path(path).resolve().parent)
+    try:
+        return parse_config(text, str(path))
+    finally:
+        _CONFIG_DIR.pop()
 
 
 def parse_config(text: str, source: str = "<string>") -> SweepConfig:
@@ -373,13 +380,24 @@ def _choices(key: str, v, allowed: list[str]) -> list[str]:
     return vals
 
 
+_CONFIG_DIR: list[Path] = []     # the directory of the config being parsed
+
+
 def parse_variant(key: str, spec) -> tuple[str, int | None]:
-    """'old' -> ('old', None); 'old@14' -> ('old', 14)."""
-    allowed = f"a variant ({', '.join(VARIANTS)}), optionally with @EXT ({EXT_MIN}..{EXT_MAX})"
+    """'old' -> ('old', None); 'old@14' -> ('old', 14); a path to a variant's
+    .c file (relative to the config's directory), optionally with @EXT ->
+    (its registered name, EXT)."""
+    allowed = (f"a variant ({', '.join(_variants.names())}) or a path to a variant's .c "
+               f"file, optionally with @EXT ({EXT_MIN}..{EXT_MAX})")
     if not isinstance(spec, str):
         raise _bad(key, spec, allowed)
-    name, sep, ext = spec.partition("@")
-    if name not in VARIANTS:
+    name, sep, ext = spec.rpartition("@") if "@" in spec else (spec, "", "")
+    if _variants.is_path(name):
+        p = Path(name).expanduser()
+        if not p.is_absolute() and _CONFIG_DIR and (_CONFIG_DIR[-1] / p).exists():
+            p = _CONFIG_DIR[-1] / p
+        name = _variants.add_user_variant(str(p))
+    elif name not in _variants.VARIANTS:
         raise _bad(key, spec, allowed)
     if not sep:
         return name, None
@@ -428,7 +446,7 @@ def _parse_grid(index: int, raw: dict, defaults: dict, options: Options) -> Grid
     axes: dict = {}
     axes["workload"] = _choices(where("workload"), merged["workload"], WORKLOADS)
 
-    variants = _as_list(where("variant"), merged.get("variant", list(VARIANTS)),
+    variants = _as_list(where("variant"), merged.get("variant", _variants.builtin_names()),
                         "variant names")
     axes["variant"] = [parse_variant(where("variant"), s) for s in variants]
 
@@ -470,9 +488,20 @@ def _parse_grid(index: int, raw: dict, defaults: dict, options: Options) -> Grid
 # -- footprints and expansion ------------------------------------------------
 
 def desc_stride(variant: str, ext: int) -> int:
-    """Bytes one descriptor takes in the arena: struct size rounded up to a line."""
-    size = (ext + 1) * 8 if variant in ("old", "new", "new-fixed") else 16 + ext * 8
-    return -(-size // CACHELINE) * CACHELINE
+    """Bytes one descriptor takes in the arena: struct size rounded up to a
+    line.  The size is the compiled library's at the variant's default EXT
+    (its fixed part, plus 8 bytes per slot)."""
+    return -(-_desc_size(variant, ext) // CACHELINE) * CACHELINE
+
+
+@functools.lru_cache(maxsize=None)
+def _desc_fixed(variant: str) -> int:
+    lay = _variants.layout(variant)
+    return lay.desc_size - 8 * lay.ext
+
+
+def _desc_size(variant: str, ext: int) -> int:
+    return _desc_fixed(variant) + 8 * ext
 
 
 def descs_for(n: int, ext: int) -> int:
@@ -597,7 +626,7 @@ def expand(cfg: SweepConfig, caches: dict, cpu: int, backend: str | None = None
             if pinned is not None:
                 ext = pinned
             else:
-                ext = VARIANTS[variant][1] if ext_spec == "default" else ext_spec
+                ext = _variants.default_ext(variant) if ext_spec == "default" else ext_spec
             if (variant, ext) not in pairs:
                 pairs.append((variant, ext))
         for workload, n, target, order, alloc, seed in itertools.product(

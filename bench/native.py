@@ -7,16 +7,21 @@ inside C (one crossing per timing value).
 from __future__ import annotations
 
 import ctypes
+import errno
 import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .build import build_library
+from .build import build_library, build_source
 from .errors import UsageError
 
-ALLOC_MODES = {"bump": 0, "slab": 1, "scatter": 2, "libc": 3}
+# The interface version this package speaks (RB_IFACE_VERSION, native/iface.h).
+IFACE_VERSION = 2
 RMAP_STATUS = {0: None, 1: "WARN", 2: "BUG"}
+WALK_KINDS = ("fwd-null", "fwd-count", "rev-count")    # enum pte_list_walk_kind
+HEAD_LOCK = 1                                           # PTE_LIST_HEAD_LOCK
+NAME_TABLES = ("workload", "phase", "order", "alloc")  # rb_iface_name() tables
 
 _u64 = ctypes.c_ulonglong
 _ul = ctypes.c_ulong
@@ -39,12 +44,107 @@ class _Closing:
         self.close()
 
 
+@dataclass(frozen=True)
+class Field:
+    off: int        # -1: none
+    size: int
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What the variant declares with PTE_LIST_DECLARE (native/rmap.h)."""
+    ext: int
+    desc_size: int
+    sptes: Field
+    more: Field
+    count: Field
+    tail: Field
+    walk: str               # one of WALK_KINDS
+    head_lock: bool         # bit 1 of the head is a lock walkers take
+
+    def as_dict(self) -> dict:
+        f = lambda x: None if x.off < 0 else {"offset": x.off, "size": x.size}  # noqa: E731
+        return {"ext": self.ext, "desc_size": self.desc_size, "sptes": f(self.sptes),
+                "more": f(self.more), "count": f(self.count), "tail": f(self.tail),
+                "walk": self.walk, "head_lock": self.head_lock}
+
+
+def _open(path: Path, what: str):
+    """Load a library and check that it speaks our interface: one line if not."""
+    lib = ctypes.CDLL(str(path), use_errno=True)
+    try:
+        fn = lib.rb_iface_version
+    except AttributeError:
+        raise UsageError(f"library {str(path)!r} of {what} exports no interface version: "
+                         f"version {IFACE_VERSION} is needed; rebuild it from this tree") from None
+    fn.restype, fn.argtypes = ctypes.c_int, []
+    v = fn()
+    if v != IFACE_VERSION:
+        raise UsageError(f"library {str(path)!r} of {what} has interface version {v}: "
+                         f"this rmapbench knows version {IFACE_VERSION} only")
+    return lib
+
+
+def _read_layout(lib, what: str) -> Layout:
+    lib.rb_layout.restype = ctypes.c_int
+    lib.rb_layout.argtypes = [ctypes.POINTER(ctypes.c_long), ctypes.c_int]
+    buf = (ctypes.c_long * 16)()
+    n = lib.rb_layout(buf, 16)
+    if n != 12:
+        raise UsageError(f"{what}: rb_layout() gave {n} words: 12 expected")
+    w = list(buf[:n])
+    lay = Layout(ext=w[0], desc_size=w[1], sptes=Field(w[2], w[3]), more=Field(w[4], w[5]),
+                 count=Field(w[6], w[7]), tail=Field(w[8], w[9]),
+                 walk=WALK_KINDS[w[10]] if 0 <= w[10] < len(WALK_KINDS) else str(w[10]),
+                 head_lock=bool(w[11] & HEAD_LOCK))
+    bad = None
+    if lay.walk not in WALK_KINDS:
+        bad = f"walk kind {w[10]}: allowed are 0..{len(WALK_KINDS) - 1} (PTE_LIST_WALK_*)"
+    elif w[11] & ~HEAD_LOCK:
+        bad = f"flags {w[11]:#x}: allowed are 0 and PTE_LIST_HEAD_LOCK"
+    elif lay.sptes.size != 8 * lay.ext or lay.more.size != 8:
+        bad = "sptes must be u64 *sptes[PTE_LIST_EXT] and more a pointer"
+    elif lay.count.off >= 0 and lay.count.size not in (4, 8):
+        bad = f"count of {lay.count.size} bytes: 4 or 8 are allowed"
+    elif lay.tail.off >= 0 and lay.tail.size not in (4, 8):
+        bad = f"tail count of {lay.tail.size} bytes: 4 or 8 are allowed"
+    elif lay.walk != "fwd-null" and lay.count.off < 0:
+        bad = f"walk {lay.walk} needs a count: declare PTE_LIST_FIELD(<count member>)"
+    if bad:
+        raise UsageError(f"{what}: PTE_LIST_DECLARE does not hold: {bad}")
+    return lay
+
+
+def name_tables(lib) -> dict[str, dict[str, int]]:
+    """The C name tables: {"workload": {"fork": 0, ...}, "phase": ..., ...}."""
+    lib.rb_iface_name.restype = ctypes.c_char_p
+    lib.rb_iface_name.argtypes = [ctypes.c_int, ctypes.c_int]
+    out: dict[str, dict[str, int]] = {}
+    for t, table in enumerate(NAME_TABLES):
+        ids, i = {}, 0
+        while (nm := lib.rb_iface_name(t, i)) is not None:
+            ids[nm.decode()] = i
+            i += 1
+        out[table] = ids
+    return out
+
+
+def declared_name(path: Path, ext: int, cflags: str | None = None) -> str | None:
+    """The name a variant file declares (None: it declares NULL)."""
+    art = build_source(path, ext, cflags)
+    lib = _open(art.path, f"variant file {str(path)!r}")
+    _read_layout(lib, f"variant file {str(path)!r}")
+    lib.rb_variant.restype = ctypes.c_char_p
+    name = lib.rb_variant()
+    return name.decode() if name else None
+
+
 class Kernel:
     """One compiled variant at one EXT."""
 
     def __init__(self, variant: str, ext: int, cflags: str | None = None):
         self.artifact = build_library(variant, ext, cflags)
-        lib = ctypes.CDLL(str(self.artifact.path), use_errno=True)
+        lib = _open(self.artifact.path, f"variant {variant!r}")
         sig = {
             "rb_variant": (ctypes.c_char_p, []),
             "rb_ext": (ctypes.c_int, []),
@@ -59,16 +159,30 @@ class Kernel:
             "rb_dump": (ctypes.c_int, [ctypes.c_void_p, _ul, ctypes.POINTER(_ul), ctypes.c_int]),
             "rb_live_descs": (ctypes.c_long, [ctypes.c_void_p]),
             "rb_peak_descs": (ctypes.c_long, [ctypes.c_void_p]),
+            "rb_iface_name": (ctypes.c_char_p, [ctypes.c_int, ctypes.c_int]),
+            "rb_sizeof_phase_result": (_ul, []),
+            "rb_max_events": (ctypes.c_int, []),
+            "rb_state_apply": (ctypes.c_long, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_longlong),
+                                               ctypes.c_long, ctypes.c_int, _u64,
+                                               ctypes.POINTER(ctypes.c_longlong), ctypes.c_long]),
         }
         for name, (res, args) in sig.items():
             fn = getattr(lib, name)
             fn.restype = res
             fn.argtypes = args
         self.lib = lib
-        name = lib.rb_variant()
-        self.variant = name.decode() if name else variant
+        self.variant = variant
         self.ext = lib.rb_ext()
         self.desc_size = lib.rb_desc_size()
+        self.layout = _read_layout(lib, f"variant {variant!r}")
+        self.ids = name_tables(lib)
+        if lib.rb_sizeof_phase_result() != ctypes.sizeof(_CPhaseResult) or \
+                lib.rb_max_events() != MAX_EVENTS:
+            raise UsageError(
+                f"library {str(self.artifact.path)!r}: struct rb_phase_result is "
+                f"{lib.rb_sizeof_phase_result()} bytes with {lib.rb_max_events()} events, "
+                f"Python mirrors {ctypes.sizeof(_CPhaseResult)} bytes with {MAX_EVENTS}: "
+                "rebuild from this tree")
 
 
 @functools.lru_cache(maxsize=None)
@@ -84,7 +198,7 @@ class Rmap(_Closing):
                  expected: int = 0, seed: int = 0):
         self.k = kernel
         self.nheads = nheads
-        self.ctx = kernel.lib.rb_ctx_new(ALLOC_MODES[alloc], nheads, expected, seed)
+        self.ctx = kernel.lib.rb_ctx_new(kernel.ids["alloc"][alloc], nheads, expected, seed)
         if not self.ctx:
             raise MemoryError("rb_ctx_new failed")
 
@@ -135,13 +249,22 @@ class Rmap(_Closing):
     def live_descs(self) -> int:
         return self.k.lib.rb_live_descs(self.ctx)
 
+    def state_apply(self, state: list[int], op: str, spte: int) -> tuple[int, list[int]]:
+        """rb_state_apply() on head 0 (an Rmap made with alloc="track"): the
+        op's return value and the flat state after it (native/api.c)."""
+        n = len(state)
+        cap = n + 8 * (4 + self.k.ext) + 8
+        inp = (ctypes.c_longlong * n)(*state)
+        out = (ctypes.c_longlong * cap)()
+        w = self.k.lib.rb_state_apply(self.ctx, inp, n, 0 if op == "add" else 1, spte, out, cap)
+        if w < 0:
+            raise RuntimeError(f"{self.k.variant}: rb_state_apply {op}: {os.strerror(-w)}")
+        return out[0], out[1:w]
+
 
 # -- measured runs (internals.md section 2) -----------------------------------
 
-WORKLOAD_IDS = {"fork": 0, "walk": 1, "churn": 2, "guest": 3, "null": 4}
-PHASE_IDS = {"add": 0, "remove": 1, "walk": 2, "churn": 3, "null": 4}
-ORDER_IDS = {"fifo": 0, "lifo": 1, "random": 2}
-MAX_EVENTS = 32  # RB_MAX_EVENTS in native/counters.h
+MAX_EVENTS = 32  # RB_MAX_EVENTS in native/counters.h; the library's is checked on load
 
 _HIST_NAME = "rmap_count_histogram_6G_guest.csv"
 # the copy shipped with the package, then the shared reference beside the project
@@ -329,9 +452,9 @@ class Workload(_Closing):
         from .workloads import PHASES
         if workload not in PHASES:
             raise UsageError(f"unknown workload {workload!r}: allowed are {', '.join(PHASES)}")
-        if order not in ORDER_IDS:
-            raise UsageError(f"unknown order {order!r}: allowed are {', '.join(ORDER_IDS)}")
-        if alloc not in ALLOC_MODES:
+        if order not in kernel.ids["order"]:
+            raise UsageError(f"unknown order {order!r}: allowed are {', '.join(kernel.ids['order'])}")
+        if alloc not in ("bump", "slab", "scatter"):
             raise UsageError(f"unknown alloc {alloc!r}: allowed are bump, slab, scatter")
         for key, value, low in (("heads", heads, 1), ("seed", seed, 0),
                                 ("n", n, 0 if workload == "guest" else 1)):
@@ -351,8 +474,9 @@ class Workload(_Closing):
             hi = (ctypes.c_uint * nb)(*[int(r[1]) for r in rows])
             wt = (_u64 * nb)(*[int(r[2]) for r in rows])
             self.histogram = [tuple(map(int, r)) for r in rows]
-        self.w = self.lib.rb_work_create(WORKLOAD_IDS[workload], ORDER_IDS[order],
-                                         ALLOC_MODES[alloc], n, heads, seed, nb, lo, hi, wt)
+        ids = kernel.ids
+        self.w = self.lib.rb_work_create(ids["workload"][workload], ids["order"][order],
+                                         ids["alloc"][alloc], n, heads, seed, nb, lo, hi, wt)
         if not self.w:
             err = ctypes.get_errno() or 0
             raise UsageError(
@@ -364,7 +488,7 @@ class Workload(_Closing):
         if phase not in self.phases:
             raise UsageError(f"workload {self.workload} has no phase {phase!r}: "
                              f"allowed are {', '.join(self.phases)}")
-        return PHASE_IDS[phase]
+        return self.k.ids["phase"][phase]
 
     def ops(self, phase: str) -> int:
         return self.lib.rb_work_ops(self.w, self._phase(phase))
@@ -406,7 +530,7 @@ class Workload(_Closing):
         if counters is not None and not cg:
             raise ValueError("counter group is closed")
         rc = self.lib.rb_run_phase(self.w, ph, loops, cg, ctypes.byref(res))
-        if rc == -5:
+        if rc == -errno.EIO:
             raise RuntimeError(
                 f"{self.k.variant} {self.workload}/{phase}: undo left "
                 f"{self.lib.rb_work_live_after_undo(self.w)} descriptors and "

@@ -8,24 +8,31 @@ pointer to one keeps reading its last contents, and its `more`.  The
 question, per variant: can an spte that is present for the whole walk be
 missed?
 
-This module keeps its own slot-level state (immutable tuples, so states can
-be hashed and explored breadth first) and its own implementation of every
-variant's writer operations, written from DESIGN.md section 3 like
-bench.model but with descriptor identities, `more` pointers and freed
-descriptors.  bench.check and tests/test_check.py cross-check these
-operations against the real C kernels (bench.native.Rmap), layout for
-layout.
+The walker is the suite's, one step per word, following the walk the
+variant declares (PTE_LIST_DECLARE in native/rmap.h).  The writers are the
+variant's own C code: each op rebuilds the head and its descriptors in C
+memory from the explorer's state, runs pte_list_add()/pte_list_remove() of
+the compiled variant, and reads the result back through the declared
+layout (rb_state_apply, native/api.c), with an allocator that never reuses
+a descriptor and logs which ones an op allocated and freed.  So the
+explorer needs nothing per variant, and runs on a user's variant file as
+on a built-in.  States are immutable tuples (hashable, explored breadth
+first); the ops are memoised per state.
+
+A variant that declares PTE_LIST_HEAD_LOCK is explored twice by `check`:
+with a walker that takes the head lock for its whole walk (writers take it
+too, so none runs while the walker holds it), and with one that does not.
 
 Walker steps (one word each):
 
   head      read the head word: empty -> done; a single spte -> visit, done;
             a descriptor -> start it
-  forward walks (old, new, new-fixed: stop at the first empty slot):
+  forward walks (fwd-null: stop at the first empty slot):
   slot D i  read D.sptes[i]: empty -> `more`; else visit, i+1 (EXT -> `more`)
-  forward counted walks (kvm-2021, kvm-2023):
+  forward counted walks (fwd-count):
   cnt D i   read D.spte_count: i < count -> `slot`; else `more`
   slot D i  read D.sptes[i], visit it, then `cnt D i+1`
-  reverse counted walk (kvm-2023-lf):
+  reverse counted walk (rev-count):
   cnt D     read D.spte_count c once, then `slot D c-1`
   slot D i  read D.sptes[i], visit it unless empty, then i-1 (-1 -> `more`)
   more D    read D.more: none -> done; else start that descriptor
@@ -42,8 +49,9 @@ with the fewest events for the smallest n that has one.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # slot-level descriptor fields in a state tuple
 S, MORE, CNT, TAIL, LIVE = range(5)
@@ -51,248 +59,154 @@ S, MORE, CNT, TAIL, LIVE = range(5)
 FRESH_BASE = 100     # ids of sptes added during the walk: 101, 102, ...
 GONE_BASE = 200      # ids removed while building an initial layout: 201, ...
 
-WALKS = {
-    "old": "fwd-null",
-    "new": "fwd-null",
-    "new-fixed": "fwd-null",
-    "kvm-2021": "fwd-count",
-    "kvm-2023": "fwd-count",
-    "kvm-2023-lf": "rev-count",
-}
-COUNTED = {"kvm-2021", "kvm-2023", "kvm-2023-lf"}
-
-
-class UnknownVariant(ValueError):
-    pass
 
 
 # ---------------------------------------------------------------------------
-# Mutable working copy of a state, and the writer operations on it
+# Writer ops: the variant's own C code (rb_state_apply, native/api.c)
 # ---------------------------------------------------------------------------
-
-class Work:
-    """head: None | ('s', spte) | ('d', desc index).  d[k] = [slots, more,
-    count, tail, live]; descriptors are never reused, freed ones keep their
-    last contents."""
-
-    def __init__(self, mem, ext: int):
-        head, descs = mem
-        self.head = head
-        self.d = [[list(x[S]), x[MORE], x[CNT], x[TAIL], x[LIVE]] for x in descs]
-        self.ext = ext
-
-    def freeze(self):
-        return (self.head, tuple((tuple(x[S]), x[MORE], x[CNT], x[TAIL], x[LIVE])
-                                 for x in self.d))
-
-    def alloc(self) -> int:
-        self.d.append([[None] * self.ext, None, 0, 0, True])
-        return len(self.d) - 1
-
-    def free(self, k: int) -> None:
-        self.d[k][LIVE] = False
-
-    def first(self) -> int:
-        return self.head[1]
-
-    def chain(self) -> list[int]:
-        out = []
-        if self.head and self.head[0] == "d":
-            k = self.head[1]
-            while k is not None:
-                out.append(k)
-                k = self.d[k][MORE]
-        return out
-
-    def first_free(self, k: int) -> int:
-        slots = self.d[k][S]
-        for i, s in enumerate(slots):
-            if s is None:
-                return i
-        return self.ext
-
 
 EMPTY_MEM = (None, ())
+X = 0               # the quotient search's token for an spte that no longer matters
+_XBASE = 1 << 40    # C pointer values for X tokens: unique per slot
 
 
-def _to_many(w: Work, s: int, counted: bool) -> int:
-    k = w.alloc()
-    w.d[k][S][0], w.d[k][S][1] = w.head[1], s
-    if counted:
-        w.d[k][CNT] = 2
-    w.head = ("d", k)
-    return 1
+class Writer:
+    """Writer ops of one variant at one EXT, run by its C kernel on a head
+    rebuilt from an explorer state (and read back through the declared
+    layout), memoised per state.  Spte ids are stored as (id + 1) << 3;
+    every X token gets its own pointer, so that a remove by position
+    removes exactly that slot's entry."""
+
+    def __init__(self, variant: str, ext: int):
+        from .native import Rmap, load
+        self.kernel = load(variant, ext)
+        self.layout = self.kernel.layout
+        self.ext = ext
+        self.rmap = Rmap(self.kernel, 1, alloc="track", expected=64)
+        self.memo: dict = {}
+
+    def _encode(self, mem):
+        head, descs = mem
+        table: dict[int, int] = {}
+        nx = [0]
+
+        def enc(v):
+            if v is None:
+                return 0
+            if v == X:
+                nx[0] += 1
+                p = (_XBASE + nx[0]) << 3
+            else:
+                p = (v + 1) << 3
+            table[p] = v
+            return p
+
+        if head is None:
+            flat = [0, 0]
+        elif head[0] == "s":
+            flat = [1, enc(head[1])]
+        else:
+            flat = [2, head[1]]
+        flat.append(len(descs))
+        for x in descs:
+            flat += [1 if x[LIVE] else 0, -1 if x[MORE] is None else x[MORE], x[CNT], x[TAIL]]
+            flat += [enc(v) for v in x[S]]
+        return flat, table
+
+    def _decode(self, out, table):
+        ext = self.ext
+
+        def dec(p):
+            if p == 0:
+                return None
+            if p in table:
+                return table[p]
+            if p >> 3 >= _XBASE:
+                return X
+            return (p >> 3) - 1
+
+        kind, hval, nd = out[0], out[1], out[2]
+        head = None if kind == 0 else ("s", dec(hval)) if kind == 1 else ("d", hval)
+        descs, w = [], 3
+        for _ in range(nd):
+            live, more, cnt, tail = out[w:w + 4]
+            descs.append((tuple(dec(p) for p in out[w + 4:w + 4 + ext]),
+                          None if more < 0 else more, cnt, tail, bool(live)))
+            w += 4 + ext
+        return head, tuple(descs)
+
+    def _run(self, mem, op: str, ptr_of):
+        flat, table = self._encode(mem)
+        spte = ptr_of(flat, table)
+        ret, out = self.rmap.state_apply(flat, op, spte)
+        if op == "remove":
+            from .native import RMAP_STATUS
+            ret = RMAP_STATUS.get(ret, ret)
+        return self._decode(out, table), ret
+
+    def apply(self, mem, op: str, spte: int):
+        """One atomic add or remove of spte id (X: a fresh token)."""
+        key = (mem, op, spte)
+        r = self.memo.get(key)
+        if r is None:
+            if op == "add" and spte == X:
+                def ptr(flat, table):
+                    p = (_XBASE - 1) << 3
+                    table[p] = X
+                    return p
+            else:
+                def ptr(flat, table):
+                    p = (spte + 1) << 3
+                    table.setdefault(p, spte)
+                    return p
+            r = self.memo[key] = self._run(mem, op, ptr)
+        return r
+
+    def remove_at(self, mem, pos):
+        """Remove the entry at pos (None: the single head; else (desc,
+        slot)), whatever its value."""
+        key = (mem, "at", pos)
+        r = self.memo.get(key)
+        if r is None:
+            W = 4 + self.ext
+
+            def ptr(flat, table):
+                return flat[1] if pos is None else flat[3 + pos[0] * W + 4 + pos[1]]
+            r = self.memo[key] = self._run(mem, "remove", ptr)
+        return r
+
+    def positions(self, mem) -> list:
+        """Where the live sptes are: [None] for a single head, else (desc,
+        slot) pairs in chain and slot order."""
+        head, descs = mem
+        if head is None:
+            return []
+        if head[0] == "s":
+            return [None]
+        out, k = [], head[1]
+        while k is not None:
+            out.extend((k, i) for i, v in enumerate(descs[k][S]) if v is not None)
+            k = descs[k][MORE]
+        return out
 
 
-def _add(variant: str, w: Work, s: int) -> int:
-    ext = w.ext
-    if w.head is None:
-        w.head = ("s", s)
-        return 0
-    if w.head[0] == "s":
-        return _to_many(w, s, variant in COUNTED)
-    d = w.d
-    if variant == "old":
-        k, count = w.first(), 0
-        while d[k][S][ext - 1] is not None and d[k][MORE] is not None:
-            k = d[k][MORE]
-            count += ext
-        if d[k][S][ext - 1] is not None:
-            nk = w.alloc()
-            d[k][MORE] = nk
-            k = nk
-        i = w.first_free(k)
-        d[k][S][i] = s
-        return count + i
-    if variant in ("new", "new-fixed"):
-        k = w.first()
-        if d[k][S][ext - 1] is not None:
-            nk = w.alloc()
-            d[nk][MORE] = k
-            w.head = ("d", nk)
-            k = nk
-        d[k][S][w.first_free(k)] = s
-        after = w.first_free(k) + ext * (len(w.chain()) - 1)
-        return after if variant == "new" else after - 1
-    if variant == "kvm-2021":
-        k, count = w.first(), 0
-        while d[k][CNT] == ext:
-            count += ext
-            if d[k][MORE] is None:
-                nk = w.alloc()
-                d[k][MORE] = nk
-                k = nk
-                break
-            k = d[k][MORE]
-        count += d[k][CNT]
-        d[k][S][d[k][CNT]] = s
-        d[k][CNT] += 1
-        return count
-    if variant in ("kvm-2023", "kvm-2023-lf"):
-        k = w.first()
-        count = d[k][TAIL] + d[k][CNT]
-        if d[k][CNT] == ext:
-            nk = w.alloc()
-            d[nk][MORE] = k
-            d[nk][TAIL] = count
-            w.head = ("d", nk)
-            k = nk
-        d[k][S][d[k][CNT]] = s
-        d[k][CNT] += 1
-        return count
-    raise UnknownVariant(variant)
+@functools.lru_cache(maxsize=None)
+def writer(variant: str, ext: int) -> Writer:
+    return Writer(variant, ext)
 
 
-def _positions(variant: str, w: Work) -> list:
-    """Where the live sptes are: [None] for a single head, else (desc, slot)
-    pairs in the order pte_list_remove() scans them."""
-    if w.head is None:
-        return []
-    if w.head[0] == "s":
-        return [None]
-    out = []
-    for k in w.chain():
-        n = w.d[k][CNT] if variant in COUNTED else w.first_free(k)
-        out.extend((k, i) for i in range(n))
-    return out
+def walk_kind(variant: str, ext: int) -> str:
+    """The walk the variant declares (PTE_LIST_DECLARE)."""
+    return writer(variant, ext).layout.walk
 
 
-def _remove(variant: str, w: Work, s: int) -> str | None:
-    lax = variant == "new"
-    fail = "WARN" if lax else "BUG"
-    if w.head is None:
-        return fail
-    if w.head[0] == "s":
-        if w.head[1] != s:
-            if lax:
-                w.head = None
-            return fail
-        return _remove_at(variant, w, None)
-    for pos in _positions(variant, w):
-        if w.d[pos[0]][S][pos[1]] == s:
-            return _remove_at(variant, w, pos)
-    return fail
-
-
-def _remove_at(variant: str, w: Work, pos) -> str | None:
-    """Remove the spte found at pos (see _positions)."""
-    if pos is None:
-        w.head = None
-        return None
-    k, i = pos
-    prev, x = None, w.first()
-    while x != k:
-        prev, x = x, w.d[x][MORE]
-    return _remove_entry(variant, w, k, i, prev)
-
-
-def _remove_entry(variant, w: Work, k: int, i: int, prev) -> str | None:
-    ext, d = w.ext, w.d
-    if variant == "old":
-        j = ext - 1
-        while d[k][S][j] is None and j > i:
-            j -= 1
-        d[k][S][i], d[k][S][j] = d[k][S][j], None
-        if j != 0:
-            return None
-        _unlink(w, k, prev)
-        return None
-    if variant == "kvm-2021":
-        j = d[k][CNT] - 1
-        d[k][S][i], d[k][S][j] = d[k][S][j], None
-        d[k][CNT] -= 1
-        if d[k][CNT]:
-            return None
-        _unlink(w, k, prev)
-        return None
-    f = w.first()
-    if variant in ("new", "new-fixed"):
-        j = w.first_free(f) - 1
-        d[k][S][i] = d[f][S][j]
-        d[f][S][j] = None
-        if d[f][S][0] is None:
-            nxt = d[f][MORE]
-            w.free(f)
-            if nxt is None:
-                w.head = None
-                return "WARN"
-            w.head = ("d", nxt)
-            return None
-        if d[f][S][1] is None and d[f][MORE] is None:
-            w.head = ("s", d[f][S][0])
-            w.free(f)
-        return None
-    # kvm-2023, kvm-2023-lf
-    j = d[f][CNT] - 1
-    d[k][S][i] = d[f][S][j]
-    d[f][S][j] = None
-    d[f][CNT] -= 1
-    if d[f][CNT]:
-        return None
-    nxt = d[f][MORE]
-    w.head = None if nxt is None else ("d", nxt)
-    w.free(f)
-    return None
-
-
-def _unlink(w: Work, k: int, prev) -> None:
-    d = w.d
-    if prev is None and d[k][MORE] is None:
-        w.head = None
-    elif prev is not None:
-        d[prev][MORE] = d[k][MORE]
-    else:
-        w.head = ("d", d[k][MORE])
-    w.free(k)
+def head_lock(variant: str, ext: int) -> bool:
+    return writer(variant, ext).layout.head_lock
 
 
 def apply_op(variant: str, ext: int, mem, op: str, spte: int):
     """One atomic writer op on an immutable state: returns (new state, ret)."""
-    if variant not in WALKS:
-        raise UnknownVariant(variant)
-    w = Work(mem, ext)
-    ret = _add(variant, w, spte) if op == "add" else _remove(variant, w, spte)
-    return w.freeze(), ret
+    return writer(variant, ext).apply(mem, op, spte)
 
 
 def live_sptes(mem) -> list[int]:
@@ -404,16 +318,18 @@ def _start(kind: str, k: int):
     return ("cnt", k, None)
 
 
-def walker_step(kind: str, ext: int, mem, pc):
+def walker_step(kind: str, ext: int, mem, pc, locked: bool = False):
     """One read.  Returns (new pc, spte visited or None, description)."""
     head, descs = mem
     tag = pc[0]
     if tag == "head":
+        lock = "takes the head lock (cmpxchg), " if locked and head is not None else ""
         if head is None:
             return ("done",), None, "reads head = empty: walk ends"
         if head[0] == "s":
-            return ("done",), head[1], f"reads head = spte {head[1]}: visits {head[1]}, walk ends"
-        return _start(kind, head[1]), None, f"reads head = D{head[1]}"
+            return (("done",), head[1],
+                    f"{lock}reads head = spte {head[1]}: visits {head[1]}, walk ends")
+        return _start(kind, head[1]), None, f"{lock}reads head = D{head[1]}"
     if tag == "more":
         k = pc[1]
         m = descs[k][MORE]
@@ -490,30 +406,43 @@ def _fmt_desc(k, x) -> str:
 
 
 def explore(variant: str, ext: int, max_len: int, max_ops: int = 3,
-            want_trace: bool = True, min_len: int = 0) -> RaceResult:
+            want_trace: bool = True, min_len: int = 0,
+            locked: bool | None = None) -> RaceResult:
     """Explore every interleaving within the bounds; see the module doc.
+
+    The walker follows the variant's declared walk.  locked: the walker
+    takes the head lock (KVM_RMAP_LOCKED) for its whole walk, so writers,
+    which take it too, wait until it is done; None: it does if the variant
+    declares the lock.
 
     The verdict comes from the quotient search, initial length by initial
     length, stopping at the first length with a miss; the counterexample
     trace from a plain breadth-first search at that length (same length)."""
-    if variant not in WALKS:
-        raise UnknownVariant(variant)
-    kind = WALKS[variant]
+    kind = walk_kind(variant, ext)
+    if locked is None:
+        locked = head_lock(variant, ext)
     inits = initial_layouts(variant, ext, max_len)
     res = RaceResult(variant, ext, max_len, max_ops, False,
                      initial_layouts=sum(len(v) for v in inits.values()))
     for n in range(min_len, max_len + 1):
-        if _explore_n_quotient(variant, kind, ext, inits.get(n, []), max_ops, res):
+        if _explore_n_quotient(variant, kind, ext, inits.get(n, []), max_ops, res, locked):
             res.can_miss = True
             if want_trace:
                 res.counterexample = _explore_n(variant, kind, ext, inits[n], max_ops,
-                                                RaceResult(variant, ext, n, max_ops, True))
+                                                RaceResult(variant, ext, n, max_ops, True),
+                                                locked)
             break
         res.explored_len = n
     return res
 
 
-def _explore_n(variant, kind, ext, inits, max_ops, res):
+def _writers_may_run(locked: bool, pc) -> bool:
+    """A walker that takes the head lock holds it from its first read (the
+    cmpxchg on the head word) to its end: writers wait for it."""
+    return not locked or pc == ("head",)
+
+
+def _explore_n(variant, kind, ext, inits, max_ops, res, locked=False):
     parent: dict = {}
     q = deque()
     for mem, hist in inits:
@@ -527,10 +456,10 @@ def _explore_n(variant, kind, ext, inits, max_ops, res):
         if pc[0] == "done":
             continue
         succ = []
-        npc, seen, txt = walker_step(kind, ext, mem, pc)
+        npc, seen, txt = walker_step(kind, ext, mem, pc, locked)
         succ.append(((mem, npc, pending - {seen} if seen is not None else pending, nops, fresh),
                      ("walker", txt)))
-        if nops < max_ops:
+        if nops < max_ops and _writers_may_run(locked, pc):
             m2, _ = apply_op(variant, ext, mem, "add", fresh + 1)
             succ.append(((m2, pc, pending, nops + 1, fresh + 1),
                          ("writer", f"add {fresh + 1}")))
@@ -561,9 +490,6 @@ def _explore_n(variant, kind, ext, inits, max_ops, res):
 # on the walker's way are dropped.  This is a bisimulation quotient of the
 # state graph above: the verdict and the shortest counterexample length
 # are the same, the state count far smaller.
-
-X = 0
-
 
 def _canon(mem, pc):
     head, descs = mem
@@ -621,7 +547,7 @@ def _forget(mem, v):
     return head, tuple((tuple(X if s == v else s for s in x[S]),) + x[1:] for x in descs)
 
 
-def _explore_n_quotient(variant, kind, ext, inits, max_ops, res) -> bool:
+def _explore_n_quotient(variant, kind, ext, inits, max_ops, res, locked=False) -> bool:
     """Reduced search for one initial length: True if a miss exists."""
     seen = set()
     q = deque()
@@ -634,16 +560,13 @@ def _explore_n_quotient(variant, kind, ext, inits, max_ops, res) -> bool:
     while q:
         mem, pc, nops = q.popleft()
         succ = []
-        npc, visited, _ = walker_step(kind, ext, mem, pc)
+        npc, visited, _ = walker_step(kind, ext, mem, pc, locked)
         succ.append((_forget(mem, visited) if visited not in (None, X) else mem, npc, nops))
-        if nops < max_ops:
-            w = Work(mem, ext)
-            _add(variant, w, X)
-            succ.append((w.freeze(), pc, nops + 1))
-            for pos in _positions(variant, Work(mem, ext)):
-                w = Work(mem, ext)
-                _remove_at(variant, w, pos)
-                succ.append((w.freeze(), pc, nops + 1))
+        if nops < max_ops and _writers_may_run(locked, pc):
+            wr = writer(variant, ext)
+            succ.append((wr.apply(mem, "add", X)[0], pc, nops + 1))
+            for pos in wr.positions(mem):
+                succ.append((wr.remove_at(mem, pos)[0], pc, nops + 1))
         for m2, pc2, n2 in succ:
             m2, pc2, pending = _canon(m2, pc2)
             if pc2[0] == "done" and pending:
@@ -752,7 +675,7 @@ def run_schedule(variant: str, ext: int, history, schedule) -> dict:
     initial list; schedule is a list of "w" (one walker step) and (op, spte)
     writer ops; walker steps continue after the schedule until the walk
     ends.  Returns {"visited", "missed", "steps", "layout"}."""
-    kind = WALKS[variant]
+    kind = walk_kind(variant, ext)
     mem = _renumber_descs(build(variant, ext, history))
     pending = set(live_sptes(mem))
     pc, visited, steps = ("head",), [], []

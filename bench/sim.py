@@ -48,7 +48,7 @@ from .errors import UsageError
 
 SIM_METRICS = ("Ir", "Dr", "Dw", "D1mr", "D1mw", "DLmr", "DLmw")
 SYSFS_CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
-SOURCES = ("alloc.c", "workloads.c", "counters.c", "sim_main.c")
+SOURCES = ("alloc.c", "workloads.c", "counters.c", "iface.c", "sim_main.c")
 FIX_VALGRIND = "install valgrind and its headers (apt-get install valgrind)"
 
 

@@ -289,7 +289,8 @@ def check_stored_meta(meta: dict, out: Path) -> None:
         raise bad(f"sweep.cases {cases!r}"[:120], "a non-empty list of cases")
     checks = {
         "workload": (lambda v: v in WORKLOADS, ", ".join(WORKLOADS)),
-        "variant": (lambda v: v in VARIANTS, ", ".join(VARIANTS)),
+        "variant": (lambda v: v in VARIANTS, ", ".join(VARIANTS) + " (a variant file: the "
+                    "same path as when the sweep was started)"),
         "ext": (lambda v: is_int(v) and EXT_MIN <= v <= EXT_MAX,
                 f"an integer from {EXT_MIN} to {EXT_MAX}"),
         "n": (lambda v: is_int(v) and 0 <= v <= N_MAX, f"an integer from 0 to {N_MAX}"),

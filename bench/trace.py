@@ -81,7 +81,7 @@ def read_ops(path: str) -> list[tuple]:
 
 
 def replay(target, ops: list[tuple]) -> list[dict]:
-    """Run ops on target (a bench.native.Rmap or a bench.model.Model) and
+    """Run ops on target (a bench.native.Rmap, or the tests' Python model) and
     return the records trace prints: one per op, then one per head."""
     out, touched = [], set()
     for op in ops:
@@ -108,12 +108,6 @@ def run_c(variant: str, ext: int, ops: list[tuple], cflags: str | None = None,
     nheads = max((op[1] for op in ops), default=0) + 1
     with Rmap(kernel, nheads, alloc=alloc, expected=len(ops)) as rmap:
         return replay(rmap, ops)
-
-
-def run_model(variant: str, ext: int, ops: list[tuple]) -> list[dict]:
-    from .model import Model
-
-    return replay(Model(variant, ext), ops)
 
 
 def format_records(records: list[dict]) -> str:

@@ -1,39 +1,205 @@
-"""The variants of DESIGN.md section 3: names, source files, default EXT."""
+"""The variants: one record each (DESIGN.md section 3), built-in or a user's C file.
+
+Everything the suite knows about a variant comes from here: its name, its C
+source, its default EXT, the kernel releases it stands for and how plots
+draw it.  What a lockless walker needs (descriptor layout, walk order, head
+lock) is what the compiled library declares (`layout()`, from
+PTE_LIST_DECLARE in native/rmap.h).  No other module names a variant.
+
+Wherever a variant is named, a path to a `.c` file is accepted too
+(docs/variants.md): it is compiled, named by its declaration or its stem,
+and registered for this process and the processes it starts (through
+RMAPBENCH_USER_VARIANTS), so that workers and the sim driver find it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import UsageError
 
-# name -> (C source under native/, default PTE_LIST_EXT)
-VARIANTS: dict[str, tuple[str, int]] = {
-    "old": ("pte_list_old.c", 3),
-    "new": ("pte_list_new.c", 3),
-    "new-fixed": ("pte_list_new_fixed.c", 3),
-    "kvm-2021": ("pte_list_kvm2021.c", 14),
-    "kvm-2023": ("pte_list_kvm2023.c", 14),
-    # kvm-2023 walked top down in each descriptor: miss-free for a lockless
-    # walker (docs/check.md)
-    "kvm-2023-lf": ("pte_list_kvm2023_lf.c", 14),
+NATIVE_DIR = Path(__file__).resolve().parent.parent / "native"
+EXT_MIN, EXT_MAX = 2, 64
+USER_DEFAULT_EXT = 14           # a user's file: the kernel's EXT since 2021
+ENV = "RMAPBENCH_USER_VARIANTS"
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    source: Path
+    ext: int                    # default PTE_LIST_EXT
+    kernels: str                # the kernel releases it stands for ("" for none)
+    style: tuple[str, str]      # plot colour and marker
+    summary: str = ""
+    user: bool = False
+
+
+def _b(name, file, ext, kernels, style, summary) -> Variant:
+    return Variant(name, NATIVE_DIR / file, ext, kernels, style, summary)
+
+
+# The built-ins, in the order commands list them.
+BUILTINS: tuple[Variant, ...] = (
+    _b("old", "pte_list_old.c", 3, "v3.x-v5.14", ("#444444", "o"),
+       "mainline before the 2013 redesign: tail append, hole filled in the same descriptor"),
+    _b("new", "pte_list_new.c", 3, "", ("#d62728", "s"),
+       "the 2013 seed patch as posted: head-only add, WARNs, count after the add"),
+    _b("new-fixed", "pte_list_new_fixed.c", 3, "", ("#ff7f0e", "D"),
+       "the seed patch with the review's two behavioural points applied"),
+    _b("kvm-2021", "pte_list_kvm2021.c", 14, "v5.15-v6.3", ("#1f77b4", "^"),
+       "EXT 14 with a per-descriptor count"),
+    _b("kvm-2023", "pte_list_kvm2023.c", 14, "v6.4-v6.14", ("#2ca02c", "v"),
+       "head-only add and remove, tail counts: O(1) add and count"),
+    _b("kvm-2023-lf", "pte_list_kvm2023_lf.c", 14, "", ("#9467bd", "P"),
+       "rmapbench's own: kvm-2023 walked top down in each descriptor, miss-free lockless"),
+)
+
+# The roles the analysis and the report give variants (by what they show,
+# so that no other module spells a name).
+ROLES = {
+    "baseline": "old",          # the report's default baseline
+    "seed": "new",              # the patch the review was about
+    "counted": "kvm-2021",      # the per-descriptor counter
+    "head-only": "kvm-2023",    # O(1) add and count
+    "miss-free": "kvm-2023-lf",  # a lockless walker cannot miss
 }
 
-EXT_MIN, EXT_MAX = 2, 64
+VARIANTS: dict[str, Variant] = {v.name: v for v in BUILTINS}
+_USER_PATHS: dict[Path, str] = {}
+
+_FALLBACK_STYLES = [("#17becf", "*"), ("#bcbd22", "h"), ("#e377c2", "p"), ("#7f7f7f", "8"),
+                    ("#aec7e8", "<"), ("#98df8a", ">")]
 
 
-def check_variant(name: str) -> str:
-    if name not in VARIANTS:
-        raise UsageError(
-            f"unknown variant {name!r}: allowed are {', '.join(VARIANTS)}")
+def _user_style(name: str) -> tuple[str, str]:
+    return _FALLBACK_STYLES[sum(name.encode()) % len(_FALLBACK_STYLES)]
+
+
+def role(what: str) -> str:
+    return ROLES[what]
+
+
+def names() -> list[str]:
+    return list(VARIANTS)
+
+
+def builtin_names() -> list[str]:
+    return [v.name for v in BUILTINS]
+
+
+def is_path(spec: str) -> bool:
+    return spec.endswith(".c") or "/" in spec or os.sep in spec
+
+
+def _allowed() -> str:
+    return (f"{', '.join(VARIANTS)}, or a path to a variant's .c file "
+            "(docs/variants.md)")
+
+
+def _register(rec: Variant, path: Path) -> None:
+    VARIANTS[rec.name] = rec
+    _USER_PATHS[path] = rec.name
+    env = json.loads(os.environ.get(ENV) or "{}")
+    env[rec.name] = [str(path), rec.ext]
+    os.environ[ENV] = json.dumps(env, sort_keys=True)
+
+
+def _from_env() -> None:
+    """Variants a parent process registered (workers, sim runs)."""
+    try:
+        env = json.loads(os.environ.get(ENV) or "{}")
+    except ValueError:
+        return
+    for name, (path, ext) in env.items():
+        if name not in VARIANTS and NAME_RE.fullmatch(name):
+            p = Path(path)
+            VARIANTS[name] = Variant(name, p, int(ext), "", _user_style(name), str(p), True)
+            _USER_PATHS[p] = name
+
+
+_from_env()
+
+
+def add_user_variant(spec: str, cflags: str | None = None) -> str:
+    """Register a user's variant file; returns its name.  The file is
+    compiled once here (cached by content) to read its declared name."""
+    path = Path(spec).expanduser()
+    if not path.suffix == ".c":
+        raise UsageError(f"variant file {spec!r} is not a .c file: a variant is one C file "
+                         "(docs/variants.md)")
+    try:
+        path = path.resolve(strict=True)
+        path.read_bytes()
+    except OSError as e:
+        raise UsageError(f"variant file {spec!r} cannot be read ({e.strerror or e}): "
+                         "give the path of an existing .c file") from None
+    if not path.is_file():
+        raise UsageError(f"variant file {spec!r} is not a file: give the path of a .c file")
+    if path in _USER_PATHS:
+        return _USER_PATHS[path]
+    from .native import declared_name
+    name = declared_name(path, USER_DEFAULT_EXT, cflags) or path.stem
+    if not NAME_RE.fullmatch(name):
+        raise UsageError(f"variant file {spec!r}: name {name!r} is not allowed: letters, "
+                         "digits and ._+- (at most 64), declared with PTE_LIST_DECLARE or "
+                         "taken from the file's stem")
+    if name in VARIANTS:
+        other = VARIANTS[name]
+        what = "a built-in variant" if not other.user else f"the variant file {str(other.source)!r}"
+        raise UsageError(f"variant file {spec!r} is named {name!r}, the name of {what}: "
+                         "declare another name (PTE_LIST_DECLARE(\"...\", ...)) or rename the file")
+    _register(Variant(name, path, USER_DEFAULT_EXT, "", _user_style(name), str(path), True),
+              path)
     return name
 
 
+def check_variant(name: str) -> str:
+    """A variant's name from a name or a path (registering the file)."""
+    if not isinstance(name, str) or not name:
+        raise UsageError(f"bad variant {name!r}: allowed are {_allowed()}")
+    if name in VARIANTS:
+        return name
+    if is_path(name):
+        return add_user_variant(name)
+    raise UsageError(f"unknown variant {name!r}: allowed are {_allowed()}")
+
+
 def parse_variants(text: str) -> list[str]:
-    names = [v.strip() for v in text.split(",")]
-    if not text.strip() or any(not v for v in names):
+    names_ = [v.strip() for v in text.split(",")]
+    if not text.strip() or any(not v for v in names_):
         raise UsageError(
-            f"bad variant list {text!r}: give names separated by commas, from {', '.join(VARIANTS)}")
-    return [check_variant(v) for v in names]
+            f"bad variant list {text!r}: give names separated by commas, from {_allowed()}")
+    return [check_variant(v) for v in names_]
+
+
+def get(name: str) -> Variant:
+    return VARIANTS[check_variant(name)]
 
 
 def default_ext(name: str) -> int:
-    return VARIANTS[check_variant(name)][1]
+    return get(name).ext
+
+
+def source(name: str) -> Path:
+    return get(name).source
+
+
+def style(name: str) -> tuple[str, str]:
+    v = VARIANTS.get(name)
+    return v.style if v else _user_style(name)
+
+
+def layout(name: str, ext: int | None = None):
+    """The descriptor layout and walk the compiled library declares
+    (bench.native.Layout)."""
+    from .native import load
+    return load(name, ext if ext is not None else default_ext(name)).layout
 
 
 def check_ext(ext: int | str) -> int:

@@ -15,12 +15,18 @@
  *            fragmented host); frees are reused LIFO
  *   libc     aligned_alloc()/free() per object, so that ASan sees every
  *            descriptor's lifetime (tests only)
+ *   track    bump, with every alloc and free logged, and a rewind that
+ *            forgets all objects: `check` rebuilds a head, applies one op
+ *            and reads back which descriptors came and went (api.c);
+ *            freed objects keep their contents, as a walker holding one
+ *            would read them
  *
  * Every object is cache-line aligned: the stride is the descriptor size
  * rounded up to 64 bytes.  Arenas are zeroed (and so faulted in) when a
  * chunk is created, outside any measured region; an object is zeroed again
  * when it is handed out, as the kernel's cache hands out zeroed objects.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +34,7 @@
 
 #define CACHELINE 64
 #define MIN_CHUNK_OBJS 1024
+#define TRACK_LOG 64
 
 struct chunk {
 	struct chunk *next;
@@ -46,6 +53,8 @@ struct rmap_cache {
 	void *free_list;	/* slab, scatter: LIFO through the first word */
 	long live, peak, allocs, frees;
 	size_t arena_bytes;
+	int ntrack;		/* track: entries logged since the rewind */
+	unsigned long track[TRACK_LOG];
 };
 
 static size_t round_up(size_t x, size_t a)
@@ -106,7 +115,7 @@ struct rmap_cache *rmap_cache_create(int mode, size_t obj_size,
 {
 	struct rmap_cache *cache;
 
-	if (mode < RMAP_ALLOC_BUMP || mode > RMAP_ALLOC_LIBC || !obj_size)
+	if (mode < RMAP_ALLOC_BUMP || mode > RMAP_ALLOC_TRACK || !obj_size)
 		return NULL;
 	cache = calloc(1, sizeof(*cache));
 	if (!cache)
@@ -139,11 +148,38 @@ int rmap_cache_reset(struct rmap_cache *cache)
 {
 	if (!cache || cache->live || cache->mode == RMAP_ALLOC_LIBC ||
 	    !cache->chunks || cache->chunks->next)
-		return -1;
+		return -EBUSY;
 	cache->chunks->used = 0;
 	cache->free_list = NULL;
 	cache->peak = 0;
 	return 0;
+}
+
+int rmap_cache_rewind(struct rmap_cache *cache)
+{
+	if (!cache || cache->mode != RMAP_ALLOC_TRACK || cache->chunks->next)
+		return -EINVAL;
+	cache->chunks->used = 0;
+	cache->live = cache->peak = 0;
+	cache->ntrack = 0;
+	return 0;
+}
+
+static void track(struct rmap_cache *cache, void *obj, unsigned long freed)
+{
+	if (cache->ntrack < TRACK_LOG)
+		cache->track[cache->ntrack] = (unsigned long)obj | freed;
+	cache->ntrack++;
+}
+
+int rmap_cache_track_log(const struct rmap_cache *cache, unsigned long *out,
+			 int cap)
+{
+	int i;
+
+	for (i = 0; i < cache->ntrack && i < cap && i < TRACK_LOG; i++)
+		out[i] = cache->track[i];
+	return cache->ntrack;
 }
 
 void rmap_cache_destroy(struct rmap_cache *cache)
@@ -173,6 +209,8 @@ static void *carve(struct rmap_cache *cache)
 	slot = c->used++;
 	if (cache->mode == RMAP_ALLOC_SCATTER)
 		slot = scatter_slot(slot, c->bits, cache->seed);
+	else if (cache->mode == RMAP_ALLOC_TRACK)
+		track(cache, c->base + slot * cache->obj_size, 0);
 	return c->base + slot * cache->obj_size;
 }
 
@@ -206,6 +244,9 @@ void mmu_free_pte_list_desc(struct rmap_cache *cache, void *desc)
 		free(desc);
 		break;
 	case RMAP_ALLOC_BUMP:
+		break;
+	case RMAP_ALLOC_TRACK:
+		track(cache, desc, 1);
 		break;
 	default:
 		*(void **)desc = cache->free_list;

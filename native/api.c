@@ -153,3 +153,162 @@ long rb_peak_descs(struct rb_ctx *ctx)
 {
 	return rmap_cache_peak(ctx->cache);
 }
+
+/*
+ * check's race explorer (bench/race.py) applies writer ops through here:
+ * one call rebuilds a head and its descriptors from a flat state, runs one
+ * pte_list_add() or pte_list_remove() of the variant on it, and writes the
+ * state back flat.  Descriptors are written and read through the declared
+ * layout only (sptes, more, count, tail), so it needs nothing per variant.
+ * The context must use RMAP_ALLOC_TRACK: every call rewinds it, and its
+ * log says which descriptors the op allocated and freed.  A freed
+ * descriptor keeps its contents (a walker holding it reads them).
+ *
+ * A state, in and out, as words:
+ *   head kind (0 empty, 1 single, 2 many), head value (the spte for a
+ *   single head, the first descriptor's index for many; else 0), the
+ *   number of descriptors D, then per descriptor, index 0 to D-1:
+ *   live (0 or 1), more (an index, or -1), count, tail, PTE_LIST_EXT slots.
+ * Descriptors the op allocates get the next indices in allocation order.
+ * out[0] is the op's return value, the state follows from out[1].
+ *
+ * Returns the words written, -EINVAL for a malformed state or op,
+ * -ENOSPC when out is too small or the op allocated too much, -EDEADLK
+ * when the op left KVM_RMAP_LOCKED set in the head.
+ */
+#define STATE_DESC_WORDS (4 + PTE_LIST_EXT)
+#define STATE_MAX_DESCS 64
+
+static void desc_set(char *desc, struct pte_list_field f, long long v)
+{
+	if (f.off < 0)
+		return;
+	if (f.size == 8)
+		*(u64 *)(desc + f.off) = v;
+	else if (f.size == 4)
+		*(u32 *)(desc + f.off) = v;
+}
+
+static long long desc_get(const char *desc, struct pte_list_field f)
+{
+	if (f.off < 0)
+		return 0;
+	if (f.size == 8)
+		return *(const u64 *)(desc + f.off);
+	if (f.size == 4)
+		return *(const u32 *)(desc + f.off);
+	return 0;
+}
+
+static int desc_index(char *const *descs, int n, unsigned long p)
+{
+	int k;
+
+	for (k = 0; k < n; k++)
+		if ((unsigned long)descs[k] == p)
+			return k;
+	return -1;
+}
+
+long rb_state_apply(struct rb_ctx *ctx, const long long *in, long nin,
+		    int op, unsigned long long spte, long long *out, long cap)
+{
+	const struct pte_list_layout *l = &pte_list_layout;
+	char *descs[STATE_MAX_DESCS];
+	int live[STATE_MAX_DESCS];
+	unsigned long log[STATE_MAX_DESCS * 2];
+	struct kvm_rmap_head *head = &ctx->heads[0];
+	long long kind, hval, nd, more;
+	int k, i, n, nlog;
+	long w;
+	const long long *d;
+	int ret;
+
+	if (nin < 3 || (op != 0 && op != 1))
+		return -EINVAL;
+	kind = in[0];
+	hval = in[1];
+	nd = in[2];
+	if (nd < 0 || nd > STATE_MAX_DESCS || nin != 3 + nd * STATE_DESC_WORDS)
+		return -EINVAL;
+	if (rmap_cache_rewind(ctx->cache))
+		return -EINVAL;
+	for (k = 0; k < nd; k++)
+		descs[k] = mmu_alloc_pte_list_desc(ctx->cache);
+	for (k = 0; k < nd; k++) {
+		d = in + 3 + k * STATE_DESC_WORDS;
+		more = d[1];
+		if (more < -1 || more >= nd)
+			return -EINVAL;
+		live[k] = !!d[0];
+		*(char **)(descs[k] + l->more.off) = more < 0 ? NULL : descs[more];
+		desc_set(descs[k], l->count, d[2]);
+		desc_set(descs[k], l->tail, d[3]);
+		for (i = 0; i < PTE_LIST_EXT; i++)
+			((unsigned long *)(descs[k] + l->sptes.off))[i] = d[4 + i];
+	}
+	if (kind == 0)
+		head->val = 0;
+	else if (kind == 1 && hval && !(hval & 3))
+		head->val = hval;
+	else if (kind == 2 && hval >= 0 && hval < nd)
+		head->val = (unsigned long)descs[hval] | KVM_RMAP_MANY;
+	else
+		return -EINVAL;
+	/* the restore's own allocations are not the op's */
+	nlog = rmap_cache_track_log(ctx->cache, log, STATE_MAX_DESCS * 2);
+
+	if (op == 0)
+		ret = pte_list_add(ctx->cache, (u64 *)(uintptr_t)spte, head);
+	else
+		ret = pte_list_remove(ctx->cache, (u64 *)(uintptr_t)spte, head);
+
+	n = rmap_cache_track_log(ctx->cache, log, STATE_MAX_DESCS * 2);
+	if (n > STATE_MAX_DESCS * 2)
+		return -ENOSPC;
+	for (i = nlog; i < n; i++) {
+		if (log[i] & 1) {
+			k = desc_index(descs, nd, log[i] & ~1ul);
+			if (k < 0)
+				return -EINVAL;	/* freed what it never had */
+			live[k] = 0;
+		} else {
+			if (nd == STATE_MAX_DESCS)
+				return -ENOSPC;
+			descs[nd] = (char *)log[i];
+			live[nd++] = 1;
+		}
+	}
+	if (head->val & KVM_RMAP_LOCKED)
+		return -EDEADLK;
+	if (cap < 4 + nd * STATE_DESC_WORDS)
+		return -ENOSPC;
+	out[0] = ret;
+	if (!head->val) {
+		out[1] = 0;
+		out[2] = 0;
+	} else if (!(head->val & KVM_RMAP_MANY)) {
+		out[1] = 1;
+		out[2] = head->val;
+	} else {
+		out[1] = 2;
+		out[2] = desc_index(descs, nd, (unsigned long)rmap_head_desc(head));
+		if (out[2] < 0)
+			return -EINVAL;
+	}
+	out[3] = nd;
+	w = 4;
+	for (k = 0; k < nd; k++) {
+		char *m = *(char **)(descs[k] + l->more.off);
+
+		out[w++] = live[k];
+		out[w++] = m ? desc_index(descs, nd, (unsigned long)m) : -1;
+		if (m && out[w - 1] < 0)
+			return -EINVAL;
+		out[w++] = desc_get(descs[k], l->count);
+		out[w++] = desc_get(descs[k], l->tail);
+		for (i = 0; i < PTE_LIST_EXT; i++)
+			out[w++] = ((unsigned long *)(descs[k] + l->sptes.off))[i];
+	}
+	return w;
+}

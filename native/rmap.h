@@ -50,6 +50,7 @@ enum rmap_alloc_mode {
 	RMAP_ALLOC_SLAB = 1,	/* LIFO free list reuse */
 	RMAP_ALLOC_SCATTER = 2,	/* shuffled slots of a large arena */
 	RMAP_ALLOC_LIBC = 3,	/* one aligned_alloc()/free() each: for sanitizers */
+	RMAP_ALLOC_TRACK = 4,	/* bump, and every alloc and free logged: check */
 };
 
 struct rmap_cache;
@@ -65,6 +66,15 @@ long rmap_cache_peak(const struct rmap_cache *cache);
 long rmap_cache_allocs(const struct rmap_cache *cache);
 size_t rmap_cache_obj_size(const struct rmap_cache *cache);
 size_t rmap_cache_arena_bytes(const struct rmap_cache *cache);
+/*
+ * RMAP_ALLOC_TRACK: the allocs and frees since the last rewind, in order;
+ * an entry is the object's address, with bit 0 set for a free.  Returns
+ * the number of entries (more than cap when some did not fit).
+ */
+int rmap_cache_track_log(const struct rmap_cache *cache, unsigned long *out,
+			 int cap);
+/* RMAP_ALLOC_TRACK: forget every object, live or not; 0 or -EINVAL. */
+int rmap_cache_rewind(struct rmap_cache *cache);
 
 /* Visitor for pte_list_walk(): called once per spte, in walk order. */
 typedef void (*rmap_visit_fn)(u64 *sptep, void *arg);

@@ -31,29 +31,13 @@
 
 #include <valgrind/callgrind.h>
 
+#include "iface.h"
 #include "workloads.h"
 
 #define MAX_BUCKETS 64
 #define LINE_MAX_LEN 4096
 
-static const char *const workload_names[] = {
-	[RB_WL_FORK] = "fork", [RB_WL_WALK] = "walk", [RB_WL_CHURN] = "churn",
-	[RB_WL_GUEST] = "guest", [RB_WL_NULL] = "null",
-};
-static const char *const phase_names[] = {
-	[RB_PH_ADD] = "add", [RB_PH_REMOVE] = "remove", [RB_PH_WALK] = "walk",
-	[RB_PH_CHURN] = "churn", [RB_PH_NULL] = "null",
-};
-static const char *const order_names[] = {
-	[RB_ORDER_FIFO] = "fifo", [RB_ORDER_LIFO] = "lifo",
-	[RB_ORDER_RANDOM] = "random",
-};
-static const char *const alloc_names[] = {
-	[RMAP_ALLOC_BUMP] = "bump", [RMAP_ALLOC_SLAB] = "slab",
-	[RMAP_ALLOC_SCATTER] = "scatter", [RMAP_ALLOC_LIBC] = "libc",
-};
-
-#define lookup(table, s) __lookup(table, sizeof(table) / sizeof(table[0]), s)
+#define lookup(kind, s) __lookup(rb_##kind##_names, rb_##kind##_count, s)
 
 static int __lookup(const char *const *table, int n, const char *s)
 {
@@ -103,10 +87,10 @@ static int parse_line(struct sim_case *sc, char *line)
 		     hist);
 	if (got < 8)
 		return -1;
-	sc->workload = lookup(workload_names, wl);
-	sc->phase = lookup(phase_names, ph);
-	sc->order = lookup(order_names, ord);
-	sc->alloc = lookup(alloc_names, al);
+	sc->workload = lookup(workload, wl);
+	sc->phase = lookup(phase, ph);
+	sc->order = lookup(order, ord);
+	sc->alloc = lookup(alloc, al);
 	if (sc->workload < 0 || sc->phase < 0 || sc->order < 0 || sc->alloc < 0)
 		return -1;
 	if (got == 9) {
@@ -133,7 +117,8 @@ static int run_case(const struct sim_case *sc)
 	}
 	if (!rb_work_has_phase(w, sc->phase)) {
 		fprintf(stderr, "%s: workload %s has no phase %s\n", sc->tag,
-			workload_names[sc->workload], phase_names[sc->phase]);
+			rb_workload_names[sc->workload],
+			rb_phase_names[sc->phase]);
 		rb_work_destroy(w);
 		return 2;
 	}

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.variants import builtin_names
+
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = ["old", "new", "new-fixed", "kvm-2021", "kvm-2023", "kvm-2023-lf"]
+VARIANTS = builtin_names()    # the registry (bench/variants.py)
 
 
 def run_cli(*args, stdin=None, env=None, timeout=600):

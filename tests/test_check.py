@@ -12,6 +12,7 @@ from bench import race
 from bench.check import conformance, run_check
 from bench.native import Rmap, load
 from conftest import VARIANTS, assert_usage_error, run_cli
+import race_model
 
 ADDS = lambda n, start=1: [("add", i) for i in range(start, start + n)]  # noqa: E731
 
@@ -142,9 +143,10 @@ def test_quotient_search_agrees_with_plain_search():
     for v in VARIANTS:
         inits = race.initial_layouts(v, 2, 5)
         for n in range(0, 6):
-            plain = race._explore_n(v, race.WALKS[v], 2, inits.get(n, []), 2,
+            kind = race.walk_kind(v, 2)
+            plain = race._explore_n(v, kind, 2, inits.get(n, []), 2,
                                     race.RaceResult(v, 2, n, 2, False))
-            quot = race._explore_n_quotient(v, race.WALKS[v], 2, inits.get(n, []), 2,
+            quot = race._explore_n_quotient(v, kind, 2, inits.get(n, []), 2,
                                             race.RaceResult(v, 2, n, 2, False))
             assert (plain is not None) == quot, (v, n)
     big = race.RaceResult("kvm-2023-lf", 2, 7, 3, False)
@@ -164,6 +166,11 @@ def test_initial_layouts_cover_holes():
 
 
 # ---- the explorer's atomic ops are the C kernels' ----------------------------
+#
+# The explorer's writer ops run the C kernel on a head rebuilt from its
+# state (rb_state_apply); here they are held to the same kernel run op after
+# op on one context, and, where it exists, to the former per-variant Python
+# writer model (tests/race_model.py), written from DESIGN.md section 3.
 
 @st.composite
 def _head_ops(draw):
@@ -189,7 +196,7 @@ def test_race_ops_equal_c_kernels(variant, ext):
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(_head_ops())
     def check(ops):
-        mem = race.EMPTY_MEM
+        mem = pymem = race.EMPTY_MEM
         with Rmap(kernel, 1, expected=len(ops)) as r:
             for op, s in ops:
                 mem, want = race.apply_op(variant, ext, mem, op, s)
@@ -197,6 +204,9 @@ def test_race_ops_equal_c_kernels(variant, ext):
                 assert got == want, (op, s)
                 assert r.layout(0) == race.layout(mem)
                 assert r.live_descs() == sum(x[race.LIVE] for x in mem[1])
+                if variant in race_model.WALKS:
+                    pymem, pywant = race_model.apply_op(variant, ext, pymem, op, s)
+                    assert (pymem, pywant) == (mem, want), (op, s)
 
     check()
 

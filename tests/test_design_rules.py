@@ -2,7 +2,7 @@
 
 Every case is an op file for `rmapbench trace` and the JSON lines it must
 print (DESIGN.md section 9), derived from the DESIGN sentences quoted in the
-comments, not from the C or from bench/model.py.  Each case is checked twice:
+comments, not from the C or from tests/model.py.  Each case is checked twice:
 on the real C kernels through the real CLI, and on the Python model, so a
 disagreement of either with the text fails here even if the two agree with
 each other.  Key order is compared too (`{"op", "head", "spte"?, "ret"}`,
@@ -16,7 +16,8 @@ import json
 
 import pytest
 
-from bench.trace import parse_ops, run_model
+from bench.trace import parse_ops
+from model import run_model
 from conftest import run_cli
 
 

@@ -3,9 +3,9 @@
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from bench.model import Model
+from model import Model, run_model
 from bench.native import Rmap, load
-from bench.trace import replay, run_c, run_model
+from bench.trace import replay, run_c
 from conftest import VARIANTS
 from strategies import op_sequences
 

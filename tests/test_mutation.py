@@ -6,7 +6,7 @@ import subprocess
 from hypothesis import HealthCheck, find, settings
 
 from bench.build import NATIVE_DIR
-from bench.model import Model
+from model import Model
 from bench.native import Kernel, Rmap
 from bench.trace import replay
 from strategies import op_sequences
@@ -30,7 +30,9 @@ def _typed(lib):
     for name, (res, args) in sig.items():
         getattr(lib, name).restype = res
         getattr(lib, name).argtypes = args
-    return {"lib": lib, "variant": lib.rb_variant().decode(), "ext": lib.rb_ext()}
+    from bench.native import name_tables
+    return {"lib": lib, "variant": lib.rb_variant().decode(), "ext": lib.rb_ext(),
+            "ids": name_tables(lib)}
 
 
 def _mutant(tmp_path, fname, old, new, ext):
@@ -38,7 +40,8 @@ def _mutant(tmp_path, fname, old, new, ext):
     assert src.count(old) == 1, old
     (tmp_path / fname).write_text(src.replace(old, new))
     so = tmp_path / "mutant.so"
-    srcs = [tmp_path / fname, NATIVE_DIR / "alloc.c", NATIVE_DIR / "api.c"]
+    srcs = [tmp_path / fname, NATIVE_DIR / "alloc.c", NATIVE_DIR / "api.c",
+            NATIVE_DIR / "iface.c"]
     proc = subprocess.run(["cc", "-O2", "-fPIC", "-shared", f"-DPTE_LIST_EXT={ext}",
                            f"-I{NATIVE_DIR}", *map(str, srcs), "-o", str(so)],
                           capture_output=True, text=True)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from bench.trace import run_model
+from model import run_model
 from conftest import assert_usage_error, run_cli
 
 

@@ -7,8 +7,8 @@ the later variants keep.  It has the same face as bench.native.Rmap (add,
 remove, walk, count, layout) so bench.trace.replay() can drive either one,
 and the tests hold the C kernels to it slot for slot.
 
-It also serves `rmapbench check`, which needs to step through the same
-states one slot at a time.
+It is a cross-check for the tests only: the suite itself (trace, check)
+runs on the C kernels and needs no Python per variant.
 """
 
 from __future__ import annotations
@@ -227,3 +227,9 @@ class Model:
 
     def live_descs(self) -> int:
         return self.live
+
+
+def run_model(variant: str, ext: int, ops: list[tuple]) -> list[dict]:
+    from bench.trace import replay
+
+    return replay(Model(variant, ext), ops)
