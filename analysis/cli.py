@@ -26,12 +26,14 @@ def _cmd_compare(args) -> int:
 
 
 def register(subparsers) -> None:
+    from bench.variants import role
+
     r = subparsers.add_parser(
         "report", help="statistics, plots and a report (html, md, summary.txt) from run directories")
     r.add_argument("dirs", nargs="+", metavar="DIR",
                    help="finished run directories; several (e.g. hosts) merge into one report")
-    r.add_argument("--baseline", default="old", metavar="V",
-                   help="series every other one is compared with (default: old)")
+    r.add_argument("--baseline", default=role("baseline"), metavar="V",
+                   help=f"series every other one is compared with (default: {role('baseline')})")
     r.add_argument("--out", metavar="DIR", help="output directory (default: the first DIR)")
     r.set_defaults(func=_cmd_report)
 

@@ -13,6 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import UsageError
+from bench.variants import role
+
+BASELINE = role("baseline")
 
 from . import fmt, stats
 from .findings import PHASE_ORDER, param_text
@@ -92,7 +95,7 @@ def compare_dirs(dir_a, dir_b, out=None, baseline: str | None = "auto", *,
     base_tbl = None
     if baseline == "auto":
         both = set(stats.labels(ra.df)) & set(stats.labels(rb.df))
-        baseline = "old" if "old" in both else None
+        baseline = BASELINE if BASELINE in both else None
     if baseline is not None:
         baseline = stats.check_baseline(ra.df, baseline)
         stats.check_baseline(rb.df, baseline)

@@ -8,12 +8,14 @@ metrics disagree with each other), inconclusive (no significant difference),
 or missing (the series or data needed are not in this run; the line says
 which).
 
-  (a) a larger EXT helps fork            old@14 vs old, fork add+remove per spte
-  (b) the per-descriptor counter helps   kvm-2021 vs old@14 (same EXT 14)
-  (c) head-only add is O(1) in n         kvm-2023's fork add scaling fit
-  (d) new's add is still O(n)            new's fork add fit against kvm-2023's
-  (e) rmap_fork total, ~33% faster       kvm-2021 vs old, fork add+remove
-  (f) lockless walk                      check.json: new can miss, kvm-2023-lf cannot
+  (a) a larger EXT helps fork            baseline@14 vs baseline, fork add+remove per spte
+  (b) the per-descriptor counter helps   counted vs baseline@14 (same EXT 14)
+  (c) head-only add is O(1) in n         head-only's fork add scaling fit
+  (d) the seed's add is still O(n)       seed's fork add fit against head-only's
+  (e) rmap_fork total, ~33% faster       counted vs baseline, fork add+remove
+  (f) lockless walk                      check.json: seed can miss, miss-free cannot
+
+(the variants by their roles in bench.variants.ROLES)
 
 Totals (a, b, e) are add + remove cost per spte at the largest n that both
 series share in one fork case (the case with the most n values, fifo/bump
@@ -28,6 +30,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from bench.variants import role
+
+V_BASE, V_SEED, V_COUNTED = role("baseline"), role("seed"), role("counted")
+V_HEAD_ONLY, V_MISS_FREE = role("head-only"), role("miss-free")
 
 from . import fmt
 from .stats import EXACT_THRESHOLD, N_RESAMPLES, SEED
@@ -234,52 +241,54 @@ def _fit_groups(fits: pd.DataFrame):
 
 
 def _o1_fact(fact: Fact, fits, df, hosts: int) -> Fact:
-    if "kvm-2023" not in set(df["label"]):
-        fact.missing = "series kvm-2023 not in this data"
+    if V_HEAD_ONLY not in set(df["label"]):
+        fact.missing = f"series {V_HEAD_ONLY} not in this data"
         return fact
     for host, be, sim in _fit_groups(fits):
         for metric in FIT_METRICS[sim]:
-            f = _fit_for(fits, host, be, "kvm-2023", metric)
+            f = _fit_for(fits, host, be, V_HEAD_ONLY, metric)
             if f is None:
                 continue
             ok = f["exponent_large"] < O1_EXPONENT
             fact.verdicts.append("agree" if ok else "disagree")
-            fact.evidence.append(f"{_fit_text(f, 'kvm-2023', metric)} "
+            fact.evidence.append(f"{_fit_text(f, V_HEAD_ONLY, metric)} "
                                  f"({_tag(host, be, sim, hosts)})")
             fact.short.append(f"{metric} n^{f['exponent_large']:.2f}, {fmt.num(f['slope'])} "
                               f"{fmt.per_op(metric, f['unit'])} per spte "
                               f"({_tag(host, be, sim, hosts)})")
-            fact.context = f"kvm-2023 fork add {_case_text(f)}"
+            fact.context = f"{V_HEAD_ONLY} fork add {_case_text(f)}"
     if not fact.verdicts:
-        fact.missing = "no scaling fit of kvm-2023 fork add (needs 3 or more n values)"
+        fact.missing = f"no scaling fit of {V_HEAD_ONLY} fork add (needs 3 or more n values)"
     return fact
 
 
 def _on_fact(fact: Fact, fits, df, hosts: int) -> Fact:
-    miss = [s for s in ("new", "kvm-2023") if s not in set(df["label"])]
+    miss = [s for s in (V_SEED, V_HEAD_ONLY) if s not in set(df["label"])]
     if miss:
-        fact.missing = f"series {', '.join(miss)} not in this data (needed: new vs kvm-2023)"
+        fact.missing = (f"series {', '.join(miss)} not in this data "
+                        f"(needed: {V_SEED} vs {V_HEAD_ONLY})")
         return fact
     for host, be, sim in _fit_groups(fits):
         for metric in FIT_METRICS[sim]:
-            f = _fit_for(fits, host, be, "new", metric)
-            k = _fit_for(fits, host, be, "kvm-2023", metric)
+            f = _fit_for(fits, host, be, V_SEED, metric)
+            k = _fit_for(fits, host, be, V_HEAD_ONLY, metric)
             if f is None or k is None:
                 continue
             grows = f["exponent_large"] >= O1_EXPONENT and f["slope"] > 0
             steeper = f["slope"] > 2 * max(k["slope"], 0) and (
                 f["exponent_large"] - k["exponent_large"] >= O1_EXPONENT)
             fact.verdicts.append("agree" if grows and steeper else "disagree")
-            fact.evidence.append(f"{_fit_text(f, 'new', metric)} against "
-                                 f"{_fit_text(k, 'kvm-2023', metric)} "
+            fact.evidence.append(f"{_fit_text(f, V_SEED, metric)} against "
+                                 f"{_fit_text(k, V_HEAD_ONLY, metric)} "
                                  f"({_tag(host, be, sim, hosts)})")
             unit = fmt.per_op(metric, f["unit"])
-            fact.short.append(f"{metric} new n^{f['exponent_large']:.2f}, {fmt.num(f['slope'])} "
-                              f"{unit} per spte vs kvm-2023 n^{k['exponent_large']:.2f}, "
+            fact.short.append(f"{metric} {V_SEED} n^{f['exponent_large']:.2f}, {fmt.num(f['slope'])} "
+                              f"{unit} per spte vs {V_HEAD_ONLY} n^{k['exponent_large']:.2f}, "
                               f"{fmt.num(k['slope'])} ({_tag(host, be, sim, hosts)})")
             fact.context = f"fork add {_case_text(f)}"
     if not fact.verdicts:
-        fact.missing = "no scaling fits of new and kvm-2023 fork add (need 3 or more n values)"
+        fact.missing = (f"no scaling fits of {V_SEED} and {V_HEAD_ONLY} fork add "
+                        "(need 3 or more n values)")
     return fact
 
 
@@ -292,7 +301,7 @@ def _race_fact(fact: Fact, check: list | None) -> Fact:
         r = c.get("race") or {}
         if isinstance(r.get("can_miss"), bool):
             race[str(c.get("variant"))] = r["can_miss"]
-    want = {"new": True, "kvm-2023-lf": False}
+    want = {V_SEED: True, V_MISS_FREE: False}
     for v, expect in want.items():
         if v not in race:
             continue
@@ -318,16 +327,17 @@ def history_facts(df: pd.DataFrame, fits: pd.DataFrame, check: list | None = Non
     hosts = df["host"].nunique()
     return [
         _total_fact(Fact("a", "A larger EXT helps fork (2021: PTE_LIST_EXT 3 -> 15 made "
-                         "rmap_fork ~22% faster): old@14 below old."), df, "old@14", "old", hosts),
+                         f"rmap_fork ~22% faster): {V_BASE}@14 below {V_BASE}."), df, f"{V_BASE}@14",
+                    V_BASE, hosts),
         _total_fact(Fact("b", "The per-descriptor counter helps fork (2021, at the same EXT): "
-                         "kvm-2021 below old@14."), df, "kvm-2021", "old@14", hosts),
-        _o1_fact(Fact("c", "Head-only add (kvm-2023) is O(1) in chain length: its fork add "
+                         f"{V_COUNTED} below {V_BASE}@14."), df, V_COUNTED, f"{V_BASE}@14", hosts),
+        _o1_fact(Fact("c", f"Head-only add ({V_HEAD_ONLY}) is O(1) in chain length: its fork add "
                       "scaling exponent is ~0 (below 0.2)."), fits, df, hosts),
-        _on_fact(Fact("d", "new's add is still O(n) (it walks the chain to count): its fork add "
-                      "grows with n, unlike kvm-2023's."), fits, df, hosts),
+        _on_fact(Fact("d", f"{V_SEED}'s add is still O(n) (it walks the chain to count): its fork "
+                      f"add grows with n, unlike {V_HEAD_ONLY}'s."), fits, df, hosts),
         _total_fact(Fact("e", "The 2021 change as a whole (EXT 14 + counter) makes fork faster, "
-                         "about 33%: kvm-2021 below old."), df, "kvm-2021", "old", hosts,
+                         f"about 33%: {V_COUNTED} below {V_BASE}."), df, V_COUNTED, V_BASE, hosts,
                     HISTORY_2021),
-        _race_fact(Fact("f", "A lockless walker can miss an spte under new (the review's case), "
-                        "not under kvm-2023-lf."), check),
+        _race_fact(Fact("f", f"A lockless walker can miss an spte under {V_SEED} (the review's "
+                        f"case), not under {V_MISS_FREE}."), check),
     ]

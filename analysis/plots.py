@@ -12,15 +12,8 @@ import io
 import numpy as np
 import pandas as pd
 
-# A fixed colour and marker per variant so every plot of a report agrees.
-STYLE = {
-    "old": ("#444444", "o"),
-    "new": ("#d62728", "s"),
-    "new-fixed": ("#ff7f0e", "D"),
-    "kvm-2021": ("#1f77b4", "^"),
-    "kvm-2023": ("#2ca02c", "v"),
-    "kvm-2023-lf": ("#9467bd", "P"),
-}
+from bench.variants import style as variant_style
+
 PANEL_KEYS = ["size_label", "order", "alloc"]
 
 
@@ -59,7 +52,8 @@ def metric_figure(points: pd.DataFrame, title: str, ylabel: str, *,
             s = g[g["label"] == lbl].sort_values("n")
             if s.empty:
                 continue
-            color, marker = STYLE.get(lbl.split("@")[0], (None, "o"))
+            # a fixed colour and marker per variant (its registry record)
+            color, marker = variant_style(lbl.split("@")[0])
             ls = "--" if "@" in lbl else "-"  # a variant at another EXT: same colour, dashed
             x, y = s["n"].to_numpy(float), s["mean"].to_numpy(float)
             if bool(s["simulated"].iloc[0]):

@@ -3,8 +3,9 @@ summary.txt (before/after lines for commit messages), comparisons.csv and
 fits.csv (every number of the tables, machine-readable).
 
 Public entry points:
-  build_report(loaded, baseline="old", check=None, ...) -> Report
-  write_report(run_dirs, out=None, baseline="old", check=None, ...) -> Path of report.html
+  build_report(loaded, baseline=BASELINE, check=None, ...) -> Report
+  write_report(run_dirs, out=None, baseline=BASELINE, check=None, ...) -> Path of report.html
+  (BASELINE: the registry's baseline role, bench.variants.ROLES)
   summary_text(comparisons, baseline) -> str
 """
 
@@ -18,10 +19,13 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import UsageError
+from bench.variants import role
 
 from . import fmt, stats
 from .findings import CASE_PARAMS, PHASE_ORDER, param_text, workload_findings
 from .history import history_facts
+
+BASELINE = role("baseline")
 from .load import Loaded, load_runs
 from .render import Bullets, Heading, Image, Para, Pre, Table, images, slug, to_html, to_markdown
 
@@ -534,7 +538,7 @@ def _method_blocks(baseline: str, alpha: float, threshold: float, n_resamples: i
     ])]
 
 
-def build_report(loaded: Loaded, baseline: str = "old", *, check: list | None = None,
+def build_report(loaded: Loaded, baseline: str = BASELINE, *, check: list | None = None,
                  check_source: str = "check.json", alpha: float = stats.ALPHA,
                  threshold: float = stats.EXACT_THRESHOLD,
                  n_resamples: int = stats.N_RESAMPLES, plots: bool = True) -> Report:
@@ -651,7 +655,7 @@ def build_report(loaded: Loaded, baseline: str = "old", *, check: list | None = 
 
 def summary_lines(cmp: pd.DataFrame, baseline: str, metrics: dict | None = None) -> list[str]:
     """Before/after lines, one per comparison of the summary metrics, e.g.
-    `fork add n=64  old 41.2 ns/op -> kvm-2023 12.1 ns/op  -70.6% [CI -72.0%, -69.1%]  perf`."""
+    `fork add n=64  A 41.2 ns/op -> B 12.1 ns/op  -70.6% [CI -72.0%, -69.1%]  perf`."""
     metrics = metrics or fmt.SUMMARY_METRICS
     out: list[str] = []
     if cmp is None or cmp.empty:
@@ -753,7 +757,7 @@ def write_outputs(report: Report, target: Path, stem: str = "report") -> Path:
     return html_path
 
 
-def write_report(run_dirs, out=None, baseline: str = "old", *, check: list | None = None,
+def write_report(run_dirs, out=None, baseline: str = BASELINE, *, check: list | None = None,
                  **kw) -> Path:
     """Load run directories, build the report and write it; returns report.html's path.
     Default output directory: the first run directory."""

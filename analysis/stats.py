@@ -219,7 +219,7 @@ def check_baseline(df: pd.DataFrame, baseline: str) -> str:
 
     present = labels(df)
     name, _, ext = baseline.partition("@")
-    if ext.isdigit():  # old@3 is old at its default EXT: the series "old"
+    if ext.isdigit():  # V@3 is V at its default EXT 3: the series "V"
         from .load import series_label
 
         baseline = series_label(name, int(ext))
@@ -229,10 +229,12 @@ def check_baseline(df: pd.DataFrame, baseline: str) -> str:
     return baseline
 
 
-def compare_variants(df: pd.DataFrame, baseline: str = "old", **kw) -> pd.DataFrame:
+def compare_variants(df: pd.DataFrame, baseline: str | None = None, **kw) -> pd.DataFrame:
     """Per point and metric, every series against the baseline series of the
-    same host, backend and case parameters."""
-    baseline = check_baseline(df, baseline)
+    same host, backend and case parameters (default: the registry's baseline)."""
+    from bench.variants import role
+
+    baseline = check_baseline(df, baseline or role("baseline"))
     ref = df[df["label"] == baseline]
     test = df[df["label"] != baseline]
     series = df.drop_duplicates("label").set_index("label")[["variant", "ext"]]

@@ -384,7 +384,7 @@ _CONFIG_DIR: list[Path] = []     # the directory of the config being parsed
 
 
 def parse_variant(key: str, spec) -> tuple[str, int | None]:
-    """'old' -> ('old', None); 'old@14' -> ('old', 14); a path to a variant's
+    """'V' -> ('V', None); 'V@14' -> ('V', 14); a path to a variant's
     .c file (relative to the config's directory), optionally with @EXT ->
     (its registered name, EXT)."""
     allowed = (f"a variant ({', '.join(_variants.names())}) or a path to a variant's .c "

@@ -394,7 +394,11 @@ class CounterGroup(_Closing):
         names = [e[0] for e in evs]
         if len(set(names)) != len(names):
             raise UsageError(f"event list {names}: an event is given twice")
-        self.kernel = kernel or load("old", 3)
+        if kernel is None:
+            from .variants import builtin_names, default_ext
+            first = builtin_names()[0]
+            kernel = load(first, default_ext(first))
+        self.kernel = kernel
         self.lib = _measure_lib(self.kernel)
         self.events = evs
         n = len(evs)

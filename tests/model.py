@@ -20,6 +20,10 @@ COUNTED = {"kvm-2021", "kvm-2023", "kvm-2023-lf"}
 KVM2023 = {"kvm-2023", "kvm-2023-lf"}
 
 
+# the built-ins this model was written for (a later built-in need not have one)
+MODELLED = ("old", "new", "new-fixed", "kvm-2021", "kvm-2023", "kvm-2023-lf")
+
+
 @dataclass
 class Desc:
     slots: list
@@ -54,8 +58,7 @@ class Model:
     """All heads of one variant at one EXT."""
 
     def __init__(self, variant: str, ext: int):
-        if variant not in ("old", "new", "new-fixed", "kvm-2021", "kvm-2023",
-                           "kvm-2023-lf"):
+        if variant not in MODELLED:
             raise ValueError(f"no model for variant {variant!r}")
         self.variant = variant
         self.ext = ext
