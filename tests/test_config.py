@@ -11,6 +11,7 @@ from bench.config import (HEADS_MAX, Options, bytes_per_head, desc_stride, estim
                           expand, load_builtin, parse_config, parse_size, resolve_heads,
                           sptes_per_head)
 from bench.errors import UsageError
+from bench.variants import builtin_names, default_ext
 from tests.conftest import assert_usage_error, run_cli
 
 GOOD = """
@@ -243,6 +244,7 @@ def test_parse_size():
 
 # -- the built-in sweeps ------------------------------------------------------
 
+# the seed question's pairs (the quick sweep has exactly these)
 PAIRS = {("old", 3), ("new", 3), ("new-fixed", 3), ("kvm-2021", 14), ("kvm-2023", 14),
          ("old", 14), ("new", 14), ("kvm-2023", 3), ("kvm-2023-lf", 14)}
 TYPICAL = {"L1d": 48 << 10, "L2": 2 << 20, "LLC": 32 << 20}
@@ -258,7 +260,9 @@ def test_default_sweep_answers_the_seed_question(caches, backend):
     fork = [p for p in planned if p.case["workload"] == "fork"]
 
     # all five variants at their default EXT; old and new also at 14, kvm-2023 also at 3
-    assert {(c["variant"], c["ext"]) for c in cases if c["workload"] == "fork"} == PAIRS
+    # the seed question's pairs, and every built-in of the registry at its own EXT
+    assert {(c["variant"], c["ext"]) for c in cases if c["workload"] == "fork"} == \
+        PAIRS | {(v, default_ext(v)) for v in builtin_names()}
 
     # per (variant, EXT): n = 1..1024 in powers of two, both exit orders, warm (inside L2),
     # bump-allocated: the whole main grid
