@@ -58,6 +58,8 @@ BUILTINS: tuple[Variant, ...] = (
        "head-only add and remove, tail counts: O(1) add and count"),
     _b("kvm-2023-lf", "pte_list_kvm2023_lf.c", 14, "", ("#9467bd", "P"),
        "rmapbench's own: kvm-2023 walked top down in each descriptor, miss-free lockless"),
+    _b("kvm-2025", "pte_list_kvm2025.c", 14, "v6.15+", ("#8c564b", "X"),
+       "kvm-2023 plus the per-head lock bit (KVM_RMAP_LOCKED) for walkers without mmu_lock"),
 )
 
 # The roles the analysis and the report give variants (by what they show,
