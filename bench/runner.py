@@ -229,7 +229,9 @@ def _run_pyperf(case: dict, plan: Plan, tmp: Path) -> tuple[str, list[dict]]:
     pyperf_out = tmp / "pyperf.json"
     argv = [sys.executable, "-m", "bench.worker", "--case", json.dumps(case),
             "--counters-out", str(counters_out), "--affinity", str(plan.cpu),
-            "--output", str(pyperf_out), "--quiet", *plan.pyperf_args]
+            "--output", str(pyperf_out), "--quiet", *plan.pyperf_args,
+            # pyperf workers see a filtered environment: user variant files too
+            "--inherit-environ", "RMAPBENCH_USER_VARIANTS,RMAPBENCH_BUILD_DIR"]
     if plan.events:
         argv += ["--events", ",".join(plan.events)]
     if plan.cflags is not None:
