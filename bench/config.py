@@ -195,15 +195,20 @@ def load_builtin(name: str) -> SweepConfig:
 
 
 def load_config(path: str | Path) -> SweepConfig:
-    text = read_user_text(path, "config")
-    _CONFIG_DIR.append(Path(path).resolve().parent)
+    return parse_config(read_user_text(path, "config"), str(path))
+
+
+def parse_config(text: str, source: str = "<string>") -> SweepConfig:
+    # variant file paths are relative to the config's directory
+    where = Path(source).resolve().parent if source and Path(source).is_file() else None
+    _CONFIG_DIR.append(where or Path.cwd())
     try:
-        return parse_config(text, str(path))
+        return _parse_config(text, source)
     finally:
         _CONFIG_DIR.pop()
 
 
-def parse_config(text: str, source: str = "<string>") -> SweepConfig:
+def _parse_config(text: str, source: str = "<string>") -> SweepConfig:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

@@ -242,12 +242,13 @@ def _resume_state(args, out: Path):
     if not isinstance(stored, dict) or "text" not in stored or "sweep" not in meta:
         raise UsageError(f"{str(out)!r} holds no sweep run (its meta.json has no sweep "
                          "config): --resume continues only a sweep")
+    # parsed first: it registers the variant files the run names
+    cfg = parse_config(stored["text"], stored.get("source", "meta.json"))
     check_stored_meta(meta, out)
     if (args.config or args.quick) and requested.text != stored["text"]:
         raise UsageError(f"config {requested.source!r} differs from the one the run in "
                          f"{str(out)!r} was started with ({stored.get('source')}): "
                          "resume without a CONFIG, or use another --out")
-    cfg = parse_config(stored["text"], stored.get("source", "meta.json"))
     return cfg, meta
 
 
