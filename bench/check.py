@@ -56,6 +56,8 @@ KIND_TEXT = {
     "failed-remove-changes-list": "a failed remove changes the list",
     "remove-present-fails": "removing a present spte fails",
     "walk-wrong": "walk does not visit exactly the present sptes",
+    "walk-order-differs": "pte_list_walk does not follow the walk order the variant declares "
+                          "(PTE_LIST_DECLARE), which check's race explorer walks",
     "count-wrong": "count is not the number of present sptes",
     "descriptor-leak": "a live descriptor is not reachable from the head",
     "no-return-to-single": "a list down to one spte keeps it in a descriptor (never back to the single-pointer form)",
@@ -124,6 +126,11 @@ def conformance(variant: str, ext: int, max_ops: int | None = None) -> dict:
                 runs += 1
                 shadow2 = _judge(variant, ext, path, op, s, ret, shadow, lay, lay2,
                                  walk, cnt, live, live2, note)
+                declared = _declared_walk(variant, ext, path)
+                if declared != walk:
+                    note("walk-order-differs", path + [("walk", None)],
+                         f"pte_list_walk visits {walk}; the declared "
+                         f"{race_walk_kind(variant, ext)} walk visits {declared}")
                 key = (_canon_layout(lay2), live2)
                 if key in seen:
                     continue
@@ -139,6 +146,26 @@ def conformance(variant: str, ext: int, max_ops: int | None = None) -> dict:
     diffs.sort(key=lambda d: (len(d["ops"]), order.index(d["kind"])))
     return {"deviations": devs, "differences": diffs, "max_ops": max_ops,
             "states": len(seen), "sequences": runs}
+
+
+def race_walk_kind(variant: str, ext: int) -> str:
+    from .race import walk_kind
+    return walk_kind(variant, ext)
+
+
+def _declared_walk(variant: str, ext: int, path) -> list[int]:
+    """The sptes the walk the variant declares visits, in order, on the
+    state path builds (no writer running): what check's race explorer
+    assumes pte_list_walk() does."""
+    from . import race
+
+    mem = race.build(variant, ext, path)
+    kind, pc, out = race.walk_kind(variant, ext), ("head",), []
+    while pc[0] != "done":
+        pc, seen, _ = race.walker_step(kind, ext, mem, pc)
+        if seen is not None:
+            out.append(seen)
+    return out
 
 
 def _layout_ids(lay: dict) -> list[int]:

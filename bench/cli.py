@@ -93,6 +93,10 @@ def _check_paths(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .variants import forget_user_variants
+
+    # a command names its own variant files; it inherits none from a caller
+    forget_user_variants()
     parser = make_parser()
     try:
         args = parser.parse_args(argv)

@@ -128,6 +128,15 @@ def _from_env() -> None:
 _from_env()
 
 
+def forget_user_variants() -> None:
+    """Back to the built-ins only (a command's start: the files it names are
+    its own, not an earlier command's in the same environment)."""
+    for name in [n for n, v in VARIANTS.items() if v.user]:
+        del VARIANTS[name]
+    _USER_PATHS.clear()
+    os.environ.pop(ENV, None)
+
+
 def add_user_variant(spec: str, cflags: str | None = None) -> str:
     """Register a user's variant file; returns its name.  The file is
     compiled once here (cached by content) to read its declared name."""

@@ -260,3 +260,20 @@ def test_no_module_names_a_builtin_variant():
             if pat.search(p.read_text()):
                 offenders.setdefault(v, []).append(str(p.relative_to(ROOT)))
     assert offenders == {}
+
+
+def test_a_declaration_that_lies_about_the_walk_is_a_deviation(tmp_path):
+    """check's explorer walks the declared order; conformance holds the
+    variant's own pte_list_walk to it."""
+    text = _template(tmp_path).read_text()
+    text = text.replace("struct pte_list_desc *more;\n};",
+                        "struct pte_list_desc *more;\n\tu64 spte_count;\n};", 1)
+    text = text.replace("PTE_LIST_DECLARE(NULL, PTE_LIST_WALK_FWD_NULL,\n\t\t PTE_LIST_NO_FIELD,",
+                        "PTE_LIST_DECLARE(NULL, PTE_LIST_WALK_REV_COUNT,\n"
+                        "\t\t PTE_LIST_FIELD(spte_count),")
+    liar = tmp_path / "liar.c"
+    liar.write_text(text)
+    kinds = {d["kind"] for d in run_check([str(liar)], 3)[0]["deviations"]}
+    assert kinds == {"walk-order-differs"}
+    honest = run_check([str(_template(tmp_path))], 3)[0]["deviations"]
+    assert honest == []
