@@ -386,13 +386,23 @@ def _trace_text(cx) -> str:
 def check_blocks(check: list, source: str) -> list:
     """The optional section from `rmapbench check --json` (a list of per-variant
     objects: variant, ext, deviations [{kind, ops, detail}], differences,
-    race {can_miss, bounds, counterexample})."""
+    race {can_miss, bounds, counterexample}, and for a variant with a head lock
+    race_without_lock, the walker that does not take it: one row each)."""
     rows, traces = [], []
+    runs = []
     for c in check:
-        race = c.get("race") or {}
+        if isinstance(c, dict) and isinstance(c.get("race_without_lock"), dict):
+            # a head lock: the walker taking it, and one that does not
+            runs.append((f"{c.get('variant')} (walker takes the head lock)", c, c.get("race")))
+            runs.append((f"{c.get('variant')} (walker without the lock)", c,
+                         c["race_without_lock"]))
+        else:
+            runs.append((str(c.get("variant")), c, c.get("race")))
+    for label, c, race in runs:
+        race = race or {}
         can_miss = race.get("can_miss")
         cx = race.get("counterexample")
-        rows.append([str(c.get("variant")), _text(c.get("ext")), _kinds_text(c.get("deviations")),
+        rows.append([label, _text(c.get("ext")), _kinds_text(c.get("deviations")),
                      _kinds_text(c.get("differences")) if "differences" in c else "",
                      "yes" if can_miss is True else "no" if can_miss is False else _text(can_miss),
                      _bounds_text(race.get("bounds")),
@@ -403,7 +413,7 @@ def check_blocks(check: list, source: str) -> list:
             m = race.get("missed")
             missed = (f"; missed spte(s) {', '.join(map(str, m)) if isinstance(m, list) else m}"
                       if m is not None else "")
-            traces += [Para(f"{c.get('variant')}: shortest counterexample{where}{missed}:"),
+            traces += [Para(f"{label}: shortest counterexample{where}{missed}:"),
                        Pre(_trace_text(cx))]
     return [Heading(2, "Behaviour check and lockless-walk race"),
             Para(f"From {source} (rmapbench check): deviations of each variant from the "

@@ -277,3 +277,14 @@ def test_a_declaration_that_lies_about_the_walk_is_a_deviation(tmp_path):
     assert kinds == {"walk-order-differs"}
     honest = run_check([str(_template(tmp_path))], 3)[0]["deviations"]
     assert honest == []
+
+
+def test_report_shows_both_walkers_of_a_head_lock():
+    from analysis.render import Table
+    from analysis.report import check_blocks
+
+    blocks = check_blocks(run_check(["kvm-2025"]), "check.json")
+    table = next(b for b in blocks if isinstance(b, Table))
+    assert [(r[0], r[4]) for r in table.rows] == [
+        ("kvm-2025 (walker takes the head lock)", "no"),
+        ("kvm-2025 (walker without the lock)", "yes")]
