@@ -21,6 +21,7 @@ COMMAND_MODULES: list[str] = [
     "bench.run",
     "bench.doctor",
     "bench.sweep",
+    "bench.kimport",
     "analysis.cli",
 ]
 
@@ -80,6 +81,7 @@ def make_parser() -> argparse.ArgumentParser:
 # Arguments that name a file or directory: an empty one would silently mean
 # "." (or, for --out, no output at all), so it is refused for every command.
 PATH_ARGS = {"out": "--out", "config": "CONFIG", "opsfile": "OPSFILE", "dirs": "DIR",
+             "target": "KERNEL_TREE|MMU_C",
              "dir_a": "DIR_A", "dir_b": "DIR_B"}
 
 
