@@ -46,7 +46,8 @@ TOP_KEYS = ["description", "options", "defaults", "grid"]
 GRID_KEYS = ["name", "workload", "variant", "ext", "n", "heads", "order", "alloc", "seed"]
 DEFAULTS_KEYS = [k for k in GRID_KEYS if k != "name"]
 OPTION_KEYS = ["backend", "events", "cpu", "sim_profile", "cflags", "max_sptes",
-               "max_footprint", "sim_max_sptes", "sim_max_footprint", "pyperf"]
+               "max_footprint", "sim_max_sptes", "sim_max_footprint", "precision", "budget",
+               "pyperf"]
 PYPERF_KEYS = ["fast", "rigorous", "processes", "values", "warmups", "loops", "min_time"]
 RANGE_KEYS = ["from", "to", "times", "step"]
 
@@ -123,6 +124,8 @@ class Options:
     max_footprint: int = DEFAULT_MAX_FOOTPRINT
     sim_max_sptes: int | None = None        # tighter caps when the backend is sim
     sim_max_footprint: int | None = None
+    precision: float | None = None          # target ratio CI half-width (timing)
+    budget: float | None = None             # seconds of timing per case group
     pyperf: dict = field(default_factory=dict)
 
     def pyperf_args(self) -> list[str]:
@@ -284,6 +287,14 @@ def _parse_options(raw) -> Options:
             if size is None or size < 4096:
                 raise _bad(key, v, "a size of at least 4KiB, like \"1GiB\" or \"256MiB\"")
             setattr(o, k, size)
+        elif k == "precision":
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+                raise _bad(key, v, "a fraction above 0 and below 1 (0.01 = 1%)")
+            o.precision = float(v)
+        elif k == "budget":
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 3600:
+                raise _bad(key, v, "seconds of timing per case group, above 0 and at most 3600")
+            o.budget = float(v)
         elif k == "pyperf":
             o.pyperf = _parse_pyperf(v)
     return o
