@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from .backends import NAMES, get as get_backend
 from .errors import UsageError, read_user_text
 from .variants import EXT_MAX, EXT_MIN, VARIANTS
 from .workloads import ALLOCS, ORDERS, WORKLOADS
 
-BACKENDS = ["auto", "perf", "sim", "time"]
+BACKENDS = NAMES
 BUILTIN = ["default", "quick"]
 
 N_MAX = 1 << 20          # as `rmapbench run`
@@ -530,11 +531,7 @@ def target_bytes(target: str, caches: dict) -> int:
 
 def caps_for(options: Options, backend: str | None) -> tuple[int, int, str]:
     """(max sptes, max bytes, key prefix) one case may use under this backend."""
-    if backend == "sim" and (options.sim_max_sptes or options.sim_max_footprint):
-        return (min(options.max_sptes, options.sim_max_sptes or options.max_sptes),
-                min(options.max_footprint, options.sim_max_footprint or options.max_footprint),
-                "sim_")
-    return options.max_sptes, options.max_footprint, ""
+    return get_backend(backend).caps(options)
 
 
 def head_limit(workload: str, variant: str, ext: int, n: int, options: Options,

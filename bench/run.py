@@ -141,7 +141,7 @@ def print_tables(df, baseline_variant: str, out=None) -> None:
         metrics = list(dict.fromkeys(sp.metric))
         for m in metrics:
             r = sp[sp.metric == m].iloc[0]
-            tag = "sim" if r.backend == "sim" else r.backend
+            tag = r.backend
             name = {"time": "time raw", "time-net": "time net"}.get(m, m)
             t.add_column(f"{name}\n{r.unit} [{tag}]", justify="right")
             if m == "time":

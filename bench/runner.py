@@ -32,7 +32,7 @@ from . import host as hostmod
 from .errors import UsageError
 from .measure import MAX_RETRIES as MAX_RETRIES_DEFAULT, RULE
 
-BACKENDS = ["auto", "perf", "sim", "time"]
+from .backends import NAMES as BACKENDS, get as get_backend  # noqa: E402
 TIME_UNIT_EVENTS = {"task-clock", "cpu-clock"}
 
 
@@ -60,7 +60,7 @@ class Plan:
 
     @property
     def timing_backend(self) -> str:
-        return "perf" if self.backend == "perf" else "time"
+        return get_backend(self.backend).timing_backend
 
 
 def _check_cpu(cpu) -> int:
@@ -162,7 +162,7 @@ def make_plan(backend: str = "auto", events=None, cpu=None, pyperf_args=(),
         caches["L1d"] = geo["D1"].size
         caches["LLC"] = geo["LL"].size
     return Plan(requested=backend, backend=chosen, reason=reason,
-                timed=timing or chosen != "sim", cpu=cpu, events=worker_events,
+                timed=timing or get_backend(chosen).always_timed, cpu=cpu, events=worker_events,
                 event_support=support, pyperf_args=list(pyperf_args), cflags=cflags,
                 sim_profile=sim_profile if chosen == "sim" else None,
                 sim_profile_reason=profile_reason, sim_geometry=geometry, caches=caches,
@@ -177,10 +177,7 @@ def prepare_kernels(plan: Plan, cases: list[dict]) -> None:
 
     for variant, ext in dict.fromkeys((c["variant"], c["ext"]) for c in cases):
         build_library(variant, ext, plan.cflags)
-        if plan.backend == "sim":
-            from . import sim
-
-            sim.build_driver(variant, ext, plan.cflags)
+        get_backend(plan.backend).prepare(plan, variant, ext)
 
 
 # Under valgrind a case runs tens of times slower, so "beyond the LLC" must
@@ -240,6 +237,7 @@ class Timing:
     max_value_s: float = 0.05        # no value costs more wall time (one repetition at least)
     max_retries: int = MAX_RETRIES_DEFAULT
     adaptive: bool = True
+    fixed_warmups: bool = False      # --warmups given: keep them even when rounds are dear
 
     def meta(self) -> dict:
         return asdict(self)
@@ -278,6 +276,7 @@ def timing_from_args(pyperf_args=(), precision: float | None = None,
         t.adaptive = False
     if (v := _opt(args, "warmups")) is not None:
         t.warmup_rounds = int(v)
+        t.fixed_warmups = True
     if (v := _opt(args, "loops")) is not None:
         t.loops = int(v)
     if (v := _opt(args, "min-time")) is not None or (v := _opt(args, "min_time")) is not None:
@@ -457,7 +456,7 @@ def time_group(cases: list[dict], plan: Plan, progress=None) -> dict:
             "cpu": plan.cpu, "events": plan.events, "rule": plan.rule,
             "max_retries": t.max_retries, "rounds": t.rounds, "warmup_rounds": t.warmup_rounds,
             "loops": t.loops, "value_s": t.value_s, "max_value_s": t.max_value_s,
-            "epoch_rounds": t.epoch_rounds}
+            "epoch_rounds": t.epoch_rounds, "fixed_warmups": t.fixed_warmups}
     start = time.monotonic()
     deadline = start + t.budget
     procs: list[list[dict]] = []
@@ -561,6 +560,7 @@ def _timing_rows(case, arm, plan, base, timed, baseline_label) -> list[dict]:
                 ev = v["evidence"]
                 common = {**base, "backend": backend, "phase": phase, "ops": ops,
                           "loops": loops, "process": p, "sample": v["round"],
+                          "epoch": v.get("epoch", 0),
                           "simulated": False, "footprint": v["footprint"],
                           "retries": v["retries"], "disturbed": v["disturbed"],
                           "reasons": ";".join(v["reasons"]),
@@ -609,32 +609,6 @@ def _sim_rows(case, plan, base) -> list[dict]:
     return rows
 
 
-def _sim_group(cases, plan, bases) -> dict:
-    """Sim rows of every case of a group, in a thread pinned to the CPUs other
-    than the timed one (valgrind inherits the thread's affinity), so the
-    simulation runs beside the timing rather than after it."""
-    import threading
-
-    result: dict = {}
-
-    def work():
-        others = set(hostmod.online_cpus()) - {plan.cpu}
-        if others:
-            try:
-                os.sched_setaffinity(threading.get_native_id(), others)
-            except OSError:
-                pass
-        try:
-            for i, (c, b) in enumerate(zip(cases, bases)):
-                result[i] = _sim_rows(c, plan, b)
-        except BaseException as e:          # re-raised in the caller
-            result["error"] = e
-
-    th = threading.Thread(target=work, daemon=True)
-    th.start()
-    return {"thread": th, "result": result}
-
-
 def measure_group(cases: list[dict], plan: Plan, run_id: str, host: str,
                   progress=None) -> list[tuple[dict, list[dict], str | None]]:
     """Rows (every phase) and pyperf JSON of every case of one group, the
@@ -642,20 +616,15 @@ def measure_group(cases: list[dict], plan: Plan, run_id: str, host: str,
     baseline of the group's ratios."""
     cases = [{**c, "cpu": plan.cpu} for c in cases]
     bases = [_row_base(c, plan, run_id, host) for c in cases]
-    sim = _sim_group(cases, plan, bases) if plan.backend == "sim" else None
-    timed = None
-    try:
-        if plan.timed:
-            timed = time_group(cases, plan, progress)
-    finally:
-        if sim is not None:
-            sim["thread"].join()
-    if sim is not None and "error" in sim["result"]:
-        raise sim["result"]["error"]
+    # the timing first, then valgrind: a simulation running beside the timing
+    # (on the other CPU) would share the caches and memory bus with it
+    timed = time_group(cases, plan, progress) if plan.timed else None
+    backend = get_backend(plan.backend)
+    own = [backend.rows(c, plan, b) for c, b in zip(cases, bases)]
     out = []
     base_label = f"{cases[0]['variant']}@{cases[0]['ext']}"
     for i, (c, b) in enumerate(zip(cases, bases)):
-        rows = list(sim["result"][i]) if sim is not None else []
+        rows = list(own[i])
         text = None
         if timed is not None:
             rows += _timing_rows(c, i, plan, b, timed, base_label)

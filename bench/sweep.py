@@ -28,7 +28,7 @@ from pathlib import Path
 from .errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
-BACKENDS = ["auto", "perf", "sim", "time"]
+from .backends import NAMES as BACKENDS  # noqa: E402
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
 
 

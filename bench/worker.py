@@ -49,22 +49,27 @@ def check_pinned(cpu: int) -> None:
         os._exit(3)
 
 
-def _calibrate(units, phase, spec) -> int:
+def _calibrate(units, phase, spec) -> tuple[int, float]:
     """Loops per value of one phase, from the whole cost of one repetition of
-    its slowest arm (two tries each: the first also warms up)."""
+    its slowest arm (a second try when the first was cheap: it warms up), and
+    the wall time one value of the phase will cost at most."""
     region = whole = 0.0
     for u in units:
-        for _ in range(2):
+        for attempt in range(2):
             t0 = time.perf_counter()
             r = u["work"].run(phase, 1)
             w = time.perf_counter() - t0
+            if w > 0.05:
+                break
         region = max(region, r.ns / 1e9)
         whole = max(whole, w)
     if spec.get("loops"):
-        return int(spec["loops"])
-    want = max(1, round(spec["value_s"] / max(region, 1e-9)))
-    bound = max(1, int(spec["max_value_s"] / max(whole, 1e-9)))
-    return max(1, min(want, bound))
+        loops = int(spec["loops"])
+    else:
+        want = max(1, round(spec["value_s"] / max(region, 1e-9)))
+        bound = max(1, int(spec["max_value_s"] / max(whole, 1e-9)))
+        loops = max(1, min(want, bound))
+    return loops, loops * whole * len(units)
 
 
 def main(argv=None) -> int:
@@ -127,9 +132,11 @@ def main(argv=None) -> int:
     t_start = time.monotonic()
     fixed("start")
     loops = {}
+    round_s = 0.0
     for phase in dict.fromkeys(u["phase"] for u in units):
         same = [u for u in units if u["phase"] == phase]
-        loops[phase] = _calibrate(same, phase, spec)
+        loops[phase], cost = _calibrate(same, phase, spec)
+        round_s += cost
         emit({"kind": "calibration", "phase": phase, "loops": loops[phase]})
     t_meas = time.monotonic()
 
@@ -150,13 +157,15 @@ def main(argv=None) -> int:
 
     rnd = 0
     warm = spec.get("warmup_rounds", 1)
+    if round_s > spec["slice_s"] / 4 and not spec.get("fixed_warmups"):
+        warm = 0          # a round is dear: the calibration runs were the warm-up
     total = warm + spec["rounds"]
     epoch, in_epoch = 0, 0
     epoch_rounds = spec.get("epoch_rounds", 0)
     t_epoch = time.monotonic()
     try:
         while rnd < total:
-            if rnd >= warm + spec.get("min_rounds", 2) and \
+            if rnd >= warm + spec.get("min_rounds", 1) and \
                     time.monotonic() - t_meas > spec["slice_s"]:
                 break
             # a new layout every epoch_rounds rounds, but no more than a fifth
