@@ -226,7 +226,7 @@ class Timing:
     options fix the corresponding part (timing_from_args)."""
     precision: float = 0.01          # target 95% CI half-width of each ratio to the baseline
     budget: float = 12.0             # seconds of timing per case group, at most (about)
-    min_processes: int = 3
+    min_processes: int = 2
     max_processes: int | None = None # None: as many as the budget allows
     rounds: int = 100000             # per worker process, at most
     slice_s: float | None = None     # seconds of rounds per process (None: from budget)
