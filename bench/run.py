@@ -231,7 +231,10 @@ def cmd_run(args) -> int:
               file=sys.stderr, flush=True)
 
     all_rows = []
-    for case, rows, pyperf_text in measure_group(cases, plan, run_id, host, progress):
+    def note(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    for case, rows, pyperf_text in measure_group(cases, plan, run_id, host, progress, note):
         all_rows += rows
         if rundir:
             rundir.write_case(case_key(case), rows, pyperf_text)

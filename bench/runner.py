@@ -610,7 +610,7 @@ def _sim_rows(case, plan, base) -> list[dict]:
 
 
 def measure_group(cases: list[dict], plan: Plan, run_id: str, host: str,
-                  progress=None) -> list[tuple[dict, list[dict], str | None]]:
+                  progress=None, note=None) -> list[tuple[dict, list[dict], str | None]]:
     """Rows (every phase) and pyperf JSON of every case of one group, the
     variants interleaved in the same worker processes; cases[0] is the
     baseline of the group's ratios."""
@@ -620,7 +620,11 @@ def measure_group(cases: list[dict], plan: Plan, run_id: str, host: str,
     # (on the other CPU) would share the caches and memory bus with it
     timed = time_group(cases, plan, progress) if plan.timed else None
     backend = get_backend(plan.backend)
-    own = [backend.rows(c, plan, b) for c, b in zip(cases, bases)]
+    own = []
+    for c, b in zip(cases, bases):
+        if note and backend.simulated:
+            note(f"  simulating {c['variant']}@{c['ext']} under valgrind ...")
+        own.append(backend.rows(c, plan, b))
     out = []
     base_label = f"{cases[0]['variant']}@{cases[0]['ext']}"
     for i, (c, b) in enumerate(zip(cases, bases)):

@@ -131,3 +131,33 @@ def test_group_rows_count_remeasured_values_per_case():
     assert len(t) == 3
     assert {r["remeasured"] for r in t} == {sum(r["retries"] > 0 for r in t)}
     assert all(r["halfwidth_of"] == "mean" for r in t)
+
+
+def test_aa_summary_figures_and_goals():
+    import pandas as pd
+
+    from analysis.compare import aa_summary
+
+    # two runs: ratio to the baseline per case in A and B with their intervals
+    base_tbl = pd.DataFrame({
+        "metric": ["time"] * 4, "exact": [False] * 4,
+        "ratio_a": [1.00, 0.50, 2.00, 1.10], "ci_lo_a": [0.99, 0.495, 1.98, 1.089],
+        "ci_hi_a": [1.01, 0.505, 2.02, 1.111],
+        "ratio_b": [1.005, 0.50, 2.10, 1.10], "ci_lo_b": [0.995, 0.495, 2.079, 1.089],
+        "ci_hi_b": [1.015, 0.505, 2.121, 1.111]})
+    cmp = pd.DataFrame({"metric": ["time"] * 4, "exact": [False] * 4,
+                        "ratio": [1.01, 0.98, 1.05, 1.0],
+                        "verdict": ["no significant difference"] * 3 + ["worse"]})
+    run = pd.DataFrame({"metric": ["time"] * 2, "simulated": [False] * 2, "run_id": ["a", "a"],
+                        "workload": ["fork"] * 2, "phase": ["add", "remove"],
+                        "variant": ["new"] * 2, "ext": [3, 3], "n": [1, 1], "heads": [9, 9],
+                        "order": ["fifo"] * 2, "alloc": ["bump"] * 2, "seed": [1, 1],
+                        "halfwidth": [0.004, 0.02], "halfwidth_of": ["ratio to old@3"] * 2})
+    fig, lines = aa_summary(cmp, base_tbl, run, run.assign(run_id="b"))
+    assert fig["halfwidth_median"] == pytest.approx(0.012)
+    assert fig["change_median"] == pytest.approx(0.0025)      # |1.005/1 - 1|, 0, 5%, 0
+    # the 5% change of the third case is far outside both 1% intervals: significant
+    assert fig["significant"] == 1 and fig["ratio_cases"] == 4
+    assert fig["abs_significant"] == 1
+    text = "\n".join(lines)
+    assert "MISSED" in text and "met" in text
