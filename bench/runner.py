@@ -485,8 +485,11 @@ def time_group(cases: list[dict], plan: Plan, progress=None) -> dict:
             if t.adaptive and p >= t.min_processes and worst <= t.precision:
                 stopped = "precision"
                 break
-            if t.max_processes is None and p >= t.min_processes and \
-                    deadline - time.monotonic() < overhead + 0.3:
+            # the budget is a bound: no new process once it is spent, even before
+            # min_processes (a case whose one round outlasts the budget gets one)
+            if t.max_processes is None and (
+                    deadline - time.monotonic() < 0.3 or
+                    (p >= t.min_processes and deadline - time.monotonic() < overhead + 0.3)):
                 stopped = "budget"
                 break
     return {"procs": procs, "prec": prec, "seconds": time.monotonic() - start,
