@@ -48,7 +48,7 @@ GRID_KEYS = ["name", "workload", "variant", "ext", "n", "heads", "order", "alloc
 DEFAULTS_KEYS = [k for k in GRID_KEYS if k != "name"]
 OPTION_KEYS = ["backend", "events", "cpu", "sim_profile", "cflags", "max_sptes",
                "max_footprint", "sim_max_sptes", "sim_max_footprint", "precision", "budget",
-               "pyperf"]
+               "sim_beside", "pyperf"]
 PYPERF_KEYS = ["fast", "rigorous", "processes", "values", "warmups", "loops", "min_time"]
 RANGE_KEYS = ["from", "to", "times", "step"]
 
@@ -127,6 +127,7 @@ class Options:
     sim_max_footprint: int | None = None
     precision: float | None = None          # target ratio CI half-width (timing)
     budget: float | None = None             # seconds of timing per case group
+    sim_beside: bool | None = None          # valgrind on the other CPUs during the timing
     pyperf: dict = field(default_factory=dict)
 
     def pyperf_args(self) -> list[str]:
@@ -296,6 +297,10 @@ def _parse_options(raw) -> Options:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 3600:
                 raise _bad(key, v, "seconds of timing per case group, above 0 and at most 3600")
             o.budget = float(v)
+        elif k == "sim_beside":
+            if not isinstance(v, bool):
+                raise _bad(key, v, "true or false")
+            o.sim_beside = v
         elif k == "pyperf":
             o.pyperf = _parse_pyperf(v)
     return o

@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -96,7 +97,7 @@ def probe_events(names: list[str]) -> dict:
 def make_plan(backend: str = "auto", events=None, cpu=None, pyperf_args=(),
               sim_profile: str | None = None, cflags: str | None = None,
               timing: bool = True, precision: float | None = None,
-              budget: float | None = None) -> Plan:
+              budget: float | None = None, sim_beside: bool | None = None) -> Plan:
     from .events import DEFAULT_EVENTS, SOFTWARE_EVENTS, resolve_list
 
     from .build import resolve_cflags
@@ -166,7 +167,8 @@ def make_plan(backend: str = "auto", events=None, cpu=None, pyperf_args=(),
                 event_support=support, pyperf_args=list(pyperf_args), cflags=cflags,
                 sim_profile=sim_profile if chosen == "sim" else None,
                 sim_profile_reason=profile_reason, sim_geometry=geometry, caches=caches,
-                timing=timing_from_args(pyperf_args, precision, budget), rule=dict(RULE))
+                timing=timing_from_args(pyperf_args, precision, budget, sim_beside),
+                rule=dict(RULE))
 
 
 def prepare_kernels(plan: Plan, cases: list[dict]) -> None:
@@ -238,6 +240,7 @@ class Timing:
     max_retries: int = MAX_RETRIES_DEFAULT
     adaptive: bool = True
     fixed_warmups: bool = False      # --warmups given: keep them even when rounds are dear
+    sim_beside: bool = False         # sim backend: valgrind on the other CPUs during the timing
 
     def meta(self) -> dict:
         return asdict(self)
@@ -255,7 +258,7 @@ def _opt(args: list[str], name: str):
 
 
 def timing_from_args(pyperf_args=(), precision: float | None = None,
-                     budget: float | None = None) -> Timing:
+                     budget: float | None = None, sim_beside: bool | None = None) -> Timing:
     """pyperf's options mean here what they mean to pyperf, in this design:
     --processes N: exactly N worker processes; --values V: exactly V rounds
     per process (both fix the amount: no adaptive stopping); --warmups W:
@@ -285,6 +288,8 @@ def timing_from_args(pyperf_args=(), precision: float | None = None,
         t.precision = precision
     if budget is not None:
         t.budget = budget
+    if sim_beside is not None:
+        t.sim_beside = sim_beside
     return t
 
 
@@ -619,15 +624,38 @@ def measure_group(cases: list[dict], plan: Plan, run_id: str, host: str,
     baseline of the group's ratios."""
     cases = [{**c, "cpu": plan.cpu} for c in cases]
     bases = [_row_base(c, plan, run_id, host) for c in cases]
-    # the timing first, then valgrind: a simulation running beside the timing
-    # (on the other CPU) would share the caches and memory bus with it
-    timed = time_group(cases, plan, progress) if plan.timed else None
     backend = get_backend(plan.backend)
-    own = []
-    for c, b in zip(cases, bases):
-        if note and backend.simulated:
-            note(f"  simulating {c['variant']}@{c['ext']} under valgrind ...")
-        own.append(backend.rows(c, plan, b))
+    others = sorted(set(hostmod.online_cpus()) - {plan.cpu})
+    beside = plan.timing.sim_beside and backend.simulated and plan.timed and bool(others)
+    own: list = [None] * len(cases)
+    errors: list = []
+
+    def simulate():
+        if beside:      # this thread (and the valgrind it starts) off the timed CPU
+            os.sched_setaffinity(threading.get_native_id(), others)
+        try:
+            for i, (c, b) in enumerate(zip(cases, bases)):
+                if note and backend.simulated:
+                    note(f"  simulating {c['variant']}@{c['ext']} under valgrind ...")
+                own[i] = backend.rows(c, plan, b)
+        except BaseException as e:          # raised again in the caller
+            errors.append(e)
+
+    # By default the timing first, then valgrind; with sim_beside, valgrind runs on the
+    # other CPUs during the timing (it then shares the last-level cache and the memory
+    # bus with the timed CPU: docs/measurement.md).
+    th = threading.Thread(target=simulate, daemon=True) if beside else None
+    if th:
+        th.start()
+    try:
+        timed = time_group(cases, plan, progress) if plan.timed else None
+    finally:
+        if th:
+            th.join()
+    if not th:
+        simulate()
+    if errors:
+        raise errors[0]
     out = []
     base_label = f"{cases[0]['variant']}@{cases[0]['ext']}"
     for i, (c, b) in enumerate(zip(cases, bases)):

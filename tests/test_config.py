@@ -23,6 +23,12 @@ heads = 16
 
 # (config text, strings the one error line must contain)
 BAD = {
+    "precision of 2": ('[options]\nprecision = 2\n' + GOOD,
+                       ["options.precision", "2", "above 0 and below 1"]),
+    "budget of zero": ('[options]\nbudget = 0\n' + GOOD,
+                       ["options.budget", "0", "seconds of timing"]),
+    "sim_beside a string": ('[options]\nsim_beside = "yes"\n' + GOOD,
+                            ["options.sim_beside", "yes", "true or false"]),
     "unknown top key": ('[option]\nbackend = "sim"\n' + GOOD, ["config option:", "unknown key",
                                                              "options"]),
     "unknown grid key": (GOOD + "nn = [1]\n", ["config grid[1].nn:", "unknown key", "heads"]),
