@@ -161,3 +161,43 @@ def test_aa_summary_figures_and_goals():
     assert fig["abs_significant"] == 1
     text = "\n".join(lines)
     assert "MISSED" in text and "met" in text
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--sensitivity", "--chains", "4,x"], "4,x"),
+    (["--sensitivity", "--chains", "0"], "'0'"),
+    (["--sensitivity", "--repeats", "0"], "0"),
+    (["--sensitivity", "--variant", "nope"], "nope"),
+])
+def test_sensitivity_bad_input_is_one_line(args, needle):
+    from tests.conftest import assert_usage_error, run_cli
+
+    assert_usage_error(run_cli("doctor", *args), needle)
+
+
+def test_injected_chain_is_built_into_its_own_library_only():
+    from bench.native import _measure_lib
+
+    plain = load("old", 3)
+    inj = load("old", 3, "-O2 -DRB_INJECT_CHAIN=8")
+    assert plain.artifact.path != inj.artifact.path
+    assert _measure_lib(plain).rb_inject_chain() == 0
+    assert _measure_lib(inj).rb_inject_chain() == 8
+    # same variant code: same results
+    with Workload(plain, "fork", n=8, heads=16) as a, Workload(inj, "fork", n=8, heads=16) as b:
+        assert a.run("add").checksum == b.run("add").checksum
+
+
+def test_sensitivity_summary_counts_false_positives_and_detections():
+    from bench.sensitivity import summarize
+
+    res = [{"arm": "A/A", "chain": 0, "ratio": 1.001, "halfwidth": 0.01, "significant": False},
+           {"arm": "A/A", "chain": 0, "ratio": 0.97, "halfwidth": 0.01, "significant": True},
+           {"arm": "chain 4", "chain": 4, "ratio": 1.03, "halfwidth": 0.01, "significant": True},
+           {"arm": "chain 4", "chain": 4, "ratio": 1.04, "halfwidth": 0.03, "significant": False}]
+    s = summarize(res)
+    assert s["aa_false_positives"] == 1 and s["aa_false_positive_rate"] == 0.5
+    assert (s["near3_cases"], s["near3_detected"]) == (2, 1)
+    assert s["by_chain"][4]["detected"] == 1
+    # MDE at 95% power = (1.96 + 1.645) / 1.96 * half-width
+    assert s["mde_median"] == pytest.approx(3.604818 / 1.959964 * 0.01)
