@@ -188,8 +188,8 @@ def compare_paired(g: pd.DataFrame, base: pd.DataFrame, *, alpha: float = ALPHA,
                    n_resamples: int = N_RESAMPLES, seed: int = SEED) -> dict | None:
     """Compare sample g against base measured in the same rounds: the paired
     ratio (geometric mean of per-round ratios, winsorized) with its
-    hierarchical bootstrap interval and p-value (bench.measure.hier_ratio;
-    the layouts, process x epoch, are the top level).  None when fewer than
+    hierarchical bootstrap interval and p-value (bench.measure.hier_ratio:
+    worker processes, then memory layouts within them, then rounds).  None when fewer than
     3 values pair up."""
     from bench.measure import hier_ratio
 
@@ -198,10 +198,14 @@ def compare_paired(g: pd.DataFrame, base: pd.DataFrame, *, alpha: float = ALPHA,
     if len(m) < 3:
         return None
     nums, dens = [], []
-    for _, u in m.groupby(["run_id", "process", "epoch"], sort=True):
-        u = u.sort_values("sample")
-        nums.append(u["value"].to_numpy(dtype=float))
-        dens.append(u["value_b"].to_numpy(dtype=float))
+    for _, p in m.groupby(["run_id", "process"], sort=True):
+        en, ed = [], []
+        for _, u in p.groupby("epoch", sort=True):
+            u = u.sort_values("sample")
+            en.append(u["value"].to_numpy(dtype=float))
+            ed.append(u["value_b"].to_numpy(dtype=float))
+        nums.append(en)
+        dens.append(ed)
     h = hier_ratio(nums, dens, n_resamples=n_resamples, seed=seed)
     x, b = g["value"].to_numpy(dtype=float), base["value"].to_numpy(dtype=float)
     out = {"mean": float(np.mean(x)), "base_mean": float(np.mean(b)), "ratio": h["ratio"],

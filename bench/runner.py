@@ -228,7 +228,7 @@ class Timing:
     options fix the corresponding part (timing_from_args)."""
     precision: float = 0.01          # target 95% CI half-width of each ratio to the baseline
     budget: float = 12.0             # seconds of timing per case group, at most (about)
-    min_processes: int = 2
+    min_processes: int = 3
     max_processes: int | None = None # None: as many as the budget allows
     rounds: int = 100000             # per worker process, at most
     slice_s: float | None = None     # seconds of rounds per process (None: from budget)
@@ -415,7 +415,7 @@ def precision_of(procs: list[list[dict]], n_arms: int, phases: list[str],
         for arm in range(n_arms):
             base = 0 if arm > 0 else None
             num, den = _paired(procs, arm, phase, base)
-            out[(arm, phase)] = hier_ratio(*layout_units(num, den), n_resamples=n_resamples)
+            out[(arm, phase)] = hier_ratio(num, den, n_resamples=n_resamples)
     return out
 
 

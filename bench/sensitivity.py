@@ -54,7 +54,7 @@ def run(plan, variant: str = "old", ext: int | None = None, chains=None, repeats
         say=print) -> dict:
     from .build import resolve_cflags
     from .measure import hier_ratio
-    from .runner import _paired, layout_units, time_group
+    from .runner import _paired, time_group
     from .variants import default_ext
 
     ext = default_ext(variant) if ext is None else ext
@@ -75,7 +75,7 @@ def run(plan, variant: str = "old", ext: int | None = None, chains=None, repeats
             for phase in phases:
                 for i, (name, k) in enumerate(arms[1:], 1):
                     num, den = _paired(timed["procs"], i, phase, 0)
-                    h = hier_ratio(*layout_units(num, den))
+                    h = hier_ratio(num, den)
                     sig = h["pvalue"] < plan_alpha() and not (h["lo"] <= 1 <= h["hi"])
                     results.append({"workload": point["workload"], "n": point["n"],
                                     "heads": point["heads"], "phase": phase, "repeat": rep,
