@@ -32,6 +32,7 @@ class Comparison:
     baseline_table: pd.DataFrame | None = field(repr=False, default=None)
     md_path: Path | None = None
     html_path: Path | None = None
+    aa: dict = field(default_factory=dict)  # aa_summary's figures
 
 
 def _side(run, name: str) -> str:
@@ -77,6 +78,91 @@ def _baseline_rows(va: pd.DataFrame, vb: pd.DataFrame, baseline: str) -> pd.Data
     return m
 
 
+AA_GOALS = {"halfwidth_median": 0.01, "halfwidth_p90": 0.03, "change_median": 0.01,
+            "change_p90": 0.03, "significant": 0}
+
+
+def aa_summary(cmp: pd.DataFrame, base_tbl: pd.DataFrame | None, df_a: pd.DataFrame,
+               df_b: pd.DataFrame, alpha: float = stats.ALPHA) -> tuple[dict, list[str]]:
+    """The figures that say whether two runs of identical code agree (an A/A
+    pair), measured timings only (metric time, raw):
+
+    - CI half-width: the 95% half-width each run reached for each series'
+      paired ratio to the baseline (column halfwidth of the rows), both runs;
+    - change: per case and series, |ratio in B / ratio in A - 1| of the paired
+      ratio to the baseline, and |mean B / mean A - 1| of the absolute ns/op;
+    - significant: cases whose ratio to the baseline differs between A and B
+      (z test on the log ratios, standard errors from the two intervals),
+      after Benjamini-Hochberg; and cases whose absolute time differs (the
+      B-against-A table's verdicts)."""
+    import numpy as np
+    from scipy import stats as sst
+
+    fig: dict = {}
+    hw = []
+    for d in (df_a, df_b):
+        if "halfwidth" in d.columns:
+            t = d[(d["metric"] == "time") & ~d["simulated"].astype(bool)]
+            t = t[t["halfwidth_of"].astype(str).str.startswith("ratio")]
+            hw += list(t.drop_duplicates(["run_id", "workload", "phase", "variant", "ext", "n",
+                                          "heads", "order", "alloc", "seed"])["halfwidth"])
+    hw = np.array([h for h in hw if np.isfinite(h)])
+    if len(hw):
+        fig["halfwidth_median"] = float(np.median(hw))
+        fig["halfwidth_p90"] = float(np.quantile(hw, 0.9))
+    if base_tbl is not None and not base_tbl.empty:
+        bt = base_tbl[(base_tbl["metric"] == "time") & ~base_tbl["exact"].astype(bool)]
+        bt = bt[np.isfinite(bt["ratio_a"]) & np.isfinite(bt["ratio_b"])]
+        if len(bt):
+            ch = np.abs(bt["ratio_b"] / bt["ratio_a"] - 1)
+            fig["change_median"] = float(np.median(ch))
+            fig["change_p90"] = float(np.quantile(ch, 0.9))
+            se = lambda lo, hi: (np.log(hi) - np.log(lo)) / (2 * 1.96)  # noqa: E731
+            s = np.sqrt(se(bt["ci_lo_a"], bt["ci_hi_a"]) ** 2 + se(bt["ci_lo_b"], bt["ci_hi_b"]) ** 2)
+            z = np.log(bt["ratio_b"] / bt["ratio_a"]) / s
+            p = 2 * sst.norm.sf(np.abs(z.to_numpy(dtype=float)))
+            ok = np.isfinite(p)
+            q = sst.false_discovery_control(p[ok]) if ok.any() else np.array([])
+            fig["significant"] = int(np.sum(q < alpha))
+            fig["ratio_cases"] = int(ok.sum())
+    t = cmp[(cmp["metric"] == "time") & ~cmp["exact"].astype(bool)]
+    if len(t):
+        fig["abs_change_median"] = float(np.median(np.abs(t["ratio"] - 1)))
+        fig["abs_change_p90"] = float(np.quantile(np.abs(t["ratio"] - 1), 0.9))
+        fig["abs_significant"] = int(t["verdict"].isin([stats.VERDICT_BETTER,
+                                                        stats.VERDICT_WORSE]).sum())
+        fig["abs_cases"] = int(len(t))
+
+    def line(name, key, fmt_, goal=None):
+        if key not in fig:
+            return f"  {name}: n/a"
+        v = fig[key]
+        txt = fmt_(v)
+        if goal is not None:
+            ok = v <= goal
+            txt += f"  (A/A goal <= {fmt_(goal)}: {'met' if ok else 'MISSED'})"
+        return f"  {name}: {txt}"
+
+    pct = lambda v: f"{v:.2%}"  # noqa: E731
+    lines = ["A/A summary (measured time, raw; meaningful when A and B ran identical code):",
+             line("95% CI half-width of ratios to the baseline, median", "halfwidth_median",
+                  pct, AA_GOALS["halfwidth_median"]),
+             line("95% CI half-width of ratios to the baseline, p90", "halfwidth_p90", pct,
+                  AA_GOALS["halfwidth_p90"]),
+             line("per-case |change| of the ratio to the baseline, median", "change_median",
+                  pct, AA_GOALS["change_median"]),
+             line("per-case |change| of the ratio to the baseline, p90", "change_p90", pct,
+                  AA_GOALS["change_p90"]),
+             line("cases whose ratio to the baseline changed, after Benjamini-Hochberg",
+                  "significant", lambda v: f"{v} of {fig.get('ratio_cases', 0)}",
+                  AA_GOALS["significant"]),
+             line("per-case |change| of absolute ns/op, median", "abs_change_median", pct),
+             line("per-case |change| of absolute ns/op, p90", "abs_change_p90", pct),
+             line("cases whose absolute ns/op changed, after Benjamini-Hochberg",
+                  "abs_significant", lambda v: f"{v} of {fig.get('abs_cases', 0)}"), ""]
+    return fig, lines
+
+
 def compare_dirs(dir_a, dir_b, out=None, baseline: str | None = "auto", *,
                  alpha: float = stats.ALPHA, threshold: float = stats.EXACT_THRESHOLD,
                  n_resamples: int = stats.N_RESAMPLES) -> Comparison:
@@ -103,8 +189,10 @@ def compare_dirs(dir_a, dir_b, out=None, baseline: str | None = "auto", *,
                                   stats.compare_variants(rb.df, baseline, **kw), baseline)
     title = f"rmapbench compare: {rb.path} (B) against {ra.path} (A)"
     sides = [_side(ra, "A"), _side(rb, "B")]
+    aa_fig, aa_lines = aa_summary(cmp, base_tbl, ra.df, rb.df, alpha)
     text = "\n".join([title, *sides, "change = B / A - 1 per op; CI = 95% bootstrap interval "
-                      "of the ratio of means; 'exact' = simulated counts", ""] + text_lines(cmp))
+                      "of the ratio of means; 'exact' = simulated counts", ""] + text_lines(cmp)
+                     + aa_lines)
 
     blocks: list = [Para(" ".join(s + "." for s in sides)), _runs_table(loaded),
                     Para("Change = mean of B / mean of A - 1 per op, per case, series and "
@@ -147,4 +235,5 @@ def compare_dirs(dir_a, dir_b, out=None, baseline: str | None = "auto", *,
     atomic_write(md, to_markdown(blocks, title))
     atomic_write(target / "compare.csv", cmp.to_csv(index=False))
     atomic_write(html, to_html(blocks, title))
-    return Comparison(text=text, table=cmp, baseline_table=base_tbl, md_path=md, html_path=html)
+    return Comparison(text=text, table=cmp, baseline_table=base_tbl, md_path=md, html_path=html,
+                      aa=aa_fig)

@@ -16,7 +16,8 @@ EVIDENCE = {
 SUMMARY_METRICS = {False: ["time", "L1-dcache-load-misses", "LLC-load-misses"],
                    True: ["Ir", "D1mr", "DLmr"]}
 METRIC_WORDS = {
-    "time": "time", "cycles": "cycles", "instructions": "instructions",
+    "time": "time (raw)", "time-net": "time net of the harness (null kernel and fixed cost "
+    "per repetition subtracted)", "cycles": "cycles", "instructions": "instructions",
     "L1-dcache-load-misses": "L1d load misses", "LLC-load-misses": "LLC load misses",
     "dTLB-load-misses": "dTLB load misses", "branch-misses": "branch misses",
     "Ir": "instructions (simulated)", "Dr": "data reads (simulated)",

@@ -534,18 +534,57 @@ def _method_blocks(baseline: str, alpha: float, threshold: float, n_resamples: i
         f"Baseline: {baseline}. Every series is compared with it at the same host, backend, "
         "workload, phase and case parameters; lower is better for every metric (all are "
         "costs per operation of the phase).",
-        "Measured numbers (backends perf and time) are samples: one value per pyperf value "
-        "(worker process x sample). Change = ratio of means - 1, with a 95% bootstrap "
-        f"confidence interval (scipy.stats.bootstrap, BCa, {n_resamples} resamples, fixed "
-        "seed). Significance: two-sided Mann-Whitney U test, p-values adjusted over the whole "
-        f"report by Benjamini-Hochberg (q). Verdict better/worse when q < {alpha} and the "
-        "interval excludes 0%, else 'no significant difference'.",
+        "Measured numbers (backends perf and time) are samples: one value per round of a "
+        "worker process, the variants of a case measured interleaved in random order in the "
+        "same rounds (docs/measurement.md). Series timed in the same rounds are compared "
+        "pairwise: change = geometric mean of the per-round ratios - 1 (logs winsorized at "
+        "5 MAD), 95% interval and p-value from a hierarchical bootstrap (memory layouts, then "
+        f"rounds; {n_resamples} resamples, fixed seed). Other pairs: ratio of means with a "
+        "BCa bootstrap interval and a two-sided Mann-Whitney U test. p-values are adjusted "
+        f"over the whole report by Benjamini-Hochberg (q). Verdict better/worse when q < "
+        f"{alpha} and the interval excludes 0%, else 'no significant difference'.",
+        "Metric 'time' is raw (the clock around the measured region); 'time-net' subtracts "
+        "the harness's own cost measured in the same worker processes: the fixed cost per "
+        "repetition (clock reads) and the null kernel's cost per op.",
         "Simulated numbers (backend sim, marked 'simulated') are exact deterministic counts "
         "from valgrind's cache simulator: no interval and no test; verdict 'equal' within "
         f"±{threshold * 100:g}%, else better/worse.",
         "Several seeds or CPUs of one case are pooled. Scaling: least squares against n and "
         "log-log exponent per series (scipy.stats.linregress).",
     ])]
+
+
+def timing_quality_blocks(df: pd.DataFrame) -> list:
+    """Per measured case and phase: the 95% half-width reached, how many values
+    were re-measured because their region was disturbed and why, the worker
+    processes and why timing stopped (docs/measurement.md)."""
+    if "halfwidth" not in df.columns:
+        return []
+    t = df[(df["metric"] == "time") & ~df["simulated"].astype(bool) & df["halfwidth_of"].notna()]
+    if t.empty:
+        return []
+    keys = ["host", "workload", "phase", "n", "heads", "order", "alloc", "label"]
+    rows = []
+    for key, g in t.groupby(keys, sort=True):
+        r = g.iloc[0]
+        hw = r["halfwidth"]
+        rows.append([r["host"], r["workload"], r["phase"],
+                     f"n={int(r['n'])} heads={int(r['heads'])} {r['order']} {r['alloc']}",
+                     r["label"], "n/a" if hw != hw else f"±{hw:.2%}", str(r["halfwidth_of"]),
+                     f"{int(r['remeasured'])} of {len(g)}", str(r["remeasure_reasons"] or "-"),
+                     str(int(r["processes"])), str(r["stopped"])])
+    hws = t.drop_duplicates(keys)["halfwidth"]
+    hws = hws[hws == hws]
+    line = (f"95% CI half-width reached: median {hws.median():.2%}, p90 {hws.quantile(0.9):.2%} "
+            f"over {len(hws)} case/phase series (measured time, raw). "
+            if len(hws) else "")
+    return [Heading(2, "Timing quality"),
+            Para(line + "Re-measured: values whose region was disturbed (preempted, blocked, "
+                 "migrated, page faults, off the CPU) and were measured again, at most 3 times "
+                 "each."),
+            Table("timing quality per case (measured)", ["host", "workload", "phase", "case",
+                  "series", "95% CI half-width", "of", "re-measured", "why", "processes",
+                  "stopped by"], rows, fold=True)]
 
 
 def build_report(loaded: Loaded, baseline: str = BASELINE, *, check: list | None = None,
@@ -598,6 +637,7 @@ def build_report(loaded: Loaded, baseline: str = BASELINE, *, check: list | None
     for host in hosts:
         blocks += _host_blocks(loaded, host)
     blocks += _method_blocks(baseline, alpha, threshold, n_resamples)
+    blocks += timing_quality_blocks(df)
 
     for (host, be, sim), g in points.groupby(["host", "backend", "simulated"]):
         sim = bool(sim)

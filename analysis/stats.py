@@ -174,22 +174,73 @@ def exact_verdict(ratio, mean, base_mean, threshold=EXACT_THRESHOLD) -> str:
 
 # -- tables of comparisons -----------------------------------------------------
 
+# Values of one worker process, one memory layout (epoch) and one round were
+# measured interleaved: the pairing of the paired design (docs/measurement.md).
+PAIR_KEYS = ["run_id", "process", "epoch", "sample"]
+
+
+def can_pair(test: pd.DataFrame, ref: pd.DataFrame) -> bool:
+    return all(k in test.columns and k in ref.columns for k in PAIR_KEYS) and \
+        test["epoch"].notna().any() and ref["epoch"].notna().any()
+
+
+def compare_paired(g: pd.DataFrame, base: pd.DataFrame, *, alpha: float = ALPHA,
+                   n_resamples: int = N_RESAMPLES, seed: int = SEED) -> dict | None:
+    """Compare sample g against base measured in the same rounds: the paired
+    ratio (geometric mean of per-round ratios, winsorized) with its
+    hierarchical bootstrap interval and p-value (bench.measure.hier_ratio:
+    worker processes, then memory layouts within them, then rounds).  None when fewer than
+    3 values pair up."""
+    from bench.measure import hier_ratio
+
+    m = g[PAIR_KEYS + ["value"]].merge(base[PAIR_KEYS + ["value"]], on=PAIR_KEYS,
+                                       suffixes=("", "_b")).dropna(subset=["epoch"])
+    if len(m) < 3:
+        return None
+    nums, dens = [], []
+    for _, p in m.groupby(["run_id", "process"], sort=True):
+        en, ed = [], []
+        for _, u in p.groupby("epoch", sort=True):
+            u = u.sort_values("sample")
+            en.append(u["value"].to_numpy(dtype=float))
+            ed.append(u["value_b"].to_numpy(dtype=float))
+        nums.append(en)
+        dens.append(ed)
+    h = hier_ratio(nums, dens, n_resamples=n_resamples, seed=seed)
+    x, b = g["value"].to_numpy(dtype=float), base["value"].to_numpy(dtype=float)
+    out = {"mean": float(np.mean(x)), "base_mean": float(np.mean(b)), "ratio": h["ratio"],
+           "ci_lo": h["lo"], "ci_hi": h["hi"], "pvalue": h["pvalue"], "exact": False,
+           "paired": True, "pairs": len(m)}
+    out["verdict"] = sampled_verdict(out["ratio"], out["ci_lo"], out["ci_hi"], out["pvalue"],
+                                     alpha)
+    return out
+
+
 def compare_frames(test: pd.DataFrame, ref: pd.DataFrame, keys: list[str], *,
                    alpha: float = ALPHA, threshold: float = EXACT_THRESHOLD,
-                   n_resamples: int = N_RESAMPLES, seed: int = SEED) -> pd.DataFrame:
+                   n_resamples: int = N_RESAMPLES, seed: int = SEED,
+                   paired: bool = False) -> pd.DataFrame:
     """For every group of `test` by `keys` that also exists in `ref`, compare
     its values against ref's.  Adds q-values (Benjamini-Hochberg over all
-    sampled comparisons of the table) and decides the verdicts on them."""
-    ref_groups = {k: g["value"].to_numpy(dtype=float)
-                  for k, g in ref.groupby(keys, sort=False, dropna=False)}
+    sampled comparisons of the table) and decides the verdicts on them.
+    paired: measured values taken in the same rounds are compared pairwise
+    (compare_paired); groups that do not pair fall back to the unpaired test."""
+    ref_frames = {k: g for k, g in ref.groupby(keys, sort=False, dropna=False)}
+    pair = paired and can_pair(test, ref)
     rows = []
     for key, g in test.groupby(keys, sort=True, dropna=False):
-        base = ref_groups.get(key)
-        if base is None:
+        bf = ref_frames.get(key)
+        if bf is None:
             continue
+        base = bf["value"].to_numpy(dtype=float)
         exact = bool(g["simulated"].iloc[0])
-        r = compare_samples(g["value"].to_numpy(dtype=float), base, exact=exact, alpha=alpha,
-                            threshold=threshold, n_resamples=n_resamples, seed=seed)
+        r = compare_paired(g, bf, alpha=alpha, n_resamples=n_resamples, seed=seed) \
+            if pair and not exact else None
+        if r is None:
+            r = compare_samples(g["value"].to_numpy(dtype=float), base, exact=exact,
+                                alpha=alpha, threshold=threshold, n_resamples=n_resamples,
+                                seed=seed)
+            r["paired"], r["pairs"] = False, 0
         r.update(dict(zip(keys, key)))
         r["count"], r["base_count"] = len(g), len(base)
         rows.append(r)
@@ -240,7 +291,7 @@ def compare_variants(df: pd.DataFrame, baseline: str | None = None, **kw) -> pd.
     series = df.drop_duplicates("label").set_index("label")[["variant", "ext"]]
     parts = []
     for lbl in labels(test):
-        part = compare_frames(test[test["label"] == lbl], ref, POINT_KEYS, **kw)
+        part = compare_frames(test[test["label"] == lbl], ref, POINT_KEYS, paired=True, **kw)
         if part.empty:
             continue
         part["label"] = lbl

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NATIVE_DIR = ROOT / "native"
 DEFAULT_CFLAGS = "-O2"
 # Pieces every kernel library links, besides its variant's file.
-COMMON_SOURCES = ("alloc.c", "api.c", "iface.c", "workloads.c", "counters.c")
+COMMON_SOURCES = ("alloc.c", "api.c", "iface.c", "workloads.c", "harness.c", "counters.c")
 # Flags the build always adds after the user's.
 BASE_FLAGS = ("-std=gnu11", "-Wall", "-fno-strict-aliasing")
 

@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from .backends import NAMES, get as get_backend
 from .errors import UsageError, read_user_text
 from . import variants as _variants
 from .variants import EXT_MAX, EXT_MIN
 from .workloads import ALLOCS, ORDERS, WORKLOADS
 
-BACKENDS = ["auto", "perf", "sim", "time"]
+BACKENDS = NAMES
 BUILTIN = ["default", "quick"]
 
 N_MAX = 1 << 20          # as `rmapbench run`
@@ -48,7 +49,8 @@ TOP_KEYS = ["description", "options", "defaults", "grid"]
 GRID_KEYS = ["name", "workload", "variant", "ext", "n", "heads", "order", "alloc", "seed"]
 DEFAULTS_KEYS = [k for k in GRID_KEYS if k != "name"]
 OPTION_KEYS = ["backend", "events", "cpu", "sim_profile", "cflags", "max_sptes",
-               "max_footprint", "sim_max_sptes", "sim_max_footprint", "pyperf"]
+               "max_footprint", "sim_max_sptes", "sim_max_footprint", "precision", "budget",
+               "sim_beside", "pyperf"]
 PYPERF_KEYS = ["fast", "rigorous", "processes", "values", "warmups", "loops", "min_time"]
 RANGE_KEYS = ["from", "to", "times", "step"]
 
@@ -125,6 +127,9 @@ class Options:
     max_footprint: int = DEFAULT_MAX_FOOTPRINT
     sim_max_sptes: int | None = None        # tighter caps when the backend is sim
     sim_max_footprint: int | None = None
+    precision: float | None = None          # target ratio CI half-width (timing)
+    budget: float | None = None             # seconds of timing per case group
+    sim_beside: bool | None = None          # valgrind on the other CPUs during the timing
     pyperf: dict = field(default_factory=dict)
 
     def pyperf_args(self) -> list[str]:
@@ -296,6 +301,18 @@ def _parse_options(raw) -> Options:
             if size is None or size < 4096:
                 raise _bad(key, v, "a size of at least 4KiB, like \"1GiB\" or \"256MiB\"")
             setattr(o, k, size)
+        elif k == "precision":
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+                raise _bad(key, v, "a fraction above 0 and below 1 (0.01 = 1%)")
+            o.precision = float(v)
+        elif k == "budget":
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 3600:
+                raise _bad(key, v, "seconds of timing per case group, above 0 and at most 3600")
+            o.budget = float(v)
+        elif k == "sim_beside":
+            if not isinstance(v, bool):
+                raise _bad(key, v, "true or false")
+            o.sim_beside = v
         elif k == "pyperf":
             o.pyperf = _parse_pyperf(v)
     return o
@@ -553,11 +570,7 @@ def target_bytes(target: str, caches: dict) -> int:
 
 def caps_for(options: Options, backend: str | None) -> tuple[int, int, str]:
     """(max sptes, max bytes, key prefix) one case may use under this backend."""
-    if backend == "sim" and (options.sim_max_sptes or options.sim_max_footprint):
-        return (min(options.max_sptes, options.sim_max_sptes or options.max_sptes),
-                min(options.max_footprint, options.sim_max_footprint or options.max_footprint),
-                "sim_")
-    return options.max_sptes, options.max_footprint, ""
+    return get_backend(backend).caps(options)
 
 
 def head_limit(workload: str, variant: str, ext: int, n: int, options: Options,

@@ -106,7 +106,32 @@ def render(d: dict) -> str:
     return "\n".join(out)
 
 
+def cmd_sensitivity(args) -> int:
+    from . import sensitivity
+    from .run import _int
+    from .runner import make_plan
+    from .variants import check_variant, role
+
+    variant = check_variant(args.variant if args.variant is not None else role("baseline"))
+    chains = sensitivity.parse_chains(args.chains)
+    repeats = _int("--repeats", args.repeats, 1, 100)
+    plan = make_plan("time", cpu=args.cpu)
+    print(f"timing {len(sensitivity.CASES)} workload points of {variant}: baseline, an A/A "
+          f"copy and injected chains {chains}, default settings (precision "
+          f"{plan.timing.precision:.0%}, budget {plan.timing.budget:g}s per point), CPU "
+          f"{plan.cpu}", file=sys.stderr)
+    s = sensitivity.run(plan, variant, chains=chains, repeats=repeats,
+                        say=lambda m: print(m, file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps(s, indent=2, default=str))
+    else:
+        print("\n".join(sensitivity.render(s)))
+    return 0
+
+
 def cmd_doctor(args) -> int:
+    if args.sensitivity:
+        return cmd_sensitivity(args)
     d = collect(args.cpu)
     if args.json:
         print(json.dumps(d, indent=2, default=str))
@@ -119,4 +144,11 @@ def register(sub) -> None:
     p = sub.add_parser("doctor", help="what this host can measure, and the backend auto picks")
     p.add_argument("--cpu", help="the CPU workers would be pinned to")
     p.add_argument("--json", action="store_true", help="print JSON instead")
+    p.add_argument("--sensitivity", action="store_true",
+                   help="measure the smallest slowdown the default timing detects here "
+                        "(A/A pair and injected dependent chains)")
+    p.add_argument("--variant", help="--sensitivity: the variant (default: the registry's baseline)")
+    p.add_argument("--chains", help="--sensitivity: chain lengths k, comma-separated "
+                                    "(default 1,4,16)")
+    p.add_argument("--repeats", default="1", help="--sensitivity: repeats of every point")
     p.set_defaults(func=cmd_doctor)

@@ -277,7 +277,10 @@ class _CPhaseResult(ctypes.Structure):
                 ("peak_descs", ctypes.c_longlong), ("bad", ctypes.c_longlong),
                 ("live_after", ctypes.c_longlong), ("time_enabled", _u64),
                 ("time_running", _u64), ("nvalues", ctypes.c_int),
-                ("counters_ok", ctypes.c_int), ("values", _u64 * MAX_EVENTS)]
+                ("counters_ok", ctypes.c_int), ("values", _u64 * MAX_EVENTS),
+                ("cpu_ns", _u64), ("nivcsw", ctypes.c_longlong), ("nvcsw", ctypes.c_longlong),
+                ("minflt", ctypes.c_longlong), ("majflt", ctypes.c_longlong),
+                ("migrations", ctypes.c_int), ("cpu", ctypes.c_int)]
 
 
 def _bind(lib, sig: dict) -> None:
@@ -305,6 +308,8 @@ _MEASURE_SIG = {
     "rb_work_checksum": (_u64, [_vp]),
     "rb_run_phase": (ctypes.c_int, [_vp, ctypes.c_int, _ul, _vp,
                                     ctypes.POINTER(_CPhaseResult)]),
+    "rb_run_empty": (ctypes.c_int, [_ul, _vp, ctypes.POINTER(_CPhaseResult)]),
+    "rb_inject_chain": (ctypes.c_int, []),
     "rb_counters_open": (_vp, [ctypes.c_int, ctypes.POINTER(ctypes.c_uint), _P64]),
     "rb_counters_close": (None, [_vp]),
     "rb_counters_nevents": (ctypes.c_int, [_vp]),
@@ -357,6 +362,7 @@ class PhaseResult:
     bad: int = 0            # BUG/WARN statuses seen in the measured regions
     live_after: int = 0     # descriptors left after the last undo (always 0)
     checksum: int = 0       # add phases: sum of add's returns; walk: sptes write-protected
+    evidence: dict | None = None  # of the measured regions, summed (harness.c, evidence())
 
     @property
     def ns_per_op(self) -> float:
@@ -374,6 +380,28 @@ class PhaseResult:
         for _, enabled, running in self.counts.values():
             return running / enabled if enabled else None
         return None
+
+
+def _evidence(res) -> dict:
+    """What happened during the measured regions of one rb_run_phase() call."""
+    return {"wall_ns": int(res.ns), "cpu_ns": int(res.cpu_ns), "nivcsw": int(res.nivcsw),
+            "nvcsw": int(res.nvcsw), "faults": int(res.minflt + res.majflt),
+            "migrations": int(res.migrations), "cpu": int(res.cpu)}
+
+
+def run_empty(kernel: Kernel, loops: int, counters: "CounterGroup | None" = None) -> PhaseResult:
+    """The harness's fixed cost per repetition: `loops` empty regions bracketed
+    as a phase is (rb_run_empty); ns is summed over them, ops is 1."""
+    lib = _measure_lib(kernel)
+    res = _CPhaseResult()
+    cg = counters.cg if counters is not None else None
+    rc = lib.rb_run_empty(loops, cg, ctypes.byref(res))
+    if rc < 0:
+        raise OSError(-rc, f"rb_run_empty: {os.strerror(-rc)}")
+    counts = (counters._counts(res.values, res.time_enabled, res.time_running)
+              if counters is not None else {})
+    return PhaseResult(phase="empty", ns=res.ns, ops=1, loops=res.loops, counts=counts,
+                       footprint=0, peak_descs=0, evidence=_evidence(res))
 
 
 class CounterGroup(_Closing):
@@ -547,7 +575,8 @@ class Workload(_Closing):
                            counts=counts, footprint=res.footprint,
                            peak_descs=res.peak_descs, bad=res.bad,
                            live_after=res.live_after,
-                           checksum=self.lib.rb_work_checksum(self.w))
+                           checksum=self.lib.rb_work_checksum(self.w),
+                           evidence=_evidence(res))
 
     def close(self) -> None:
         if getattr(self, "w", None):

@@ -80,6 +80,26 @@ def pyperf_args_from(args) -> list[str]:
     return out
 
 
+def timing_options(args) -> tuple[float | None, float | None]:
+    """(precision, budget) from --precision/--budget, checked before anything runs."""
+    out = []
+    for name, lo, hi, allowed in (("precision", 0.0, 1.0, "a fraction above 0 and below 1 "
+                                   "(0.01 = 1%)"),
+                                  ("budget", 0.0, 3600.0, "seconds above 0 and at most 3600")):
+        v = getattr(args, name, None)
+        if v is None:
+            out.append(None)
+            continue
+        try:
+            x = float(v)
+        except ValueError:
+            x = float("nan")
+        if not lo < x < hi and not (name == "budget" and x == hi):
+            raise UsageError(f"bad --{name} {v!r}: {allowed}")
+        out.append(x)
+    return out[0], out[1]
+
+
 def add_measure_options(p) -> None:
     """Options `run` and `sweep` share."""
     from .runner import BACKENDS
@@ -93,6 +113,9 @@ def add_measure_options(p) -> None:
     for name in PYPERF_INT_OPTIONS:
         p.add_argument(f"--{name}", help=f"pyperf --{name}")
     p.add_argument("--min-time", help="pyperf --min-time (seconds per value)")
+    p.add_argument("--precision", help="target 95%% CI half-width of each variant's ratio to "
+                                       "the first, as a fraction (default 0.01 = 1%%)")
+    p.add_argument("--budget", help="seconds of timing per case group at most (default 12)")
     p.add_argument("--cflags", help="compiler flags for the kernels (default -O2)")
 
 
@@ -118,10 +141,15 @@ def print_tables(df, baseline_variant: str, out=None) -> None:
         metrics = list(dict.fromkeys(sp.metric))
         for m in metrics:
             r = sp[sp.metric == m].iloc[0]
-            tag = "sim" if r.backend == "sim" else r.backend
-            t.add_column(f"{m}\n{r.unit} [{tag}]", justify="right")
+            tag = r.backend
+            name = {"time": "time raw", "time-net": "time net"}.get(m, m)
+            t.add_column(f"{name}\n{r.unit} [{tag}]", justify="right")
             if m == "time":
                 t.add_column(f"ratio\nvs {baseline_variant}", justify="right")
+        timed = "halfwidth" in df.columns and "time" in metrics
+        if timed:
+            t.add_column("95% CI\nhalf-width", justify="right")
+            t.add_column("re-measured\n(why)", justify="left")
         base = sp[(sp.variant == baseline_variant) & (sp.metric == "time")]["mean"]
         base = base.iloc[0] if len(base) else None
         for (v, e), sv in sp.groupby(["variant", "ext"], sort=False):
@@ -134,21 +162,35 @@ def print_tables(df, baseline_variant: str, out=None) -> None:
                     mean, std, cnt = r["mean"].iloc[0], r["std"].iloc[0], r["count"].iloc[0]
                     cells.append(f"{mean:.4g}" + (f" ± {std:.2g}" if cnt > 1 else ""))
                 if m == "time":
-                    cells.append(f"{r['mean'].iloc[0] / base:.2f}x" if base and not r.empty else "")
+                    cells.append(f"{r['mean'].iloc[0] / base:.3f}x" if base and not r.empty else "")
+            if timed:
+                d = df[(df.workload == workload) & (df.phase == phase) & (df.variant == v)
+                       & (df.ext == e) & (df.metric == "time")]
+                hw = d["halfwidth"].iloc[0] if len(d) else float("nan")
+                of = d["halfwidth_of"].iloc[0] if len(d) else ""
+                cells.append("n/a" if hw != hw else f"±{hw:.2%} ({of})")
+                rm = int(d["remeasured"].iloc[0]) if len(d) else 0
+                why = d["remeasure_reasons"].iloc[0] if len(d) else ""
+                cells.append(f"{rm} of {len(d)}" + (f" ({why})" if why else ""))
             t.add_row(*cells)
         console.print(t)
 
 
 def overhead_line(df) -> str | None:
-    t = df[df.metric == "time"]
-    null = t[t.workload == "null"]["value"]
-    real = t[t.workload != "null"].groupby(["variant", "ext", "phase"])["value"].mean()
-    if null.empty or real.empty:
+    """The harness's own cost, measured in the same worker processes: the
+    fixed cost per repetition and the null kernel per op, against the
+    cheapest real phase (raw)."""
+    if "null_ns_per_op" not in df.columns:
         return None
+    t = df[df.metric == "time"]
+    if t.empty:
+        return None
+    real = t.groupby(["variant", "ext", "phase"])["value"].mean()
     (v, e, ph), cheapest = real.idxmin(), real.min()
-    return (f"harness overhead: null kernel {null.mean():.3g} ns/op = "
-            f"{null.mean() / cheapest:.1%} of the cheapest real phase "
-            f"({v}@{e} {ph}, {cheapest:.3g} ns/op)")
+    null = t["null_ns_per_op"].median()
+    return (f"harness overhead: null kernel {null:.3g} ns/op = {null / cheapest:.1%} of the "
+            f"cheapest real phase ({v}@{e} {ph}, {cheapest:.3g} ns/op raw); fixed cost "
+            f"{t['fixed_ns'].median():.3g} ns per repetition; time-net = raw minus both")
 
 
 def cmd_run(args) -> int:
@@ -156,14 +198,15 @@ def cmd_run(args) -> int:
 
     from .meta import build_meta, now
     from .results import RunDir, case_key, check_output_dir
-    from .runner import make_plan, measure_case, new_run_id, prepare_kernels
+    from .runner import make_plan, new_run_id, prepare_kernels
 
     cases = cases_from_args(args)
     if args.out is not None:
         check_output_dir(args.out)
+    precision, budget = timing_options(args)
     plan = make_plan(args.backend, events=args.events, cpu=args.cpu,
                      pyperf_args=pyperf_args_from(args), sim_profile=args.sim_profile,
-                     cflags=args.cflags)
+                     cflags=args.cflags, precision=precision, budget=budget)
     prepare_kernels(plan, cases)
     print(f"backend: {plan.backend} ({plan.reason}); pinned to CPU {plan.cpu}", file=sys.stderr)
     if plan.sim_profile:
@@ -174,14 +217,24 @@ def cmd_run(args) -> int:
     rundir = RunDir(args.out) if args.out is not None else None
     if rundir:
         rundir.begin(meta)
-    null_case = {**cases[0], "workload": "null", "order": "fifo"}
-    if null_case["n"] == 0:
-        null_case["n"] = 1
+    from .runner import measure_group
+
+    t = plan.timing
+    print(f"measuring {len(cases)} variant(s) interleaved in the same worker processes: "
+          f"{cases[0]['workload']} n={cases[0]['n']} heads={cases[0]['heads']}; until every "
+          f"ratio to {cases[0]['variant']}@{cases[0]['ext']} has a 95% CI within "
+          f"±{t.precision:.1%} or {t.budget:g}s", file=sys.stderr)
+
+    def progress(p, worst, seconds):
+        shown = "n/a" if worst == float("inf") else f"±{worst:.2%}"
+        print(f"  worker process {p} done: {seconds:.1f}s, widest CI half-width {shown}",
+              file=sys.stderr, flush=True)
+
     all_rows = []
-    for case in cases + ([null_case] if plan.timing else []):
-        print(f"measuring {case['workload']} {case['variant']}@{case['ext']} ...",
-              file=sys.stderr)
-        rows, pyperf_text = measure_case(case, plan, run_id, host)
+    def note(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    for case, rows, pyperf_text in measure_group(cases, plan, run_id, host, progress, note):
         all_rows += rows
         if rundir:
             rundir.write_case(case_key(case), rows, pyperf_text)

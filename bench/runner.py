@@ -25,13 +25,15 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import host as hostmod
 from .errors import UsageError
+from .measure import MAX_RETRIES as MAX_RETRIES_DEFAULT, RULE
 
-BACKENDS = ["auto", "perf", "sim", "time"]
+from .backends import NAMES as BACKENDS, get as get_backend  # noqa: E402
 TIME_UNIT_EVENTS = {"task-clock", "cpu-clock"}
 
 
@@ -44,7 +46,7 @@ class Plan:
     requested: str
     backend: str                      # perf | sim | time: what counts events
     reason: str
-    timing: bool                      # pyperf timings as well
+    timed: bool                       # timings as well
     cpu: int
     events: list[str]                 # opened in every worker (hardware + software)
     event_support: dict               # name -> {"supported": bool, "reason": str|None}
@@ -54,10 +56,12 @@ class Plan:
     sim_profile_reason: str | None = None
     sim_geometry: dict | None = None
     caches: dict = field(default_factory=dict)   # what footprint targets are sized against
+    timing: "Timing | None" = None    # how values are taken (set by make_plan)
+    rule: dict = field(default_factory=dict)     # bench.measure's disturbance rule
 
     @property
     def timing_backend(self) -> str:
-        return "perf" if self.backend == "perf" else "time"
+        return get_backend(self.backend).timing_backend
 
 
 def _check_cpu(cpu) -> int:
@@ -92,7 +96,8 @@ def probe_events(names: list[str]) -> dict:
 
 def make_plan(backend: str = "auto", events=None, cpu=None, pyperf_args=(),
               sim_profile: str | None = None, cflags: str | None = None,
-              timing: bool = True) -> Plan:
+              timing: bool = True, precision: float | None = None,
+              budget: float | None = None, sim_beside: bool | None = None) -> Plan:
     from .events import DEFAULT_EVENTS, SOFTWARE_EVENTS, resolve_list
 
     from .build import resolve_cflags
@@ -158,10 +163,12 @@ def make_plan(backend: str = "auto", events=None, cpu=None, pyperf_args=(),
         caches["L1d"] = geo["D1"].size
         caches["LLC"] = geo["LL"].size
     return Plan(requested=backend, backend=chosen, reason=reason,
-                timing=timing or chosen != "sim", cpu=cpu, events=worker_events,
+                timed=timing or get_backend(chosen).always_timed, cpu=cpu, events=worker_events,
                 event_support=support, pyperf_args=list(pyperf_args), cflags=cflags,
                 sim_profile=sim_profile if chosen == "sim" else None,
-                sim_profile_reason=profile_reason, sim_geometry=geometry, caches=caches)
+                sim_profile_reason=profile_reason, sim_geometry=geometry, caches=caches,
+                timing=timing_from_args(pyperf_args, precision, budget, sim_beside),
+                rule=dict(RULE))
 
 
 def prepare_kernels(plan: Plan, cases: list[dict]) -> None:
@@ -172,10 +179,7 @@ def prepare_kernels(plan: Plan, cases: list[dict]) -> None:
 
     for variant, ext in dict.fromkeys((c["variant"], c["ext"]) for c in cases):
         build_library(variant, ext, plan.cflags)
-        if plan.backend == "sim":
-            from . import sim
-
-            sim.build_driver(variant, ext, plan.cflags)
+        get_backend(plan.backend).prepare(plan, variant, ext)
 
 
 # Under valgrind a case runs tens of times slower, so "beyond the LLC" must
@@ -212,11 +216,82 @@ def _sim_usable(required: bool = False) -> bool:
 
 def plan_meta(plan: Plan) -> dict:
     d = asdict(plan)
-    d["timing_backend"] = plan.timing_backend if plan.timing else None
+    d["timing_backend"] = plan.timing_backend if plan.timed else None
     return d
 
 
-# -- one case -------------------------------------------------------------
+# -- timing: the interleaved, paired design (docs/measurement.md) ----------
+
+@dataclass
+class Timing:
+    """How a case group is timed.  Defaults: adaptive; explicit pyperf-style
+    options fix the corresponding part (timing_from_args)."""
+    precision: float = 0.01          # target 95% CI half-width of each ratio to the baseline
+    budget: float = 12.0             # seconds of timing per case group, at most (about)
+    min_processes: int = 3
+    max_processes: int | None = None # None: as many as the budget allows
+    rounds: int = 100000             # per worker process, at most
+    slice_s: float | None = None     # seconds of rounds per process (None: from budget)
+    warmup_rounds: int = 1
+    loops: int = 0                   # 0: calibrate on the whole repetition cost
+    value_s: float = 0.002           # target region time of one value
+    epoch_rounds: int = 4            # rounds per memory layout (0: one layout per process)
+    max_value_s: float = 0.05        # no value costs more wall time (one repetition at least)
+    max_retries: int = MAX_RETRIES_DEFAULT
+    adaptive: bool = True
+    fixed_warmups: bool = False      # --warmups given: keep them even when rounds are dear
+    sim_beside: bool = False         # sim backend: valgrind on the other CPUs during the timing
+
+    def meta(self) -> dict:
+        return asdict(self)
+
+
+def _opt(args: list[str], name: str):
+    """The value of --name in a pyperf-style argument list (--name V or --name=V)."""
+    val = None
+    for i, a in enumerate(args):
+        if a == f"--{name}" and i + 1 < len(args):
+            val = args[i + 1]
+        elif a.startswith(f"--{name}="):
+            val = a.split("=", 1)[1]
+    return val
+
+
+def timing_from_args(pyperf_args=(), precision: float | None = None,
+                     budget: float | None = None, sim_beside: bool | None = None) -> Timing:
+    """pyperf's options mean here what they mean to pyperf, in this design:
+    --processes N: exactly N worker processes; --values V: exactly V rounds
+    per process (both fix the amount: no adaptive stopping); --warmups W:
+    warm-up rounds; --loops L: repetitions per value (0: calibrate);
+    --min-time S: region time per value; --fast: half the budget and 2%
+    precision; --rigorous: three times the budget, 5 processes at least."""
+    t = Timing()
+    args = list(pyperf_args)
+    if "--fast" in args:
+        t.budget, t.precision, t.min_processes = t.budget / 2, 0.02, 2
+    if "--rigorous" in args:
+        t.budget, t.min_processes = t.budget * 3, 5
+    if (v := _opt(args, "processes")) is not None:
+        t.min_processes = t.max_processes = int(v)
+        t.adaptive = False
+    if (v := _opt(args, "values")) is not None:
+        t.rounds = int(v)
+        t.adaptive = False
+    if (v := _opt(args, "warmups")) is not None:
+        t.warmup_rounds = int(v)
+        t.fixed_warmups = True
+    if (v := _opt(args, "loops")) is not None:
+        t.loops = int(v)
+    if (v := _opt(args, "min-time")) is not None or (v := _opt(args, "min_time")) is not None:
+        t.value_s = float(v)
+    if precision is not None:
+        t.precision = precision
+    if budget is not None:
+        t.budget = budget
+    if sim_beside is not None:
+        t.sim_beside = sim_beside
+    return t
+
 
 def _row_base(case: dict, plan: Plan, run_id: str, host: str) -> dict:
     return {"run_id": run_id, "host": host, **{k: case[k] for k in (
@@ -224,86 +299,302 @@ def _row_base(case: dict, plan: Plan, run_id: str, host: str) -> dict:
         "cpu": plan.cpu}
 
 
-def _run_pyperf(case: dict, plan: Plan, tmp: Path) -> tuple[str, list[dict]]:
-    counters_out = tmp / "counters.jsonl"
-    pyperf_out = tmp / "pyperf.json"
-    argv = [sys.executable, "-m", "bench.worker", "--case", json.dumps(case),
-            "--counters-out", str(counters_out), "--affinity", str(plan.cpu),
-            "--output", str(pyperf_out), "--quiet", *plan.pyperf_args,
-            # pyperf workers see a filtered environment: user variant files too
-            "--inherit-environ", "RMAPBENCH_USER_VARIANTS,RMAPBENCH_BUILD_DIR"]
-    if plan.events:
-        argv += ["--events", ",".join(plan.events)]
-    if plan.cflags is not None:
-        # one token: flags start with '-', which argparse would take for an option
-        argv.append(f"--cflags={plan.cflags}")
-    proc = subprocess.run(argv, capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parent.parent)
-    if proc.returncode != 0 or not pyperf_out.exists():
-        lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
-        last = lines[-1] if lines else f"exit status {proc.returncode}"
-        raise MeasureError(f"timing {_label(case)} failed: {last}")
-    calls = [json.loads(ln) for ln in counters_out.read_text().splitlines() if ln.strip()]
-    return pyperf_out.read_text(), calls
-
-
 def _label(case: dict) -> str:
     return (f"{case['workload']} {case['variant']}@{case['ext']} n={case['n']} "
             f"heads={case['heads']} {case['order']} {case['alloc']}")
-
-
-def _timing_rows(case, plan, base, pyperf_text, calls) -> list[dict]:
-    """Pair every pyperf value with the counter read of the same C call."""
-    import pyperf
-
-    from .worker import bench_name
-
-    suite = pyperf.BenchmarkSuite.loads(pyperf_text)
-    rows = []
-    backend = plan.timing_backend
-    for phase in _phases(case):
-        bench = suite.get_benchmark(bench_name(case, phase))
-        # worker processes that produced values, in the order they ran
-        by_pid: dict[int, list[dict]] = {}
-        for c in calls:
-            if c["phase"] == phase and c["label"] == "worker":
-                by_pid.setdefault(c["pid"], []).append(c)
-        procs = list(by_pid.values())
-        runs = [r for r in bench.get_runs() if r.values]
-        if len(runs) != len(procs):
-            raise MeasureError(f"timing {_label(case)} {phase}: {len(runs)} pyperf runs "
-                               f"but {len(procs)} worker counter records")
-        for p, (run, recs) in enumerate(zip(runs, procs)):
-            recs = recs[-len(run.values):]
-            for s, (value, rec) in enumerate(zip(run.values, recs)):
-                expect = rec["ns"] / 1e9 / rec["loops"]
-                if abs(value - expect) > 1e-9 * max(1.0, abs(expect)):
-                    raise MeasureError(f"timing {_label(case)} {phase}: pyperf value "
-                                       f"{value} does not match its counter record {expect}")
-                ops, loops = rec["ops"], rec["loops"]
-                common = {**base, "backend": backend, "phase": phase, "ops": ops,
-                          "loops": loops, "process": p, "sample": s,
-                          "simulated": False, "footprint": rec["footprint"]}
-                rows.append({**common, "metric": "time", "value": value * 1e9 / ops,
-                             "unit": "ns/op", "enabled_ratio": 1.0})
-                for name, (raw, enabled, running) in rec["counts"].items():
-                    if not running:
-                        plan.event_support.setdefault(name, {}).update(
-                            supported=False, reason="opened but never scheduled "
-                            "(time_running 0)")
-                        continue
-                    scaled = raw * enabled / running
-                    rows.append({**common, "metric": name,
-                                 "value": scaled / (loops * ops),
-                                 "unit": "ns/op" if name in TIME_UNIT_EVENTS else "events/op",
-                                 "enabled_ratio": running / enabled})
-    return rows
 
 
 def _phases(case: dict) -> list[str]:
     from .workloads import PHASES
 
     return PHASES[case["workload"]]
+
+
+def bench_name(case: dict, phase: str) -> str:
+    return (f"{case['workload']}/{phase}/{case['variant']}/ext{case['ext']}/n{case['n']}"
+            f"/h{case['heads']}/{case['order']}/{case['alloc']}/s{case['seed']}")
+
+
+def group_key(case: dict) -> tuple:
+    """Cases measured together (interleaved): all but variant and EXT equal."""
+    return tuple(case[k] for k in ("workload", "n", "heads", "order", "alloc", "seed"))
+
+
+def group_cases(cases: list[dict]) -> list[list[dict]]:
+    """Cases in groups of one workload point, in first-seen order."""
+    groups: dict[tuple, list[dict]] = {}
+    for c in cases:
+        groups.setdefault(group_key(c), []).append(c)
+    return list(groups.values())
+
+
+def _run_worker(spec: dict, tmp: Path, p: int, timeout: float) -> list[dict]:
+    spec_path = tmp / f"spec{p}.json"
+    out = tmp / f"values{p}.jsonl"
+    spec_path.write_text(json.dumps(spec))
+    argv = [sys.executable, "-m", "bench.worker", str(spec_path), str(out)]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              cwd=Path(__file__).resolve().parent.parent)
+    except subprocess.TimeoutExpired:
+        raise MeasureError(f"timing worker {p} did not finish within {timeout:.0f}s") from None
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
+        last = lines[-1] if lines else f"exit status {proc.returncode}"
+        raise MeasureError(f"timing worker failed: {last}")
+    recs = [json.loads(ln) for ln in out.read_text().splitlines() if ln.strip()]
+    if not recs or recs[-1].get("kind") != "done":
+        raise MeasureError("timing worker ended without its final record")
+    return recs
+
+
+def _null_for(case: dict) -> dict:
+    return {"n": max(1, case["n"]), "heads": case["heads"]}
+
+
+def _per_op(v: dict) -> float:
+    return v["ns"] / (v["loops"] * v["ops"])
+
+
+def _fixed_ns(recs: list[dict]) -> float:
+    """Median fixed cost per repetition (ns inside the wall window) of one process."""
+    import statistics
+
+    f = [r["ns"] / r["loops"] for r in recs if r["kind"] == "fixed"]
+    return statistics.median(f) if f else 0.0
+
+
+def _net_values(recs: list[dict]) -> tuple[float, float]:
+    """(fixed ns per repetition, null kernel net ns/op) of one process."""
+    import statistics
+
+    fixed = _fixed_ns(recs)
+    null = [(v["ns"] / v["loops"] - fixed) / v["ops"] for v in recs
+            if v["kind"] == "value" and not v["warmup"] and v["arm"] == -1]
+    return fixed, (statistics.median(null) if null else 0.0)
+
+
+def _paired(procs: list[list[dict]], arm: int, phase: str, base_arm: int | None):
+    """Per process, per epoch, the per-op values of arm (and of base_arm) by
+    round, paired (hier_ratio's shape)."""
+    nums, dens = [], []
+    for recs in procs:
+        va: dict = {}
+        vb: dict = {}
+        for v in recs:
+            if v["kind"] != "value" or v["warmup"] or v["phase"] != phase:
+                continue
+            if v["arm"] == arm:
+                va[(v.get("epoch", 0), v["round"])] = _per_op(v)
+            elif base_arm is not None and v["arm"] == base_arm:
+                vb[(v.get("epoch", 0), v["round"])] = _per_op(v)
+        keys = sorted(set(va) & set(vb)) if base_arm is not None else sorted(va)
+        epochs = sorted({e for e, _ in keys})
+        nums.append([[va[k] for k in keys if k[0] == e] for e in epochs])
+        if base_arm is not None:
+            dens.append([[vb[k] for k in keys if k[0] == e] for e in epochs])
+    return nums, (dens if base_arm is not None else None)
+
+
+def layout_units(num, den):
+    """Every epoch of every process as one unit: the bootstrap's top level is
+    the layout (process x epoch), rounds within it the second level
+    (docs/measurement.md says why)."""
+    flat = [e for p in num for e in p]
+    return flat, (None if den is None else [e for p in den for e in p])
+
+
+def precision_of(procs: list[list[dict]], n_arms: int, phases: list[str],
+                 n_resamples: int = 1000) -> dict:
+    """{(arm, phase): hier_ratio result}: each arm's ratio to arm 0 (the
+    baseline), arm 0 (or a group of one) the interval of its mean."""
+    from .measure import hier_ratio
+
+    out = {}
+    for phase in phases:
+        for arm in range(n_arms):
+            base = 0 if arm > 0 else None
+            num, den = _paired(procs, arm, phase, base)
+            out[(arm, phase)] = hier_ratio(num, den, n_resamples=n_resamples)
+    return out
+
+
+def _worst(prec: dict) -> float:
+    import math
+
+    hws = [r["halfwidth"] for r in prec.values()]
+    if not hws or any(not math.isfinite(h) for h in hws):
+        return math.inf
+    return max(hws)
+
+
+def _slice(t: Timing, p: int, left: float, overhead: float) -> float:
+    """Seconds of rounds for worker process p: exactly --values rounds when
+    given; else the first min_processes share the budget leaving one share
+    for an extra process when the precision is not reached yet."""
+    if t.slice_s is not None:
+        return t.slice_s
+    if t.rounds < Timing.rounds:
+        return 1e9
+    if t.max_processes is not None:
+        return max(0.2, t.budget / t.max_processes - overhead)
+    if p < t.min_processes:
+        return max(0.2, min(t.budget / (t.min_processes + 1) - overhead, left - overhead))
+    return max(0.2, left - overhead)
+
+
+def time_group(cases: list[dict], plan: Plan, progress=None) -> dict:
+    """Time a group of cases (one workload point, one arm per case) with
+    worker processes, interleaved, until every ratio to cases[0] reaches the
+    target precision or the budget is spent.  Returns {"procs": [records of
+    each process], "prec": precision_of(...), "seconds", "stopped"}."""
+    import time
+
+    t = plan.timing
+    case0 = cases[0]
+    phases = _phases(case0)
+    spec = {"case": {k: case0[k] for k in ("workload", "n", "heads", "order", "alloc",
+                                           "seed")},
+            "arms": [{"variant": c["variant"], "ext": c["ext"],
+                      "cflags": c.get("cflags", plan.cflags)} for c in cases],
+            "null": None if case0["workload"] == "null" else _null_for(case0),
+            "cpu": plan.cpu, "events": plan.events, "rule": plan.rule,
+            "max_retries": t.max_retries, "rounds": t.rounds, "warmup_rounds": t.warmup_rounds,
+            "loops": t.loops, "value_s": t.value_s, "max_value_s": t.max_value_s,
+            "epoch_rounds": t.epoch_rounds, "fixed_warmups": t.fixed_warmups}
+    start = time.monotonic()
+    deadline = start + t.budget
+    procs: list[list[dict]] = []
+    prec: dict = {}
+    stopped = "budget"
+    with tempfile.TemporaryDirectory(prefix="rmapbench-") as tmp:
+        p = 0
+        overhead = 1.0                      # worker start-up, re-estimated
+        while True:
+            slice_s = _slice(t, p, deadline - time.monotonic(), overhead)
+            w0 = time.monotonic()
+            recs = _run_worker({**spec, "seed": case0["seed"] * 1000003 + p,
+                                "slice_s": slice_s}, Path(tmp), p,
+                               timeout=max(600.0, 20 * t.budget))
+            done = recs[-1]
+            overhead = max(0.3, (time.monotonic() - w0) - min(slice_s, done["seconds"]))
+            procs.append(recs)
+            p += 1
+            prec = precision_of(procs, len(cases), phases)
+            worst = _worst(prec)
+            if progress:
+                progress(p, worst, time.monotonic() - start)
+            if t.max_processes is not None and p >= t.max_processes:
+                stopped = "processes"
+                break
+            if t.adaptive and p >= t.min_processes and worst <= t.precision:
+                stopped = "precision"
+                break
+            # the budget is a bound: no new process once it is spent, even before
+            # min_processes (a case whose one round outlasts the budget gets one)
+            if t.max_processes is None and (
+                    deadline - time.monotonic() < 0.3 or
+                    (p >= t.min_processes and deadline - time.monotonic() < overhead + 0.3)):
+                stopped = "budget"
+                break
+    return {"procs": procs, "prec": prec, "seconds": time.monotonic() - start,
+            "stopped": stopped}
+
+
+def _pyperf_json(case: dict, procs: list[list[dict]], arm: int, plan: Plan) -> str:
+    """The case's values as a pyperf suite: one benchmark per phase, one run
+    per worker process, values in seconds per repetition (raw)."""
+    import pyperf
+
+    benches = []
+    for phase in _phases(case):
+        runs = []
+        for recs in procs:
+            vals = [v for v in recs if v["kind"] == "value" and v["arm"] == arm
+                    and v["phase"] == phase]
+            main = [v["ns"] / 1e9 / v["loops"] for v in vals if not v["warmup"]]
+            if not main or any(x <= 0 for x in main):
+                continue
+            warm = [(v["loops"], v["ns"] / 1e9 / v["loops"]) for v in vals if v["warmup"]]
+            md = {"name": bench_name(case, phase), "loops": vals[-1]["loops"],
+                  "unit": "second", "rmapbench_phase": phase, "rmapbench_cpu": plan.cpu}
+            runs.append(pyperf.Run(main, warmups=warm or None, metadata=md,
+                                   collect_metadata=False))
+        if runs:
+            benches.append(pyperf.Benchmark(runs))
+    if not benches:
+        return None
+    suite = pyperf.BenchmarkSuite(benches)
+    with tempfile.TemporaryDirectory(prefix="rmapbench-") as tmp:
+        path = Path(tmp) / "s.json"
+        suite.dump(str(path))
+        return path.read_text()
+
+
+def _reason_text(counts: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _timing_rows(case, arm, plan, base, timed, baseline_label) -> list[dict]:
+    """Tidy rows of one arm (case) of a timed group: per value, the raw time,
+    the net time (fixed cost per repetition and null kernel per op
+    subtracted), the counters, the evidence; per case and phase, the
+    achieved precision and how many values were re-measured and why."""
+    rows = []
+    backend = plan.timing_backend
+    for phase in _phases(case):
+        pr = timed["prec"].get((arm, phase), {})
+        remeasured, reasons, kept = 0, {}, 0
+        for recs in timed["procs"]:
+            for v in recs:
+                if v["kind"] == "value" and not v["warmup"] and v["arm"] == arm \
+                        and v["phase"] == phase:
+                    remeasured += v["retries"] > 0
+                    kept += v["disturbed"]
+                    for r in v["reasons"]:
+                        reasons[r] = reasons.get(r, 0) + 1
+        summary = {"halfwidth": pr.get("halfwidth", float("nan")),
+                   "halfwidth_of": ("mean" if arm == 0 else f"ratio to {baseline_label}"),
+                   "remeasured": remeasured, "remeasure_reasons": _reason_text(reasons),
+                   "disturbed_kept": kept, "processes": len(timed["procs"]),
+                   "stopped": timed["stopped"]}
+        for p, recs in enumerate(timed["procs"]):
+            fixed, null_op = _net_values(recs)
+            for v in recs:
+                if v["kind"] != "value" or v["warmup"] or v["arm"] != arm or \
+                        v["phase"] != phase:
+                    continue
+                ops, loops = v["ops"], v["loops"]
+                ev = v["evidence"]
+                common = {**base, "backend": backend, "phase": phase, "ops": ops,
+                          "loops": loops, "process": p, "sample": v["round"],
+                          "epoch": v.get("epoch", 0),
+                          "simulated": False, "footprint": v["footprint"],
+                          "retries": v["retries"], "disturbed": v["disturbed"],
+                          "reasons": ";".join(v["reasons"]),
+                          "wall_ns": ev["wall_ns"], "cpu_ns": ev["cpu_ns"],
+                          "nivcsw": ev["nivcsw"], "faults": ev["faults"],
+                          "migrations": ev["migrations"], "fixed_ns": fixed,
+                          "null_ns_per_op": null_op, **summary}
+                raw = v["ns"] / (loops * ops)
+                rows.append({**common, "metric": "time", "value": raw, "unit": "ns/op",
+                             "enabled_ratio": 1.0})
+                net = (v["ns"] / loops - fixed) / ops - \
+                    (null_op if case["workload"] != "null" else 0.0)
+                rows.append({**common, "metric": "time-net", "value": net, "unit": "ns/op",
+                             "enabled_ratio": 1.0})
+                for name, (rawc, enabled, running) in v["counts"].items():
+                    if not running:
+                        plan.event_support.setdefault(name, {}).update(
+                            supported=False, reason="opened but never scheduled "
+                            "(time_running 0)")
+                        continue
+                    scaled = rawc * enabled / running
+                    rows.append({**common, "metric": name,
+                                 "value": scaled / (loops * ops),
+                                 "unit": "ns/op" if name in TIME_UNIT_EVENTS else "events/op",
+                                 "enabled_ratio": running / enabled})
+    return rows
 
 
 def _sim_rows(case, plan, base) -> list[dict]:
@@ -326,19 +617,61 @@ def _sim_rows(case, plan, base) -> list[dict]:
     return rows
 
 
+def measure_group(cases: list[dict], plan: Plan, run_id: str, host: str,
+                  progress=None, note=None) -> list[tuple[dict, list[dict], str | None]]:
+    """Rows (every phase) and pyperf JSON of every case of one group, the
+    variants interleaved in the same worker processes; cases[0] is the
+    baseline of the group's ratios."""
+    cases = [{**c, "cpu": plan.cpu} for c in cases]
+    bases = [_row_base(c, plan, run_id, host) for c in cases]
+    backend = get_backend(plan.backend)
+    others = sorted(set(hostmod.online_cpus()) - {plan.cpu})
+    beside = plan.timing.sim_beside and backend.simulated and plan.timed and bool(others)
+    own: list = [None] * len(cases)
+    errors: list = []
+
+    def simulate():
+        if beside:      # this thread (and the valgrind it starts) off the timed CPU
+            os.sched_setaffinity(threading.get_native_id(), others)
+        try:
+            for i, (c, b) in enumerate(zip(cases, bases)):
+                if note and backend.simulated:
+                    note(f"  simulating {c['variant']}@{c['ext']} under valgrind ...")
+                own[i] = backend.rows(c, plan, b)
+        except BaseException as e:          # raised again in the caller
+            errors.append(e)
+
+    # By default the timing first, then valgrind; with sim_beside, valgrind runs on the
+    # other CPUs during the timing (it then shares the last-level cache and the memory
+    # bus with the timed CPU: docs/measurement.md).
+    th = threading.Thread(target=simulate, daemon=True) if beside else None
+    if th:
+        th.start()
+    try:
+        timed = time_group(cases, plan, progress) if plan.timed else None
+    finally:
+        if th:
+            th.join()
+    if not th:
+        simulate()
+    if errors:
+        raise errors[0]
+    out = []
+    base_label = f"{cases[0]['variant']}@{cases[0]['ext']}"
+    for i, (c, b) in enumerate(zip(cases, bases)):
+        rows = list(own[i])
+        text = None
+        if timed is not None:
+            rows += _timing_rows(c, i, plan, b, timed, base_label)
+            text = _pyperf_json(c, timed["procs"], i, plan)
+        out.append((c, rows, text))
+    return out
+
+
 def measure_case(case: dict, plan: Plan, run_id: str, host: str) -> tuple[list[dict], str | None]:
-    """Rows for one case (every phase), and its pyperf JSON text if timed."""
-    case = {**case, "cpu": plan.cpu}
-    base = _row_base(case, plan, run_id, host)
-    rows: list[dict] = []
-    pyperf_text = None
-    if plan.backend == "sim":
-        rows += _sim_rows(case, plan, base)
-    if plan.timing:
-        with tempfile.TemporaryDirectory(prefix="rmapbench-") as tmp:
-            pyperf_text, calls = _run_pyperf(case, plan, Path(tmp))
-        rows += _timing_rows(case, plan, base, pyperf_text, calls)
-    return rows, pyperf_text
+    """Rows for one case alone (every phase), and its pyperf JSON text if timed."""
+    (_, rows, text), = measure_group([case], plan, run_id, host)
+    return rows, text
 
 
 def new_run_id() -> str:

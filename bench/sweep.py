@@ -28,7 +28,7 @@ from pathlib import Path
 from .errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
-BACKENDS = ["auto", "perf", "sim", "time"]
+from .backends import NAMES as BACKENDS  # noqa: E402
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
 
 
@@ -155,8 +155,8 @@ class _Lines:
     def current(self, label: str, weight: float):
         self.label, self.weight = label, weight
 
-    def advance(self, seconds: float):
-        self.done += 1
+    def advance(self, seconds: float, cases: int = 1):
+        self.done += cases
         self.work_done += self.weight
         self.work_left -= self.weight
         eta = (time.monotonic() - self.start) / self.work_done * max(self.work_left, 0)
@@ -193,8 +193,8 @@ class _Bar:
         self.weight = weight
         self.progress.update(self.task, description=label)
 
-    def advance(self, seconds: float):
-        self.done += 1
+    def advance(self, seconds: float, cases: int = 1):
+        self.done += cases
         self.progress.update(self.task, advance=self.weight,
                              cases=f"{self.done}/{self.total}")
 
@@ -365,7 +365,9 @@ def cmd_sweep(args) -> int:
     from .runner import make_plan
 
     plan = make_plan(backend, events=opts.events, cpu=cpu, pyperf_args=opts.pyperf_args(),
-                     sim_profile=opts.sim_profile, cflags=opts.cflags)
+                     sim_profile=opts.sim_profile, cflags=opts.cflags,
+                     precision=opts.precision, budget=opts.budget,
+                     sim_beside=opts.sim_beside)
     if stored is not None and plan.backend != stored["backend"]["chosen"]:
         raise UsageError(f"backend {backend} now picks {plan.backend}, but the run in "
                          f"{str(out)!r} was measured with {stored['backend']['chosen']}: "
@@ -407,7 +409,7 @@ def _print_list(cfg, plan, planned) -> int:
 def _run(args, out, cfg, plan, cases, stored, caps, planned) -> int:
     from .meta import build_meta, now
     from .results import RunDir, case_key
-    from .runner import measure_case, new_run_id
+    from .runner import new_run_id
 
     if stored is not None:
         run_id = stored["run_id"]
@@ -455,15 +457,20 @@ def _run(args, out, cfg, plan, cases, stored, caps, planned) -> int:
     weights = {k: case_weight(c) for k, c in todo}
     try:
         with guard, progress(len(cases), skipped, sum(weights.values())) as bar:
-            for key, case in todo:
-                label = _label(case)
-                bar.current(label, weights[key])
+            from .runner import group_cases, measure_group
+
+            by_case = {id(c): k for k, c in todo}
+            for group in group_cases([c for _, c in todo]):
+                label = _group_label(group)
+                w = sum(weights[by_case[id(c)]] for c in group)
+                bar.current(label, w)
                 t0 = time.monotonic()
-                rows, pyperf_text = measure_case(case, plan, run_id=run_id, host=host)
+                measured = measure_group(group, plan, run_id=run_id, host=host)
                 with guard.protect():
-                    rundir.write_case(key, rows, pyperf_text)
-                    session["measured"] += 1
-                bar.advance(time.monotonic() - t0)
+                    for case, (_, rows, pyperf_text) in zip(group, measured):
+                        rundir.write_case(by_case[id(case)], rows, pyperf_text)
+                        session["measured"] += 1
+                bar.advance(time.monotonic() - t0, len(group))
             guard.critical = True          # a late signal no longer interrupts
             session.update(status="finished", ended=now())
             rundir.finalize({**meta, "events": plan.event_support, "finished": now()},
@@ -485,6 +492,12 @@ def _run(args, out, cfg, plan, cases, stored, caps, planned) -> int:
          f"{out / 'results.parquet'}")
     _say(str(out), sys.stdout)
     return 0
+
+
+def _group_label(group: list[dict]) -> str:
+    c = group[0]
+    return (f"{c['workload']} n={c['n']} heads={c['heads']} {c['order']} {c['alloc']}: "
+            f"{len(group)} variant(s) interleaved")
 
 
 def _label(case: dict) -> str:

@@ -1,42 +1,47 @@
-"""The pyperf script that times one case: `python -m bench.worker --case JSON ...`.
+"""One worker process of the interleaved design: `python -m bench.worker SPEC OUT`.
 
-pyperf runs this file as its master and again as each worker process
-(calibration, warmups, values; `--affinity` pins the workers).  In a worker,
-every timing value is one call into C: `Workload.run(phase, loops, counters)`
-runs all `loops` repetitions of the phase with the clock and the perf_event
-group enabled only around the measured region.  The counters of that same
-call are appended to the `--counters-out` JSON-lines file, one line per call,
-so the runner can pair each pyperf value with its counts.
+The runner (bench.runner) starts worker processes one after another, each
+pinned to the measured CPU.  A worker measures ONE case group: the same
+workload, n, heads, order, alloc and seed under every arm (an arm is one
+variant library: variant, EXT, compiler flags), plus the null kernel and the
+harness's fixed cost, all in this one process:
 
-Each worker checks with sched_getaffinity that it is pinned to exactly the
-CPU it was given, and refuses to measure otherwise.
+- every arm's library is loaded side by side (ctypes.CDLL, RTLD_LOCAL: each
+  handle resolves its own pte_list_* symbols, so the libraries do not see
+  each other's), and each arm gets its own Workload built by its own library;
+- loops are calibrated per phase on the WHOLE repetition cost (prepare +
+  region + undo, timed from Python), so that no value costs more than
+  spec["max_value_s"] wall time (one repetition at least), and the region of
+  a value lasts about spec["value_s"];
+- then rounds: in each round every unit (arm x phase, and the null kernel)
+  is measured once, in a fresh random order, on the same CPU;
+- a value whose region was disturbed (bench.measure.disturbed: off-CPU
+  time, a context switch, a migration, a page fault) is measured again, at
+  most spec["max_retries"] times; every value records its evidence, how
+  often it was re-measured and why;
+- the fixed cost per repetition (an empty region: the clock reads inside
+  the wall window, the counter ioctls in the counts) is measured at the
+  start and the end of the process.
+
+Rounds continue until spec["rounds"] are done or spec["slice_s"] seconds
+have passed.  Output: JSON lines appended to OUT, one per value (kind
+"value"), one per fixed-cost measurement (kind "fixed"), one "calibration"
+line per phase and a final "done" line.
+
+The worker checks with sched_getaffinity that it is pinned to exactly the
+CPU it was given before every round, and refuses to measure otherwise.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import sys
-
-import pyperf
-
-
-def _add_cmdline_args(cmd: list[str], args) -> None:
-    cmd.extend(["--case", args.case, "--counters-out", args.counters_out])
-    if args.events:
-        cmd.extend(["--events", args.events])
-    if args.cflags is not None:
-        cmd.append(f"--cflags={args.cflags}")   # flags start with '-': one token
-
-
-def bench_name(case: dict, phase: str) -> str:
-    return (f"{case['workload']}/{phase}/{case['variant']}/ext{case['ext']}/n{case['n']}"
-            f"/h{case['heads']}/{case['order']}/{case['alloc']}/s{case['seed']}")
+import time
 
 
 def check_pinned(cpu: int) -> None:
-    """pyperf pins a worker (--affinity) just before its task runs: verify it,
-    outside the measured region, before every value."""
     got = os.sched_getaffinity(0)
     if got != {cpu}:
         sys.stderr.write(f"rmapbench worker: not pinned to CPU {cpu} (affinity {sorted(got)})\n")
@@ -44,74 +49,153 @@ def check_pinned(cpu: int) -> None:
         os._exit(3)
 
 
-class _Timer:
-    """The pyperf time function for one phase, recording counters per call."""
+def _calibrate(units, phase, spec) -> tuple[int, float]:
+    """Loops per value of one phase, from the whole cost of one repetition of
+    its slowest arm (a second try when the first was cheap: it warms up), and
+    the wall time one value of the phase will cost at most."""
+    region = whole = 0.0
+    for u in units:
+        for attempt in range(2):            # the first also faults everything in
+            t0 = time.perf_counter()
+            r = u["work"].run(phase, 1)
+            w = time.perf_counter() - t0
+            if w > 0.5:
+                break
+        region = max(region, r.ns / 1e9)
+        whole = max(whole, w)
+    if spec.get("loops"):
+        loops = int(spec["loops"])
+    else:
+        want = max(1, round(spec["value_s"] / max(region, 1e-9)))
+        bound = max(1, int(spec["max_value_s"] / max(whole, 1e-9)))
+        loops = max(1, min(want, bound))
+    return loops, loops * whole * len(units)
 
-    def __init__(self, workload, phase, counters, out, label, cpu):
-        self.workload, self.phase, self.counters = workload, phase, counters
-        self.cpu = cpu
-        self.out, self.label = out, label
-        self.calls = 0
 
-    def __call__(self, loops: int) -> float:
-        check_pinned(self.cpu)
-        r = self.workload.run(self.phase, loops, self.counters)
-        rec = {"pid": os.getpid(), "label": self.label, "phase": self.phase,
-               "call": self.calls, "loops": loops, "ns": r.ns, "ops": r.ops,
-               "footprint": r.footprint, "peak_descs": r.peak_descs,
-               "counts": {k: list(v) for k, v in r.counts.items()}}
-        self.calls += 1
-        with open(self.out, "a") as f:
-            f.write(json.dumps(rec) + "\n")
-        return r.ns / 1e9
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    spec = json.loads(open(argv[0]).read())
+    out_path = argv[1]
+    cpu = spec["cpu"]
+    if spec.get("pin", True):
+        os.sched_setaffinity(0, {cpu})
+    check_pinned(cpu)
 
-
-def main() -> None:
-    runner = pyperf.Runner(add_cmdline_args=_add_cmdline_args)
-    ap = runner.argparser
-    ap.add_argument("--case", required=True, help="the case, as JSON")
-    ap.add_argument("--counters-out", required=True, help="JSON-lines file for counts")
-    ap.add_argument("--events", default="", help="comma-separated perf event names")
-    ap.add_argument("--cflags", default=None)
-    args = runner.parse_args()
-    case = json.loads(args.case)
-
-    if not args.worker:
-        # master: pyperf spawns the workers from here on
-        from bench.native import Workload  # noqa: F401  (fail fast on a bad build)
-        phases = _phases(case)
-        for phase in phases:
-            runner.bench_time_func(bench_name(case, phase), lambda loops: 0.0,
-                                   metadata={"rmapbench_phase": phase})
-        return
-
-    cpu = case["cpu"]
     from bench.events import resolve_list
-    from bench.native import CounterGroup, Workload, load
+    from bench.measure import disturbed
+    from bench.native import CounterGroup, Workload, load, run_empty
 
-    kernel = load(case["variant"], case["ext"], args.cflags)
-    workload = Workload(kernel, workload=case["workload"], n=case["n"], heads=case["heads"],
-                        order=case["order"], alloc=case["alloc"], seed=case["seed"])
-    events = resolve_list(args.events) if args.events else []
-    counters = CounterGroup(events) if events else None
-    label = "calibration" if (args.calibrate_loops or args.recalibrate_loops) else "worker"
+    case = spec["case"]
+    rng = random.Random(spec["seed"])
+    kernels = [load(a["variant"], a["ext"], a.get("cflags")) for a in spec["arms"]]
+    null = spec.get("null")
+    pad = [None]
+
+    def build():
+        """Every arm's Workload (and the null kernel's), allocated afresh: a new
+        layout (addresses, physical pages) for the next epoch.  A spacer of a
+        random number of pages, mapped first, moves the virtual addresses too."""
+        for u in units:
+            u["work"].close()
+        units.clear()
+        pad[0] = None
+        pad[0] = bytearray(4096 * (64 + rng.randrange(512)))
+        for i, (arm, k) in enumerate(zip(spec["arms"], kernels)):
+            w = Workload(k, workload=case["workload"], n=case["n"], heads=case["heads"],
+                         order=case["order"], alloc=case["alloc"], seed=case["seed"])
+            for phase in w.phases:
+                units.append({"arm": i, "phase": phase, "work": w})
+        if null:
+            nw = Workload(kernels[0], workload="null", n=null["n"], heads=null["heads"],
+                          order="fifo", alloc=case["alloc"], seed=case["seed"])
+            units.append({"arm": -1, "phase": "null", "work": nw})
+
+    units: list[dict] = []
+    t_build = time.monotonic()
+    build()
+    build_s = time.monotonic() - t_build
+    events = resolve_list(spec["events"]) if spec.get("events") else []
+    counters = CounterGroup(events, kernel=kernels[0]) if events else None
+    rule = spec["rule"]
+    out = open(out_path, "a")
+
+    def emit(rec):
+        out.write(json.dumps(rec) + "\n")
+
+    def fixed(when):
+        for _ in range(3):
+            r = run_empty(kernels[0], 200, counters)
+            emit({"kind": "fixed", "when": when, "loops": r.loops, "ns": r.ns,
+                  "counts": {k: list(v) for k, v in r.counts.items()},
+                  "evidence": r.evidence})
+
+    t_start = time.monotonic()
+    fixed("start")
+    loops = {}
+    round_s = 0.0
+    for phase in dict.fromkeys(u["phase"] for u in units):
+        same = [u for u in units if u["phase"] == phase]
+        loops[phase], cost = _calibrate(same, phase, spec)
+        round_s += cost
+        emit({"kind": "calibration", "phase": phase, "loops": loops[phase]})
+    t_meas = time.monotonic()
+
+    def measure(u, rnd, warmup, epoch):
+        reasons = []
+        for attempt in range(spec["max_retries"] + 1):
+            r = u["work"].run(u["phase"], loops[u["phase"]], counters)
+            why = disturbed(r.evidence, r.loops, rule)
+            if not why:
+                break
+            reasons.append(why)
+        emit({"kind": "value", "round": rnd, "epoch": epoch, "warmup": warmup, "arm": u["arm"],
+              "phase": u["phase"], "ns": r.ns, "ops": r.ops, "loops": r.loops,
+              "footprint": r.footprint, "peak_descs": r.peak_descs, "bad": r.bad,
+              "counts": {k: list(v) for k, v in r.counts.items()},
+              "evidence": r.evidence, "retries": len(reasons) - (1 if why else 0),
+              "reasons": reasons, "disturbed": bool(why)})
+
+    rnd = 0
+    warm = spec.get("warmup_rounds", 1)
+    if round_s > spec["slice_s"] / 4 and not spec.get("fixed_warmups"):
+        warm = 0          # a round is dear: the calibration runs were the warm-up
+    total = warm + spec["rounds"]
+    epoch, in_epoch = 0, 0
+    epoch_rounds = spec.get("epoch_rounds", 0)
+    t_epoch = time.monotonic()
     try:
-        for phase in workload.phases:
-            timer = _Timer(workload, phase, counters, args.counters_out, label, cpu)
-            runner.bench_time_func(bench_name(case, phase), timer,
-                                   metadata={"rmapbench_phase": phase,
-                                             "rmapbench_cpu": cpu})
+        while rnd < total:
+            if rnd >= warm + spec.get("min_rounds", 1) and \
+                    time.monotonic() - t_meas > spec["slice_s"]:
+                break
+            # a new layout every epoch_rounds rounds, but no more than a fifth
+            # of the time goes to building layouts
+            if epoch_rounds and in_epoch >= epoch_rounds and rnd >= warm and \
+                    time.monotonic() - t_epoch >= 4 * build_s:
+                t_build = time.monotonic()
+                build()
+                build_s = time.monotonic() - t_build
+                epoch, in_epoch = epoch + 1, 0
+                t_epoch = time.monotonic()
+                for u in units:                   # one untimed repetition each
+                    u["work"].run(u["phase"], 1)
+            check_pinned(cpu)
+            order = list(units)
+            rng.shuffle(order)
+            for u in order:
+                measure(u, rnd - warm, rnd < warm, epoch)
+            out.flush()
+            rnd += 1
+            in_epoch += rnd > warm
+        fixed("end")
+        emit({"kind": "done", "rounds": max(0, rnd - warm), "pid": os.getpid(),
+              "seconds": time.monotonic() - t_start})
     finally:
+        out.close()
         if counters is not None:
             counters.close()
-        workload.close()
-
-
-def _phases(case: dict) -> list[str]:
-    from bench.workloads import PHASES
-
-    return PHASES[case["workload"]]
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -39,7 +39,31 @@ struct churn_op {
 	struct kvm_rmap_head *head;
 };
 
+/* guest only: the chain-length histogram rows */
+struct rb_hist {
+	int nb;
+	const unsigned int *lo;
+	const unsigned int *hi;
+	const unsigned long long *weight;
+};
+
+/*
+ * What one workload kind does, looked up by kind as the kernel looks up
+ * its rmap handlers: the phases it has (a bit per enum rb_phase), its
+ * set-up, the start state of a phase (untimed), the measured region, and
+ * the ops one repetition of a phase performs.
+ */
+struct rb_workload_ops {
+	const char *name;
+	unsigned int phases;
+	int (*init)(struct rb_work *w, const struct rb_hist *hist);
+	void (*prepare)(struct rb_work *w, int phase);
+	long (*run)(struct rb_work *w, int phase);
+	unsigned long (*ops)(const struct rb_work *w);
+};
+
 struct rb_work {
+	const struct rb_workload_ops *ops;
 	int kind;
 	int order;
 	int alloc;
@@ -313,6 +337,8 @@ static int guest_init(struct rb_work *w, int nb, const unsigned int *lo,
 	return spt_alloc(w, off);
 }
 
+static const struct rb_workload_ops *workload_ops(int kind);
+
 static int work_check(int kind, int order, int alloc, unsigned long n,
 		      unsigned long heads)
 {
@@ -329,38 +355,61 @@ static int work_check(int kind, int order, int alloc, unsigned long n,
 	return 0;
 }
 
-static int work_init(struct rb_work *w, int nb, const unsigned int *lo,
-		     const unsigned int *hi, const unsigned long long *weight)
+static int fork_init(struct rb_work *w, const struct rb_hist *hist)
+{
+	int ret;
+
+	w->max_len = w->n;
+	w->sptes = w->heads * w->n;
+	ret = setup_children(w, w->n);
+	return ret ? ret : exit_order_init(w);
+}
+
+static int walk_init(struct rb_work *w, const struct rb_hist *hist)
+{
+	w->max_len = w->n;
+	w->sptes = w->heads * w->n;
+	return setup_children(w, w->n);
+}
+
+static int churn_setup(struct rb_work *w, const struct rb_hist *hist)
+{
+	int ret;
+
+	w->max_len = w->n;
+	w->sptes = 2 * w->heads * w->n;
+	ret = setup_children(w, 2 * w->n);
+	return ret ? ret : churn_init(w);
+}
+
+static int guest_setup(struct rb_work *w, const struct rb_hist *hist)
+{
+	int ret;
+
+	if (hist->nb <= 0 || !hist->lo || !hist->hi || !hist->weight)
+		return -EINVAL;
+	ret = guest_init(w, hist->nb, hist->lo, hist->hi, hist->weight);
+	return ret ? ret : exit_order_init(w);
+}
+
+static int null_init(struct rb_work *w, const struct rb_hist *hist)
+{
+	w->max_len = w->n;
+	w->sptes = 0;
+	return setup_children(w, w->n);
+}
+
+static int work_init(struct rb_work *w, const struct rb_hist *hist)
 {
 	int ret;
 
 	if (alloc_array(&w->rmap, w->heads, sizeof(*w->rmap)))
 		return -ENOMEM;
-	switch (w->kind) {
-	case RB_WL_GUEST:
-		if (nb <= 0 || !lo || !hi || !weight)
-			return -EINVAL;
-		ret = guest_init(w, nb, lo, hi, weight);
-		break;
-	case RB_WL_CHURN:
-		w->max_len = w->n;
-		w->sptes = 2 * w->heads * w->n;
-		ret = setup_children(w, 2 * w->n);
-		if (!ret)
-			ret = churn_init(w);
-		break;
-	default:
-		w->max_len = w->n;
-		w->sptes = w->kind == RB_WL_NULL ? 0 : w->heads * w->n;
-		ret = setup_children(w, w->n);
-		break;
-	}
+	ret = w->ops->init(w, hist);
 	if (ret)
 		return ret;
 	if (alloc_array(&w->scratch, w->max_len + 1, sizeof(u64 *)))
 		return -ENOMEM;
-	if (w->kind == RB_WL_FORK || w->kind == RB_WL_GUEST)
-		return exit_order_init(w);
 	return 0;
 }
 
@@ -370,6 +419,7 @@ struct rb_work *rb_work_create(int workload, int order, int alloc,
 			       const unsigned int *lo, const unsigned int *hi,
 			       const unsigned long long *weight)
 {
+	struct rb_hist hist = { nbuckets, lo, hi, weight };
 	struct rb_work *w;
 	int ret;
 
@@ -384,13 +434,14 @@ struct rb_work *rb_work_create(int workload, int order, int alloc,
 		return NULL;
 	}
 	w->kind = workload;
+	w->ops = workload_ops(workload);
 	w->order = order;
 	w->alloc = alloc;
 	w->n = workload == RB_WL_GUEST ? 0 : n;
 	w->heads = heads;
 	w->seed = seed;
 	w->stride = (pte_list_desc_size + CACHELINE - 1) / CACHELINE * CACHELINE;
-	ret = work_init(w, nbuckets, lo, hi, weight);
+	ret = work_init(w, &hist);
 	if (ret) {
 		rb_work_destroy(w);
 		errno = -ret;
@@ -418,20 +469,39 @@ void rb_work_destroy(struct rb_work *w)
 
 /* ---- the phases ---- */
 
+/*
+ * Sensitivity self-check (rmapbench doctor --sensitivity): built with
+ * -DRB_INJECT_CHAIN=k, every rmap op of a measured region is followed by a
+ * dependent chain of k adds, a known extra cost outside the variant's own
+ * code.  Without it, rb_inject() is nothing.
+ */
+#ifdef RB_INJECT_CHAIN
+#define RB_STR2(x) #x
+#define RB_STR(x) RB_STR2(x)
+static inline void rb_inject(void)
+{
+	unsigned long x = 0;
+
+	asm volatile(".rept " RB_STR(RB_INJECT_CHAIN) "\n\taddq $1, %0\n\t.endr" : "+r"(x));
+}
+#else
+static inline void rb_inject(void)
+{
+}
+#endif
+
+int rb_inject_chain(void)
+{
+#ifdef RB_INJECT_CHAIN
+	return RB_INJECT_CHAIN;
+#else
+	return 0;
+#endif
+}
+
 int rb_work_has_phase(const struct rb_work *w, int phase)
 {
-	switch (w->kind) {
-	case RB_WL_FORK:
-	case RB_WL_GUEST:
-		return phase == RB_PH_ADD || phase == RB_PH_REMOVE;
-	case RB_WL_WALK:
-		return phase == RB_PH_WALK;
-	case RB_WL_CHURN:
-		return phase == RB_PH_CHURN;
-	case RB_WL_NULL:
-		return phase == RB_PH_NULL;
-	}
-	return 0;
+	return phase >= 0 && phase < 32 && (w->ops->phases >> phase & 1);
 }
 
 /* Children 0..nchildren-1 each map every head, child by child. */
@@ -445,8 +515,10 @@ static u64 fork_add(struct rb_work *w, unsigned long nchildren)
 	for (c = 0; c < nchildren; c++) {
 		u64 *spt = child_spte(w, c, 0);
 
-		for (h = 0; h < heads; h++)
+		for (h = 0; h < heads; h++) {
 			sum += pte_list_add(cache, spt + h, &rmap[h]);
+			rb_inject();
+		}
 	}
 	return sum;
 }
@@ -462,8 +534,10 @@ static long fork_remove(struct rb_work *w)
 	for (i = 0; i < w->nchildren; i++) {
 		u64 *spt = child_spte(w, w->exit_order[i], 0);
 
-		for (h = 0; h < heads; h++)
+		for (h = 0; h < heads; h++) {
 			bad += pte_list_remove(cache, spt + h, &rmap[h]) != RMAP_OK;
+			rb_inject();
+		}
 	}
 	return bad;
 }
@@ -480,8 +554,10 @@ static u64 guest_add(struct rb_work *w)
 		unsigned long cnt = w->child_first[c + 1] - w->child_first[c];
 		u64 *spt = w->spt + w->child_spt[c];
 
-		for (k = 0; k < cnt; k++)
+		for (k = 0; k < cnt; k++) {
 			sum += pte_list_add(cache, spt + k, &rmap[hv[k]]);
+			rb_inject();
+		}
 	}
 	return sum;
 }
@@ -499,8 +575,10 @@ static long guest_remove(struct rb_work *w)
 		unsigned long cnt = w->child_first[c + 1] - w->child_first[c];
 		u64 *spt = w->spt + w->child_spt[c];
 
-		for (k = 0; k < cnt; k++)
+		for (k = 0; k < cnt; k++) {
 			bad += pte_list_remove(cache, spt + k, &rmap[hv[k]]) != RMAP_OK;
+			rb_inject();
+		}
 	}
 	return bad;
 }
@@ -517,6 +595,7 @@ static void spte_write_protect(u64 *sptep, void *arg)
 	u64 spte = *sptep;
 
 	st->visited++;
+	rb_inject();
 	if (!(spte & SPTE_WRITABLE))
 		return;
 	*sptep = spte & ~SPTE_WRITABLE;
@@ -546,6 +625,7 @@ static long churn_run(struct rb_work *w)
 	for (; op < end; op++) {
 		bad += pte_list_remove(cache, op->remove, op->head) != RMAP_OK;
 		sum += pte_list_add(cache, op->add, op->head);
+		rb_inject();
 	}
 	w->checksum = sum;
 	return bad;
@@ -554,7 +634,7 @@ static long churn_run(struct rb_work *w)
 static volatile unsigned long rb_sink;
 
 /* fork_add()'s loop and addresses, with no rmap work. */
-static long null_run(struct rb_work *w)
+static long null_run(struct rb_work *w, int phase)
 {
 	struct kvm_rmap_head *rmap = w->rmap;
 	unsigned long c, h, heads = w->heads;
@@ -576,6 +656,114 @@ static void restore_writable(struct rb_work *w)
 		w->spt[i] |= SPTE_WRITABLE;
 }
 
+/* fork: remove starts from every head holding n sptes */
+static void fork_prepare(struct rb_work *w, int phase)
+{
+	if (phase == RB_PH_REMOVE)
+		fork_add(w, w->nchildren);
+}
+
+static long fork_run(struct rb_work *w, int phase)
+{
+	if (phase == RB_PH_ADD) {
+		w->checksum = fork_add(w, w->nchildren);
+		return 0;
+	}
+	return fork_remove(w);
+}
+
+static void walk_prepare(struct rb_work *w, int phase)
+{
+	fork_add(w, w->nchildren);
+	restore_writable(w);
+}
+
+static long walk_run(struct rb_work *w, int phase)
+{
+	return walk_write_protect(w);
+}
+
+/* churn: every head starts with children 0..n-1 */
+static void churn_prepare(struct rb_work *w, int phase)
+{
+	fork_add(w, w->n);
+}
+
+static long churn_phase(struct rb_work *w, int phase)
+{
+	return churn_run(w);
+}
+
+static void guest_prepare(struct rb_work *w, int phase)
+{
+	if (phase == RB_PH_REMOVE)
+		guest_add(w);
+}
+
+static long guest_run(struct rb_work *w, int phase)
+{
+	if (phase == RB_PH_ADD) {
+		w->checksum = guest_add(w);
+		return 0;
+	}
+	return guest_remove(w);
+}
+
+static void null_prepare(struct rb_work *w, int phase)
+{
+}
+
+static unsigned long heads_x_n(const struct rb_work *w)
+{
+	return w->heads * w->n;
+}
+
+static unsigned long guest_ops(const struct rb_work *w)
+{
+	return w->sptes;
+}
+
+#define PH(p) (1u << (p))
+
+static const struct rb_workload_ops fork_ops = {
+	.name = "fork", .phases = PH(RB_PH_ADD) | PH(RB_PH_REMOVE),
+	.init = fork_init, .prepare = fork_prepare, .run = fork_run, .ops = heads_x_n,
+};
+static const struct rb_workload_ops walk_ops = {
+	.name = "walk", .phases = PH(RB_PH_WALK),
+	.init = walk_init, .prepare = walk_prepare, .run = walk_run, .ops = heads_x_n,
+};
+static const struct rb_workload_ops churn_ops = {
+	.name = "churn", .phases = PH(RB_PH_CHURN),
+	.init = churn_setup, .prepare = churn_prepare, .run = churn_phase, .ops = heads_x_n,
+};
+static const struct rb_workload_ops guest_ops_tbl = {
+	.name = "guest", .phases = PH(RB_PH_ADD) | PH(RB_PH_REMOVE),
+	.init = guest_setup, .prepare = guest_prepare, .run = guest_run, .ops = guest_ops,
+};
+static const struct rb_workload_ops null_ops = {
+	.name = "null", .phases = PH(RB_PH_NULL),
+	.init = null_init, .prepare = null_prepare, .run = null_run, .ops = heads_x_n,
+};
+
+static const struct rb_workload_ops *const rb_workload_ops[] = {
+	[RB_WL_FORK] = &fork_ops,
+	[RB_WL_WALK] = &walk_ops,
+	[RB_WL_CHURN] = &churn_ops,
+	[RB_WL_GUEST] = &guest_ops_tbl,
+	[RB_WL_NULL] = &null_ops,
+};
+
+static const struct rb_workload_ops *workload_ops(int kind)
+{
+	return rb_workload_ops[kind];
+}
+
+/*
+ * Every repetition starts from the same state: the descriptor cache of
+ * the last repetition is rewound (same placements, no new arena) when all
+ * its objects were freed, else a fresh one is made.
+ */
 int rb_work_prepare(struct rb_work *w, int phase)
 {
 	if (!rb_work_has_phase(w, phase))
@@ -589,45 +777,13 @@ int rb_work_prepare(struct rb_work *w, int phase)
 	}
 	w->arena0 = rmap_cache_arena_bytes(w->cache);
 	w->checksum = 0;
-
-	switch (w->kind) {
-	case RB_WL_FORK:
-	case RB_WL_WALK:
-		if (phase != RB_PH_ADD)
-			fork_add(w, w->nchildren);
-		if (phase == RB_PH_WALK)
-			restore_writable(w);
-		break;
-	case RB_WL_CHURN:
-		fork_add(w, w->n);
-		break;
-	case RB_WL_GUEST:
-		if (phase == RB_PH_REMOVE)
-			guest_add(w);
-		break;
-	}
+	w->ops->prepare(w, phase);
 	return 0;
 }
 
 long rb_work_phase(struct rb_work *w, int phase)
 {
-	switch (phase) {
-	case RB_PH_ADD:
-		if (w->kind == RB_WL_GUEST)
-			w->checksum = guest_add(w);
-		else
-			w->checksum = fork_add(w, w->nchildren);
-		return 0;
-	case RB_PH_REMOVE:
-		return w->kind == RB_WL_GUEST ? guest_remove(w) : fork_remove(w);
-	case RB_PH_WALK:
-		return walk_write_protect(w);
-	case RB_PH_CHURN:
-		return churn_run(w);
-	case RB_PH_NULL:
-		return null_run(w);
-	}
-	return 0;
+	return w->ops->run(w, phase);
 }
 
 struct collect {
@@ -684,8 +840,6 @@ int rb_work_undo(struct rb_work *w, int phase)
 		w->peak = rmap_cache_peak(w->cache);
 	if (rmap_cache_arena_bytes(w->cache) != w->arena0)
 		w->arena_grew = 1;
-	rmap_cache_destroy(w->cache);
-	w->cache = NULL;
 	return bad || live || w->heads_left ? -EIO : 0;
 }
 
@@ -695,9 +849,7 @@ unsigned long rb_work_ops(const struct rb_work *w, int phase)
 {
 	if (!rb_work_has_phase(w, phase))
 		return 0;
-	if (w->kind == RB_WL_GUEST)
-		return w->sptes;
-	return w->heads * w->n;
+	return w->ops->ops(w);
 }
 
 unsigned long rb_work_sptes(const struct rb_work *w)
@@ -752,71 +904,4 @@ unsigned long rb_work_chain_len(const struct rb_work *w, unsigned long head)
 unsigned long long rb_work_checksum(const struct rb_work *w)
 {
 	return w->checksum;
-}
-
-/* ---- one timing value ---- */
-
-static unsigned long long ts_ns(const struct timespec *ts)
-{
-	return (unsigned long long)ts->tv_sec * 1000000000ull + ts->tv_nsec;
-}
-
-/*
- * Run `loops` repetitions of one phase: prepare, then the phase with the
- * clock running and the counter group enabled, then undo.  The group is
- * reset once here, enabled and disabled around each measured region, and
- * read at the end, so its counts (and its enabled/running times) are sums
- * over the measured regions alone.
- */
-int rb_run_phase(struct rb_work *w, int phase, unsigned long loops,
-		 struct rb_counters *cg, struct rb_phase_result *res)
-{
-	unsigned long long base[RB_MAX_EVENTS], en0 = 0, run0 = 0;
-	struct timespec t0, t1;
-	unsigned long i;
-	int ret, k;
-
-	memset(res, 0, sizeof(*res));
-	if (!rb_work_has_phase(w, phase) || !loops)
-		return -EINVAL;
-	/*
-	 * RESET zeroes the counts but not time_enabled/time_running, so the
-	 * group's times at the start are read (untimed) and subtracted.
-	 */
-	if (cg && (rb_counters_reset(cg) ||
-		   rb_counters_read(cg, base, &en0, &run0)))
-		return -errno;
-	for (i = 0; i < loops; i++) {
-		ret = rb_work_prepare(w, phase);
-		if (ret)
-			return ret;
-		if (cg)
-			rb_counters_enable(cg);
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		res->bad += rb_work_phase(w, phase);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		if (cg)
-			rb_counters_disable(cg);
-		res->ns += ts_ns(&t1) - ts_ns(&t0);
-		ret = rb_work_undo(w, phase);
-		if (ret)
-			return ret;
-	}
-	res->loops = loops;
-	res->ops = rb_work_ops(w, phase);
-	res->footprint = rb_work_footprint(w);
-	res->peak_descs = rb_work_peak_descs(w);
-	res->live_after = rb_work_live_after_undo(w);
-	if (cg) {
-		res->nvalues = rb_counters_nevents(cg);
-		if (rb_counters_read(cg, res->values, &res->time_enabled,
-				     &res->time_running))
-			return -errno;
-		for (k = 0; k < res->nvalues; k++)
-			res->values[k] -= base[k];
-		res->time_enabled -= en0;
-		res->time_running -= run0;
-		res->counters_ok = 1;
-	}
-	return 0;
 }

@@ -11,12 +11,13 @@
  *	rb_work_phase(w, phase);	the measured region, nothing else
  *	rb_work_undo(w, phase);		untimed: back to empty, all freed
  *
- * and rb_run_phase() loops that with the clock and the counter group
- * switched on around rb_work_phase() alone.
+ * and rb_run_phase() (harness.c) loops that with the clock and the counter
+ * group switched on around rb_work_phase() alone.
  *
  * Every repetition starts from the same state: prepare creates a fresh
- * descriptor cache (same mode, size and seed), undo removes every spte,
- * checks that no descriptor is left live and destroys the cache.
+ * descriptor cache (same mode, size and seed; the last one rewound when
+ * undo left it empty, so placements repeat), undo removes every spte and
+ * checks that no descriptor is left live.
  */
 #ifndef RMAPBENCH_WORKLOADS_H
 #define RMAPBENCH_WORKLOADS_H
@@ -98,9 +99,22 @@ struct rb_phase_result {
 	int nvalues;			/* events requested (opened or not) */
 	int counters_ok;		/* the group was read */
 	unsigned long long values[RB_MAX_EVENTS];	/* request order */
+	/* evidence of the regions (harness.c), summed over the repetitions */
+	unsigned long long cpu_ns;	/* thread CPU time, window enclosing each region */
+	long long nivcsw;		/* involuntary context switches */
+	long long nvcsw;		/* voluntary context switches */
+	long long minflt;		/* page faults */
+	long long majflt;
+	int migrations;			/* regions that ended on another CPU */
+	int cpu;			/* the CPU the last region ended on */
 };
 
+/* harness.c: the measured region and the repetition loop */
 int rb_run_phase(struct rb_work *w, int phase, unsigned long loops,
 		 struct rb_counters *cg, struct rb_phase_result *res);
+int rb_run_empty(unsigned long loops, struct rb_counters *cg,
+		 struct rb_phase_result *res);
+/* k of -DRB_INJECT_CHAIN=k (0 when not built with it) */
+int rb_inject_chain(void);
 
 #endif

@@ -24,6 +24,12 @@ heads = 16
 
 # (config text, strings the one error line must contain)
 BAD = {
+    "precision of 2": ('[options]\nprecision = 2\n' + GOOD,
+                       ["options.precision", "2", "above 0 and below 1"]),
+    "budget of zero": ('[options]\nbudget = 0\n' + GOOD,
+                       ["options.budget", "0", "seconds of timing"]),
+    "sim_beside a string": ('[options]\nsim_beside = "yes"\n' + GOOD,
+                            ["options.sim_beside", "yes", "true or false"]),
     "unknown top key": ('[option]\nbackend = "sim"\n' + GOOD, ["config option:", "unknown key",
                                                              "options"]),
     "unknown grid key": (GOOD + "nn = [1]\n", ["config grid[1].nn:", "unknown key", "heads"]),
@@ -264,9 +270,10 @@ def test_default_sweep_answers_the_seed_question(caches, backend):
     assert {(c["variant"], c["ext"]) for c in cases if c["workload"] == "fork"} == \
         PAIRS | {(v, default_ext(v)) for v in builtin_names()}
 
-    # per (variant, EXT): n = 1..1024 in powers of two, both exit orders, warm (inside L2),
+    # per (variant, EXT): n = 1..1024 in powers of four (so that each workload point gets
+    # the timing budget a 1% precision needs), both exit orders, warm (inside L2),
     # bump-allocated: the whole main grid
-    pow2 = {1 << i for i in range(11)}
+    pow2 = {1 << (2 * i) for i in range(6)}
     warm = defaultdict(set)
     for p in fork:
         c = p.case

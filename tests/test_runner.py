@@ -93,16 +93,20 @@ def test_time_backend_rows_pair_values_with_counters():
 
 
 def test_worker_refuses_when_not_pinned(tmp_path):
-    case = {**SMALL, "cpu": 0}
-    # run a worker directly with an affinity that is not the one it was given
-    argv = [sys.executable, "-m", "bench.worker", "--worker", "--worker-task", "0",
-            "--case", json.dumps(case), "--counters-out", str(tmp_path / "c.jsonl"),
-            "--loops", "1", "--values", "1", "--warmups", "0"]
     import os
 
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         pytest.skip("one CPU only: cannot be unpinned")
+    # a worker told not to pin itself, run with every CPU allowed
+    spec = {"case": {k: SMALL[k] for k in ("workload", "n", "heads", "order", "alloc", "seed")},
+            "arms": [{"variant": "old", "ext": 3}], "null": None, "cpu": 0, "pin": False,
+            "events": [], "rule": {}, "max_retries": 0, "rounds": 1, "warmup_rounds": 0,
+            "loops": 1, "value_s": 0.001, "max_value_s": 0.01, "epoch_rounds": 0, "seed": 1,
+            "slice_s": 1.0}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    argv = [sys.executable, "-m", "bench.worker", str(tmp_path / "spec.json"),
+            str(tmp_path / "out.jsonl")]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 3
     assert "not pinned to CPU 0" in proc.stderr
@@ -121,7 +125,19 @@ def test_run_command_writes_a_run_directory_readable_by_pyperf(tmp_path):
     assert meta["backend"]["chosen"] == "time"
     df = pd.read_parquet(out / "results.parquet")
     assert set(df.variant) == {"old", "kvm-2023"}
-    assert set(df.workload) == {"fork", "null"}
+    # the null kernel and the fixed cost were measured in the same worker processes:
+    # every value carries them, and the net time is the raw time minus both
+    assert set(df.workload) == {"fork"}
+    t = df[df.metric == "time"]
+    net = df[df.metric == "time-net"]
+    assert len(t) == len(net) == 2 * 2 * 2 * 2     # variants x phases x processes x values
+    assert (t.null_ns_per_op > 0).all() and (t.fixed_ns > 0).all()
+    m = t.merge(net, on=["variant", "phase", "process", "sample"], suffixes=("", "_net"))
+    expect = (m.value * m.ops - m.fixed_ns) / m.ops - m.null_ns_per_op
+    assert ((m.value_net - expect).abs() < 1e-9 * m.value.abs().max()).all()
+    # the ratio rows carry the precision reached and the re-measure counts
+    assert t[t.variant == "kvm-2023"].halfwidth_of.str.startswith("ratio to old").all()
+    assert (t.remeasured >= 0).all()
     stats = subprocess.run([sys.executable, "-m", "pyperf", "stats", str(out / "pyperf.json")],
                            capture_output=True, text=True, timeout=120)
     assert stats.returncode == 0, stats.stderr
@@ -136,6 +152,9 @@ def test_run_command_writes_a_run_directory_readable_by_pyperf(tmp_path):
     (["--variant", "old", "--order", "sideways"], "sideways"),
     (["--variant", "old", "--alloc", "heap"], "heap"),
     (["--variant", "old", "--backend", "gpu"], "gpu"),
+    (["--variant", "old", "--precision", "1.5"], "1.5"),
+    (["--variant", "old", "--budget", "-3"], "-3"),
+    (["--variant", "old", "--budget", "soon"], "soon"),
     (["--variant", "old", "--cpu", "999"], "999"),
     (["--variant", "old", "--events", "cycles,bogus-event"], "bogus-event"),
     (["--variant", "old", "--processes", "0"], "--processes"),

@@ -182,7 +182,7 @@ def test_bad_phase_and_loops_are_usage_errors():
 @pytest.mark.parametrize("variant", ALL)
 def test_workloads_under_asan_ubsan(variant):
     art = build_program("run_workloads",
-                        [NATIVE_DIR / s for s in ("alloc.c", "workloads.c", "counters.c")]
+                        [NATIVE_DIR / s for s in ("alloc.c", "workloads.c", "harness.c", "counters.c")]
                         + [ROOT / "tests" / "c" / "run_workloads.c"],
                         variant, default_ext(variant), cflags=SAN_FLAGS)
     proc = subprocess.run([str(art.path), "20", "600", "7"], capture_output=True, text=True,

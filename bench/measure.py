@@ -1,0 +1,144 @@
+"""The measurement rules of the interleaved design (docs/measurement.md):
+when a value was disturbed, and the hierarchical paired bootstrap that gives
+ratio confidence intervals (used for adaptive stopping here and by the
+analysis).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# A value is disturbed when, summed over its measured regions:
+#  - the thread was switched out involuntarily (preempted) or voluntarily (blocked),
+#  - a region ended on another CPU than it began on (migrated),
+#  - a page fault happened (the harness pre-faults everything a region touches),
+#  - or the wall time exceeds the thread's CPU time (whose window encloses the
+#    wall window) by more than OFF_CPU_FRAC of the wall time plus
+#    OFF_CPU_SLACK_NS per repetition (off-cpu).
+OFF_CPU_FRAC = 0.01
+OFF_CPU_SLACK_NS = 2000
+MAX_RETRIES = 3
+RULE = {"off_cpu_frac": OFF_CPU_FRAC, "off_cpu_slack_ns": OFF_CPU_SLACK_NS,
+        "max_retries": MAX_RETRIES}
+REASONS = ["preempted", "blocked", "migrated", "page-faults", "off-cpu"]
+
+
+def disturbed(ev: dict, loops: int, rule: dict = RULE) -> str | None:
+    """The first reason (REASONS order) the evidence of one value shows, or None."""
+    if ev["nivcsw"] > 0:
+        return "preempted"
+    if ev["nvcsw"] > 0:
+        return "blocked"
+    if ev["migrations"] > 0:
+        return "migrated"
+    if ev["faults"] > 0:
+        return "page-faults"
+    if ev["wall_ns"] - ev["cpu_ns"] > rule["off_cpu_frac"] * ev["wall_ns"] + \
+            rule["off_cpu_slack_ns"] * loops:
+        return "off-cpu"
+    return None
+
+
+def _levels(x) -> list[list[np.ndarray]]:
+    """processes -> epochs -> values; a list of arrays is one epoch per process."""
+    out = []
+    for proc in x:
+        if len(proc) and isinstance(proc[0], (list, tuple, np.ndarray)) and \
+                np.ndim(proc[0]) == 1:
+            epochs = [np.asarray(e, dtype=float) for e in proc]
+        else:
+            epochs = [np.asarray(proc, dtype=float)]
+        out.append(epochs)
+    return out
+
+
+CLIP_MADS = 5.0
+
+
+def _clip_logs(levels: list[list[np.ndarray]]) -> tuple[list[list[np.ndarray]], int]:
+    """Winsorize log values at median +- CLIP_MADS * MAD (scaled to a normal
+    sd): a rare slow value with no evidence on it (a neighbour on another CPU
+    hogging the shared cache, the hypervisor) then weighs no more than a value
+    at the edge of the bulk.  Returns the clipped levels and how many were."""
+    allv = np.concatenate([e for p in levels for e in p]) if levels else np.array([])
+    if len(allv) < 5:
+        return levels, 0
+    med = np.median(allv)
+    mad = 1.4826 * np.median(np.abs(allv - med))
+    if mad == 0:
+        return levels, 0
+    lo, hi = med - CLIP_MADS * mad, med + CLIP_MADS * mad
+    n = int(np.sum((allv < lo) | (allv > hi)))
+    return [[np.clip(e, lo, hi) for e in p] for p in levels], n
+
+
+def hier_ratio(num: list, den: list | None = None, *, n_resamples: int = 2000,
+               seed: int = 20130828, level: float = 0.95) -> dict:
+    """The paired ratio num/den with a hierarchical bootstrap interval.
+
+    num, den: per unit (a worker process, or one memory layout of one), per
+    epoch, the values by round, paired element by element (the same round);
+    a unit may also be given as one array.  den None means 1 everywhere (the
+    interval of num's typical value).
+
+    Estimate: the geometric mean of the paired per-round ratios num/den,
+    their logs winsorized at the median +- 5 MAD (_clip_logs).  Interval:
+    each resample draws units with replacement, then epochs within each
+    drawn unit, then rounds within each drawn epoch, keeping pairs together;
+    percentile interval.  Returns {ratio, lo, hi, halfwidth (relative:
+    (hi - lo) / 2 / ratio), pvalue (two-sided: the share of resampled
+    ratios beyond 1, doubled; nan for den None), processes, epochs, values,
+    clipped}."""
+    a_lv = _levels(num)
+    b_lv = [[np.ones_like(e) for e in p] for p in a_lv] if den is None else _levels(den)
+    logs = []
+    for ea, eb in zip(a_lv, b_lv):
+        keep = []
+        for x, y in zip(ea, eb):
+            if len(x) and len(x) == len(y) and np.all(x > 0) and np.all(y > 0):
+                keep.append(np.log(x) - np.log(y))
+        if keep:
+            logs.append(keep)
+    nvals = int(sum(len(x) for p in logs for x in p))
+    out = {"ratio": float("nan"), "lo": float("nan"), "hi": float("nan"),
+           "halfwidth": float("nan"), "pvalue": float("nan"), "processes": len(logs),
+           "epochs": int(sum(len(p) for p in logs)), "values": nvals, "clipped": 0}
+    if not logs:
+        return out
+    logs, out["clipped"] = _clip_logs(logs)
+    mean = sum(x.sum() for p in logs for x in p) / nvals
+    ratio = float(np.exp(mean))
+    out["ratio"] = ratio
+    if nvals < 3:
+        return out
+    rng = np.random.default_rng(seed)
+    B = n_resamples
+    P = len(logs)
+    sa = np.zeros((B, P))
+    sb = np.zeros((B, P))
+    for p, ea in enumerate(logs):
+        E = len(ea)
+        ta = np.empty((B, E))
+        tb = np.empty((B, E))
+        for e, x in enumerate(ea):
+            w = rng.multinomial(len(x), np.full(len(x), 1.0 / len(x)), size=B)
+            ta[:, e] = w @ x
+            tb[:, e] = len(x)
+        m = rng.multinomial(E, np.full(E, 1.0 / E), size=B) if E > 1 else np.ones((B, 1))
+        sa[:, p] = (m * ta).sum(1)
+        sb[:, p] = (m * tb).sum(1)
+    m = rng.multinomial(P, np.full(P, 1.0 / P), size=B) if P > 1 else np.ones((B, 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.exp((m * sa).sum(1) / (m * sb).sum(1))
+    r = r[np.isfinite(r)]
+    if len(r) < B // 2:
+        return out
+    q = (1 - level) / 2
+    lo, hi = np.quantile(r, [q, 1 - q])
+    out["lo"], out["hi"] = float(lo), float(hi)
+    out["halfwidth"] = float((hi - lo) / 2 / ratio) if ratio else float("nan")
+    if den is not None:
+        below = (np.sum(r <= 1.0) + 1) / (len(r) + 1)
+        above = (np.sum(r >= 1.0) + 1) / (len(r) + 1)
+        out["pvalue"] = float(min(1.0, 2 * min(below, above)))
+    return out
