@@ -53,7 +53,12 @@ def test_measured_region_starts_with_the_caches_prepare_left():
     case = dict(workload="walk", n=4, heads=64, order="fifo", alloc="bump", seed=1)
     a, b = sim.run("old", 3, [(case, "walk"), (case, "walk")])
     assert a["ops"] == 256 and a["footprint"] < 16 * 1024
-    assert a["D1mr"] <= 4 and b["D1mr"] <= 4, (a, b)
+    # A cold start would miss every line the walk touches (footprint / 64:
+    # 168 lines here).  Warm, only a few lines of the harness's own data miss,
+    # and how many (2 to 5 seen) depends on where the process's stack and
+    # globals land: bound them at 5% of the touched lines.
+    lines = a["footprint"] // 64
+    assert a["D1mr"] <= lines // 20 and b["D1mr"] <= lines // 20, (a, b, lines)
     assert a["Dr"] >= a["ops"]            # the walk did read, it just hit
     assert a["Dw"] >= a["ops"]            # and wrote each spte (write-protect)
 
