@@ -962,10 +962,9 @@ def register_imported() -> list[str]:
             else "imported"
         summary = f"{SHAPES[h['shape']][0]}, from a kernel tree" if h.get("shape") in SHAPES \
             else "imported from a kernel tree"
-        # bench.variants registers a file named by path with the user-file
-        # default EXT; an imported variant keeps the tree's, so its record is
-        # made here and registered the same way (workers inherit it)
-        variants._register(variants.Variant(name, path, ext, kernels, variants._user_style(name),
+        # registered by name (its record says the tree's kernel and shape);
+        # workers inherit it like any user file
+        variants.register_user(variants.Variant(name, path, ext, kernels, variants._user_style(name),
                                             summary, True), path)
         done.append(name)
     return done

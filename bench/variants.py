@@ -104,7 +104,8 @@ def _allowed() -> str:
             "(docs/variants.md)")
 
 
-def _register(rec: Variant, path: Path) -> None:
+def register_user(rec: Variant, path: Path) -> None:
+    """Make a user's variant record known by name, here and to worker processes."""
     VARIANTS[rec.name] = rec
     _USER_PATHS[path] = rec.name
     env = json.loads(os.environ.get(ENV) or "{}")
@@ -137,6 +138,22 @@ def forget_user_variants() -> None:
     os.environ.pop(ENV, None)
 
 
+DEFAULT_EXT_RE = re.compile(rb"rmapbench(?:-import)?: default-ext (\d+)")
+
+
+def declared_default_ext(path: Path, spec: str) -> int:
+    """A file's default EXT: a comment `rmapbench: default-ext N` in its
+    first 4 KiB (`rmapbench import` writes one), else USER_DEFAULT_EXT."""
+    with open(path, "rb") as f:
+        m = DEFAULT_EXT_RE.search(f.read(4096))
+    if not m:
+        return USER_DEFAULT_EXT
+    try:
+        return check_ext(m.group(1).decode())
+    except UsageError as e:
+        raise UsageError(f"variant file {spec!r}: its default-ext comment: {e}") from None
+
+
 def add_user_variant(spec: str, cflags: str | None = None) -> str:
     """Register a user's variant file; returns its name.  The file is
     compiled once here (cached by content) to read its declared name."""
@@ -165,8 +182,8 @@ def add_user_variant(spec: str, cflags: str | None = None) -> str:
         what = "a built-in variant" if not other.user else f"the variant file {str(other.source)!r}"
         raise UsageError(f"variant file {spec!r} is named {name!r}, the name of {what}: "
                          "declare another name (PTE_LIST_DECLARE(\"...\", ...)) or rename the file")
-    _register(Variant(name, path, USER_DEFAULT_EXT, "", _user_style(name), str(path), True),
-              path)
+    register_user(Variant(name, path, declared_default_ext(path, spec), "", _user_style(name),
+                          str(path), True), path)
     return name
 
 

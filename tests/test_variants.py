@@ -288,3 +288,28 @@ def test_report_shows_both_walkers_of_a_head_lock():
     assert [(r[0], r[4]) for r in table.rows] == [
         ("kvm-2025 (walker takes the head lock)", "no"),
         ("kvm-2025 (walker without the lock)", "yes")]
+
+
+def test_a_file_may_state_its_default_ext(tmp_path):
+    """`rmapbench: default-ext N` in a file's first 4 KiB sets the EXT it is
+    built at when none is given (imports write it); without one it is 14."""
+    plain = _template(tmp_path)
+    three = tmp_path / "at3.c"
+    three.write_text("/* rmapbench: default-ext 3 */\n" + plain.read_text())
+    try:
+        assert variants.default_ext(variants.add_user_variant(str(plain))) == 14
+        assert variants.default_ext(variants.add_user_variant(str(three))) == 3
+        # trace with no --ext builds it at 3: the second add fills slot 1 of a
+        # 3-slot descriptor, dumped as 3 slots
+        ops = tmp_path / "ops.txt"
+        ops.write_text("add 0 1\nadd 0 2\n")
+        proc = run_cli("trace", "--variant", three, ops)
+        assert proc.returncode == 0, proc.stderr
+        last = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert last["descs"] == [[1, 2, None]]
+    finally:
+        variants.forget_user_variants()
+    bad = tmp_path / "at99.c"
+    bad.write_text("/* rmapbench: default-ext 99 */\n" + plain.read_text())
+    assert_usage_error(run_cli("trace", "--variant", bad, tmp_path / "ops.txt"),
+                       "at99.c", "default-ext")
