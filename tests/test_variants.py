@@ -293,7 +293,9 @@ def test_report_shows_both_walkers_of_a_head_lock():
 def test_a_file_may_state_its_default_ext(tmp_path):
     """`rmapbench: default-ext N` in a file's first 4 KiB sets the EXT it is
     built at when none is given (imports write it); without one it is 14."""
-    plain = _template(tmp_path)
+    variants.forget_user_variants()      # files other tests registered in this process
+    plain = tmp_path / "at_default.c"
+    plain.write_text(_template(tmp_path).read_text())
     three = tmp_path / "at3.c"
     three.write_text("/* rmapbench: default-ext 3 */\n" + plain.read_text())
     try:
