@@ -70,6 +70,33 @@ static void evidence_end(const struct evidence *b, struct rb_phase_result *res)
  * RESET zeroes the counts but not time_enabled/time_running, so the
  * group's times at the start are read (untimed) and subtracted at the end.
  */
+/*
+ * The bracket of one measured region.  rb_run_phase() and rb_run_empty()
+ * both use exactly this pair, so the empty region's cost is the cost that
+ * every phase value carries (nanoBench-style subtraction relies on it).
+ */
+static inline void region_enter(struct evidence *ev, struct rb_counters *cg,
+				struct timespec *t0)
+{
+	evidence_begin(ev);
+	if (cg)
+		rb_counters_enable(cg);
+	clock_gettime(CLOCK_MONOTONIC, t0);
+}
+
+static inline void region_exit(struct evidence *ev, struct rb_counters *cg,
+			       const struct timespec *t0,
+			       struct rb_phase_result *res)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (cg)
+		rb_counters_disable(cg);
+	evidence_end(ev, res);
+	res->ns += ts_ns(&t1) - ts_ns(t0);
+}
+
 static int counters_start(struct rb_counters *cg, unsigned long long *base,
 			  unsigned long long *en0, unsigned long long *run0)
 {
@@ -107,7 +134,7 @@ int rb_run_phase(struct rb_work *w, int phase, unsigned long loops,
 		 struct rb_counters *cg, struct rb_phase_result *res)
 {
 	unsigned long long base[RB_MAX_EVENTS], en0 = 0, run0 = 0;
-	struct timespec t0, t1;
+	struct timespec t0;
 	struct evidence ev;
 	unsigned long i;
 	int ret;
@@ -122,16 +149,9 @@ int rb_run_phase(struct rb_work *w, int phase, unsigned long loops,
 		ret = rb_work_prepare(w, phase);
 		if (ret)
 			return ret;
-		evidence_begin(&ev);
-		if (cg)
-			rb_counters_enable(cg);
-		clock_gettime(CLOCK_MONOTONIC, &t0);
+		region_enter(&ev, cg, &t0);
 		res->bad += rb_work_phase(w, phase);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		if (cg)
-			rb_counters_disable(cg);
-		evidence_end(&ev, res);
-		res->ns += ts_ns(&t1) - ts_ns(&t0);
+		region_exit(&ev, cg, &t0, res);
 		ret = rb_work_undo(w, phase);
 		if (ret)
 			return ret;
@@ -155,7 +175,7 @@ int rb_run_empty(unsigned long loops, struct rb_counters *cg,
 		 struct rb_phase_result *res)
 {
 	unsigned long long base[RB_MAX_EVENTS], en0 = 0, run0 = 0;
-	struct timespec t0, t1;
+	struct timespec t0;
 	struct evidence ev;
 	unsigned long i;
 	int ret;
@@ -167,16 +187,9 @@ int rb_run_empty(unsigned long loops, struct rb_counters *cg,
 	if (ret)
 		return ret;
 	for (i = 0; i < loops; i++) {
-		evidence_begin(&ev);
-		if (cg)
-			rb_counters_enable(cg);
-		clock_gettime(CLOCK_MONOTONIC, &t0);
+		region_enter(&ev, cg, &t0);
 		asm volatile("" ::: "memory");
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		if (cg)
-			rb_counters_disable(cg);
-		evidence_end(&ev, res);
-		res->ns += ts_ns(&t1) - ts_ns(&t0);
+		region_exit(&ev, cg, &t0, res);
 	}
 	res->loops = loops;
 	res->ops = 1;
