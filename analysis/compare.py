@@ -125,6 +125,12 @@ def aa_summary(cmp: pd.DataFrame, base_tbl: pd.DataFrame | None, df_a: pd.DataFr
             q = sst.false_discovery_control(p[ok]) if ok.any() else np.array([])
             fig["significant"] = int(np.sum(q < alpha))
             fig["ratio_cases"] = int(ok.sum())
+            zz = z.to_numpy(dtype=float)[ok]
+            if len(zz) >= 10:
+                # calibration: with intervals that account for what differs between
+                # two runs, z is standard normal (robust sd 1, 5% beyond 1.96)
+                fig["z_sd"] = float(1.4826 * np.median(np.abs(zz - np.median(zz))))
+                fig["z_beyond"] = float(np.mean(np.abs(zz) > 1.96))
     t = cmp[(cmp["metric"] == "time") & ~cmp["exact"].astype(bool)]
     if len(t):
         fig["abs_change_median"] = float(np.median(np.abs(t["ratio"] - 1)))
@@ -156,6 +162,9 @@ def aa_summary(cmp: pd.DataFrame, base_tbl: pd.DataFrame | None, df_a: pd.DataFr
              line("cases whose ratio to the baseline changed, after Benjamini-Hochberg",
                   "significant", lambda v: f"{v} of {fig.get('ratio_cases', 0)}",
                   AA_GOALS["significant"]),
+             line("interval calibration: robust sd of the z of the ratio changes (1 when the "
+                  "intervals cover the run-to-run change; above 1: too narrow, below: too wide)",
+                  "z_sd", lambda v: f"{v:.2f}, {fig.get('z_beyond', 0):.1%} beyond 1.96"),
              line("per-case |change| of absolute ns/op, median", "abs_change_median", pct),
              line("per-case |change| of absolute ns/op, p90", "abs_change_p90", pct),
              line("cases whose absolute ns/op changed, after Benjamini-Hochberg",

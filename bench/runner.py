@@ -331,6 +331,7 @@ def group_cases(cases: list[dict]) -> list[list[dict]]:
 def _run_worker(spec: dict, tmp: Path, p: int, timeout: float) -> list[dict]:
     spec_path = tmp / f"spec{p}.json"
     out = tmp / f"values{p}.jsonl"
+    out.unlink(missing_ok=True)         # the worker appends: a scratch dir may be reused
     spec_path.write_text(json.dumps(spec))
     argv = [sys.executable, "-m", "bench.worker", str(spec_path), str(out)]
     try:
@@ -343,6 +344,8 @@ def _run_worker(spec: dict, tmp: Path, p: int, timeout: float) -> list[dict]:
         last = lines[-1] if lines else f"exit status {proc.returncode}"
         raise MeasureError(f"timing worker failed: {last}")
     recs = [json.loads(ln) for ln in out.read_text().splitlines() if ln.strip()]
+    out.unlink()
+    spec_path.unlink()
     if not recs or recs[-1].get("kind") != "done":
         raise MeasureError("timing worker ended without its final record")
     return recs
@@ -443,18 +446,31 @@ def _slice(t: Timing, p: int, left: float, overhead: float) -> float:
     return max(0.2, left - overhead)
 
 
-def time_group(cases: list[dict], plan: Plan, progress=None) -> dict:
-    """Time a group of cases (one workload point, one arm per case) with
-    worker processes, interleaved, until every ratio to cases[0] reaches the
-    target precision or the budget is spent.  Returns {"procs": [records of
-    each process], "prec": precision_of(...), "seconds", "stopped"}."""
-    import time
+class GroupTimer:
+    """The timing of one case group (one workload point, one arm per case),
+    one worker process at a time: step() runs the next process, and the group
+    is done when every ratio to cases[0] reaches the target precision (after
+    min_processes), or its budget (seconds of its own processes, wall) is
+    spent, or max_processes ran.
 
-    t = plan.timing
-    case0 = cases[0]
-    phases = _phases(case0)
-    spec = {"case": {k: case0[k] for k in ("workload", "n", "heads", "order", "alloc",
-                                           "seed")},
+    A sweep steps all its groups in passes (one process of every unfinished
+    group per pass), so that the processes of a group are spread over the
+    whole sweep and what drifts on the host in minutes shows up between the
+    group's processes, where the bootstrap sees it (docs/measurement.md).
+
+    store: a directory where each finished process's records are kept
+    (p<N>.json, written whole and renamed into place), so that an interrupted
+    sweep resumes with the processes already run; None keeps them in memory."""
+
+    MAX_STORED = 256 << 20          # a stored process file larger than this is not read
+
+    def __init__(self, cases: list[dict], plan: Plan, store: Path | None = None):
+        t = plan.timing
+        case0 = cases[0]
+        self.t, self.cases, self.store = t, cases, store
+        self.phases = _phases(case0)
+        self.spec = {
+            "case": {k: case0[k] for k in ("workload", "n", "heads", "order", "alloc", "seed")},
             "arms": [{"variant": c["variant"], "ext": c["ext"],
                       "cflags": c.get("cflags", plan.cflags)} for c in cases],
             "null": None if case0["workload"] == "null" else _null_for(case0),
@@ -462,43 +478,93 @@ def time_group(cases: list[dict], plan: Plan, progress=None) -> dict:
             "max_retries": t.max_retries, "rounds": t.rounds, "warmup_rounds": t.warmup_rounds,
             "loops": t.loops, "value_s": t.value_s, "max_value_s": t.max_value_s,
             "epoch_rounds": t.epoch_rounds, "fixed_warmups": t.fixed_warmups}
-    start = time.monotonic()
-    deadline = start + t.budget
-    procs: list[list[dict]] = []
-    prec: dict = {}
-    stopped = "budget"
-    with tempfile.TemporaryDirectory(prefix="rmapbench-") as tmp:
-        p = 0
-        overhead = 1.0                      # worker start-up, re-estimated
+        self.procs: list[list[dict]] = []
+        self.spent = 0.0                # wall seconds of this group's processes so far
+        self.overhead = 1.0             # worker start-up, re-estimated
+        self.prec: dict = {}
+        self.worst = float("inf")
+        self.stopped: str | None = None
+        if store is not None:
+            self._reload()
+
+    def _reload(self) -> None:
+        """The processes an earlier session of the sweep finished, in order (a
+        file that cannot be read as one is ignored: that process runs again)."""
         while True:
-            slice_s = _slice(t, p, deadline - time.monotonic(), overhead)
-            w0 = time.monotonic()
-            recs = _run_worker({**spec, "seed": case0["seed"] * 1000003 + p,
-                                "slice_s": slice_s}, Path(tmp), p,
-                               timeout=max(600.0, 20 * t.budget))
-            done = recs[-1]
-            overhead = max(0.3, (time.monotonic() - w0) - min(slice_s, done["seconds"]))
-            procs.append(recs)
-            p += 1
-            prec = precision_of(procs, len(cases), phases)
-            worst = _worst(prec)
+            f = self.store / f"p{len(self.procs)}.json"
+            try:
+                if not f.is_file() or f.stat().st_size > self.MAX_STORED:
+                    break
+                d = json.loads(f.read_text())
+                recs, wall = d["recs"], float(d["wall"])
+                if not (isinstance(recs, list) and recs and isinstance(recs[-1], dict)
+                        and recs[-1].get("kind") == "done" and wall >= 0):
+                    break
+            except (OSError, ValueError, KeyError, TypeError):
+                break
+            self.procs.append(recs)
+            self.spent += wall
+        if self.procs:
+            self._decide()
+
+    def _decide(self) -> None:
+        t, p = self.t, len(self.procs)
+        self.prec = precision_of(self.procs, len(self.cases), self.phases)
+        self.worst = _worst(self.prec)
+        left = t.budget - self.spent
+        if t.max_processes is not None and p >= t.max_processes:
+            self.stopped = "processes"
+        elif t.adaptive and p >= t.min_processes and self.worst <= t.precision:
+            self.stopped = "precision"
+        # the budget is a bound: no new process once it is spent, even before
+        # min_processes (a case whose one round outlasts the budget gets one)
+        elif t.max_processes is None and (
+                left < 0.3 or (p >= t.min_processes and left < self.overhead + 0.3)):
+            self.stopped = "budget"
+
+    @property
+    def done(self) -> bool:
+        return self.stopped is not None
+
+    def step(self, tmp: Path) -> None:
+        """Run the group's next worker process (its scratch files in tmp)."""
+        import time
+
+        t, p = self.t, len(self.procs)
+        slice_s = _slice(t, p, t.budget - self.spent, self.overhead)
+        w0 = time.monotonic()
+        recs = _run_worker({**self.spec, "seed": self.cases[0]["seed"] * 1000003 + p,
+                            "slice_s": slice_s}, Path(tmp), p,
+                           timeout=max(600.0, 20 * t.budget))
+        wall = time.monotonic() - w0
+        self.overhead = max(0.3, wall - min(slice_s, recs[-1]["seconds"]))
+        if self.store is not None:
+            self.store.mkdir(parents=True, exist_ok=True)
+            part = self.store / f".p{p}.json.tmp"
+            part.write_text(json.dumps({"wall": wall, "recs": recs}))
+            os.replace(part, self.store / f"p{p}.json")
+        self.procs.append(recs)
+        self.spent += wall
+        self._decide()
+
+    def result(self) -> dict:
+        return {"procs": self.procs, "prec": self.prec, "seconds": self.spent,
+                "stopped": self.stopped}
+
+
+def time_group(cases: list[dict], plan: Plan, progress=None) -> dict:
+    """Time a group of cases (one workload point, one arm per case) with
+    worker processes, interleaved, one after another, until every ratio to
+    cases[0] reaches the target precision or the budget is spent.  Returns
+    {"procs": [records of each process], "prec": precision_of(...),
+    "seconds", "stopped"}."""
+    g = GroupTimer(cases, plan)
+    with tempfile.TemporaryDirectory(prefix="rmapbench-") as tmp:
+        while not g.done:
+            g.step(Path(tmp))
             if progress:
-                progress(p, worst, time.monotonic() - start)
-            if t.max_processes is not None and p >= t.max_processes:
-                stopped = "processes"
-                break
-            if t.adaptive and p >= t.min_processes and worst <= t.precision:
-                stopped = "precision"
-                break
-            # the budget is a bound: no new process once it is spent, even before
-            # min_processes (a case whose one round outlasts the budget gets one)
-            if t.max_processes is None and (
-                    deadline - time.monotonic() < 0.3 or
-                    (p >= t.min_processes and deadline - time.monotonic() < overhead + 0.3)):
-                stopped = "budget"
-                break
-    return {"procs": procs, "prec": prec, "seconds": time.monotonic() - start,
-            "stopped": stopped}
+                progress(len(g.procs), g.worst, g.spent)
+    return g.result()
 
 
 def _pyperf_json(case: dict, procs: list[list[dict]], arm: int, plan: Plan) -> str:
@@ -618,15 +684,18 @@ def _sim_rows(case, plan, base) -> list[dict]:
 
 
 def measure_group(cases: list[dict], plan: Plan, run_id: str, host: str,
-                  progress=None, note=None) -> list[tuple[dict, list[dict], str | None]]:
+                  progress=None, note=None, timed: dict | None = None
+                  ) -> list[tuple[dict, list[dict], str | None]]:
     """Rows (every phase) and pyperf JSON of every case of one group, the
     variants interleaved in the same worker processes; cases[0] is the
-    baseline of the group's ratios."""
+    baseline of the group's ratios.  timed: the group's timing when it was
+    already done (a sweep's GroupTimer.result()); else it is done here."""
     cases = [{**c, "cpu": plan.cpu} for c in cases]
     bases = [_row_base(c, plan, run_id, host) for c in cases]
     backend = get_backend(plan.backend)
     others = sorted(set(hostmod.online_cpus()) - {plan.cpu})
-    beside = plan.timing.sim_beside and backend.simulated and plan.timed and bool(others)
+    beside = plan.timing.sim_beside and backend.simulated and plan.timed and bool(others) \
+        and timed is None
     own: list = [None] * len(cases)
     errors: list = []
 
@@ -648,7 +717,8 @@ def measure_group(cases: list[dict], plan: Plan, run_id: str, host: str,
     if th:
         th.start()
     try:
-        timed = time_group(cases, plan, progress) if plan.timed else None
+        if timed is None and plan.timed:
+            timed = time_group(cases, plan, progress)
     finally:
         if th:
             th.join()

@@ -10,18 +10,26 @@ Interruption: SIGINT, SIGTERM and SIGHUP abort the case being measured (its
 worker processes are killed; a case being written is finished first), leave
 meta.json "incomplete" with the signal named, and exit 128+signal.  A SIGKILL
 loses only the case in progress too: every finished case is a complete part
-file.  `--resume` measures exactly the cases of the stored plan whose parts
-are missing; the config, case list, run id and host label come from the
+file.  Timing runs in passes (one worker process of every unfinished group
+per pass); each finished worker process is kept under pending/ in the run
+directory until its group is written, so an interrupted sweep loses at most
+the process in flight.  `--resume` measures exactly the cases of the stored
+plan whose parts are missing, continuing their groups from the processes kept
+in pending/; the config, case list, run id and host label come from the
 run's meta.json so that a resumed run is the run it continues.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
+import random
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +38,7 @@ from .errors import UsageError
 ROOT = Path(__file__).resolve().parent.parent
 from .backends import NAMES as BACKENDS  # noqa: E402
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+PENDING = "pending"       # run-dir folder: finished worker processes of unwritten groups
 
 
 class Interrupted(Exception):
@@ -455,22 +464,60 @@ def _run(args, out, cfg, plan, cases, stored, caps, planned) -> int:
     guard = SignalGuard()
     progress = _Bar if sys.stderr.isatty() else _Lines
     weights = {k: case_weight(c) for k, c in todo}
+    pending = out / PENDING
+    if stored is None:
+        shutil.rmtree(pending, ignore_errors=True)   # a fresh run resumes nothing
     try:
-        with guard, progress(len(cases), skipped, sum(weights.values())) as bar:
-            from .runner import group_cases, measure_group
+        with guard, progress(len(cases), skipped, sum(weights.values())) as bar, \
+                tempfile.TemporaryDirectory(prefix="rmapbench-") as tmp:
+            from .runner import GroupTimer, group_cases, measure_group
 
             by_case = {id(c): k for k, c in todo}
-            for group in group_cases([c for _, c in todo]):
-                label = _group_label(group)
-                w = sum(weights[by_case[id(c)]] for c in group)
-                bar.current(label, w)
-                t0 = time.monotonic()
-                measured = measure_group(group, plan, run_id=run_id, host=host)
-                with guard.protect():
-                    for case, (_, rows, pyperf_text) in zip(group, measured):
-                        rundir.write_case(by_case[id(case)], rows, pyperf_text)
-                        session["measured"] += 1
-                bar.advance(time.monotonic() - t0, len(group))
+            groups = group_cases([c for _, c in todo])
+            gkeys = [[by_case[id(c)] for c in g] for g in groups]
+            stores = [pending / hashlib.sha256("\n".join(k).encode()).hexdigest()[:16]
+                      for k in gkeys]
+            timers = [GroupTimer(g, plan, store=st) if plan.timed else None
+                      for g, st in zip(groups, stores)]
+            gweight = [sum(weights[k] for k in ks) for ks in gkeys]
+            used = [0.0] * len(groups)
+            steps = plan.timing.min_processes + 1   # processes a group is planned for
+            # Passes: one worker process of every unfinished group per pass, in a
+            # fresh random order, so that each group's processes are spread over
+            # the whole sweep (docs/measurement.md); a group whose timing is done
+            # is simulated (sim backend) and written at once.
+            rng = random.Random(run_id)
+            active = list(range(len(groups)))
+            npass = 0
+            while active:
+                npass += 1
+                order = list(active)
+                rng.shuffle(order)
+                for gi in order:
+                    group, timer = groups[gi], timers[gi]
+                    label = _group_label(group)
+                    t0 = time.monotonic()
+                    if timer is not None and not timer.done:
+                        w = min(gweight[gi] / steps, gweight[gi] - used[gi])
+                        bar.current(f"pass {npass}: {label}", w)
+                        timer.step(Path(tmp))
+                        used[gi] += w
+                        if not timer.done:
+                            bar.advance(time.monotonic() - t0, 0)
+                            continue
+                        bar.advance(time.monotonic() - t0, 0)
+                        t0 = time.monotonic()
+                    bar.current(label, gweight[gi] - used[gi])
+                    measured = measure_group(group, plan, run_id=run_id, host=host,
+                                             timed=timer.result() if timer else None)
+                    with guard.protect():
+                        for case, (_, rows, pyperf_text) in zip(group, measured):
+                            rundir.write_case(by_case[id(case)], rows, pyperf_text)
+                            session["measured"] += 1
+                        shutil.rmtree(stores[gi], ignore_errors=True)
+                    bar.advance(time.monotonic() - t0, len(group))
+                    active.remove(gi)
+            shutil.rmtree(pending, ignore_errors=True)
             guard.critical = True          # a late signal no longer interrupts
             session.update(status="finished", ended=now())
             rundir.finalize({**meta, "events": plan.event_support, "finished": now()},

@@ -163,6 +163,34 @@ def test_aa_summary_figures_and_goals():
     assert "MISSED" in text and "met" in text
 
 
+@pytest.mark.parametrize("scale", [1.0, 3.0])
+def test_aa_summary_calibration_says_whether_intervals_cover_the_run_to_run_change(scale):
+    """Ratios of B drawn around A's with the spread their intervals claim
+    (scale 1) have z of sd 1; drawn with three times that spread, sd 3."""
+    import pandas as pd
+
+    from analysis.compare import aa_summary
+
+    rng = np.random.default_rng(11)
+    n, se = 400, 0.01                        # each run's log-ratio standard error
+    true = rng.uniform(0.5, 2.0, n)
+    la = np.log(true) + rng.normal(0, se, n)
+    lb = np.log(true) + rng.normal(0, se * scale, n) if scale == 1 else \
+        la + rng.normal(0, se * scale * np.sqrt(2), n)
+    w = 1.96 * se
+    base_tbl = pd.DataFrame({"metric": "time", "exact": False,
+                             "ratio_a": np.exp(la), "ci_lo_a": np.exp(la - w), "ci_hi_a": np.exp(la + w),
+                             "ratio_b": np.exp(lb), "ci_lo_b": np.exp(lb - w), "ci_hi_b": np.exp(lb + w)})
+    cmp = pd.DataFrame({"metric": ["time"], "exact": [False], "ratio": [1.0],
+                        "verdict": ["no significant difference"]})
+    empty = pd.DataFrame({"metric": [], "simulated": []})
+    fig, lines = aa_summary(cmp, base_tbl, empty, empty)
+    assert fig["z_sd"] == pytest.approx(scale, rel=0.15)
+    beyond = 2 * (1 - __import__("scipy").stats.norm.cdf(1.96 / scale))   # 5% at scale 1
+    assert fig["z_beyond"] == pytest.approx(beyond, abs=0.035)
+    assert any("interval calibration" in ln and f"{fig['z_sd']:.2f}" in ln for ln in lines)
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--sensitivity", "--chains", "4,x"], "4,x"),
     (["--sensitivity", "--chains", "0"], "'0'"),

@@ -128,6 +128,52 @@ def test_killed_sweep_keeps_finished_cases_and_resume_measures_only_the_rest(sig
 
 
 @pytest.mark.slow
+def test_groups_are_timed_in_passes_and_resume_keeps_the_processes_already_run(tmp_path):
+    """Each group's worker processes are spread over the sweep (one process of
+    every group per pass): process 0 of two groups is finished before either
+    group is written.  A sweep interrupted then keeps those processes under
+    pending/, and --resume uses them instead of measuring them again."""
+    cfg = tmp_path / "passes.toml"
+    cfg.write_text(TINY.replace("processes = 1", "processes = 2")
+                   .replace('["old", "new", "kvm-2023"]', '["old", "kvm-2023"]'))
+    out = tmp_path / "run"
+    proc = _start(cfg, "--out", out)
+    pending = out / "pending"
+    t0 = time.monotonic()
+    while len(list(pending.glob("*/p0.json"))) < 2:
+        if proc.poll() is not None:
+            pytest.fail(f"sweep ended (rc {proc.returncode}) before two groups had a "
+                        f"process: {proc.stderr.read()}")
+        if time.monotonic() - t0 > 300:
+            proc.kill()
+            pytest.fail("no two groups with a finished process after 300s")
+        time.sleep(0.01)
+    # sequential groups would have written the first group (2 processes) before
+    # starting the second; in passes nothing is written yet
+    assert _parts(out) == []
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    kept = {}
+    for f in pending.glob("*/p*.json"):
+        recs = json.loads(f.read_text())["recs"]
+        first = next(r for r in recs if r["kind"] == "value" and not r["warmup"])
+        kept[(f.parent.name, f.name)] = first["ns"] / first["loops"]
+    assert len(kept) >= 2
+
+    res = run_cli("sweep", "--resume", "--out", out)
+    assert res.returncode == 0, res.stderr
+    _, df = _check_complete(out, 6)
+    assert not pending.exists()
+    assert set(df[df.metric == "time"].process) == {0, 1}
+    # every kept process's first value is in the results (it was not measured again)
+    raw = df[df.metric == "time"]
+    per_rep = set(round(v, 3) for v in raw.value * raw.ops)
+    for (grp, name), ns in kept.items():
+        assert round(ns, 3) in per_rep, (grp, name)
+
+
+@pytest.mark.slow
 def test_two_run_directories_concatenate_with_host_as_a_column(tmp_path):
     cfg = tmp_path / "one.toml"
     cfg.write_text(TINY.replace('["old", "new", "kvm-2023"]', '["old"]').replace("[2, 8, 32]",
