@@ -186,7 +186,11 @@ def resolve_pmu(name: str, sysfs: str | None = None) -> EventSpec:
         used.append(f"{term}={value:#x} -> {field} bits {_bits_text(bits)}")
 
     def apply(text: str, depth: int = 0):
-        for t in [t.strip() for t in text.split(",") if t.strip()]:
+        parts = [t.strip() for t in text.strip().split(",")]
+        if depth == 0 and "" in parts and parts != [""]:
+            raise UsageError(f"event {name!r}: an empty term; give term=value "
+                             "(or a flag term) separated by single commas")
+        for t in [t for t in parts if t]:
             key, eq, val = t.partition("=")
             key = key.strip()
             if not eq and key not in formats and (d / "events" / key).is_file() and depth == 0:
