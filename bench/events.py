@@ -214,45 +214,38 @@ def _bits_text(bits: list[int]) -> str:
 
 
 # AMD's names (the PPR mnemonics as perf writes them) -> libpfm4's names for
-# the same counters, for the AMD models libpfm4 names differently.
+# the same counters.  libpfm4 spells some unit masks differently per model
+# (Zen 3: MEM_IO_RMT, Zen 4: DRAM_IO_FAR for the same bit 6), so each AMD
+# unit mask lists the spellings to try.
+_FILL_UMASKS = {"local_l2": ("LCL_L2",), "local_ccx": ("LOCAL_CCX", "INT_CACHE"),
+                "near_cache": ("NEAR_CACHE_NEAR_FAR", "EXT_CACHE_LCL"),
+                "dram_io_near": ("DRAM_IO_NEAR", "MEM_IO_LCL"),
+                "far_cache": ("FAR_CACHE_NEAR_FAR", "EXT_CACHE_RMT"),
+                "dram_io_far": ("DRAM_IO_FAR", "MEM_IO_RMT"), "alt_mem": ("ALT_MEM_NEAR_FAR",)}
+_TLB_UMASKS = {n.lower(): (n,) for n in (
+    "TLB_RELOAD_4K_L2_HIT", "TLB_RELOAD_COALESCED_PAGE_HIT", "TLB_RELOAD_2M_L2_HIT",
+    "TLB_RELOAD_1G_L2_HIT", "TLB_RELOAD_4K_L2_MISS", "TLB_RELOAD_COALESCED_PAGE_MISS",
+    "TLB_RELOAD_2M_L2_MISS", "TLB_RELOAD_1G_L2_MISS")}
 AMD_NAMES = {
-    "ls_dmnd_fills_from_sys": ("DEMAND_DATA_CACHE_FILLS_FROM_SYSTEM",
-                               {"local_l2": "LCL_L2", "local_ccx": "LOCAL_CCX",
-                                "near_cache": "NEAR_CACHE_NEAR_FAR",
-                                "dram_io_near": "DRAM_IO_NEAR",
-                                "far_cache": "FAR_CACHE_NEAR_FAR",
-                                "dram_io_far": "DRAM_IO_FAR", "alt_mem": "ALT_MEM_NEAR_FAR"}),
-    "ls_any_fills_from_sys": ("ANY_DATA_CACHE_FILLS_FROM_SYSTEM",
-                              {"local_l2": "LCL_L2", "local_ccx": "LOCAL_CCX",
-                               "near_cache": "NEAR_CACHE_NEAR_FAR",
-                               "dram_io_near": "DRAM_IO_NEAR",
-                               "far_cache": "FAR_CACHE_NEAR_FAR",
-                               "dram_io_far": "DRAM_IO_FAR", "alt_mem": "ALT_MEM_NEAR_FAR"}),
-    "ls_l1_d_tlb_miss": ("L1_DTLB_MISS",
-                         {"tlb_reload_4k_l2_hit": "TLB_RELOAD_4K_L2_HIT",
-                          "tlb_reload_coalesced_page_hit": "TLB_RELOAD_COALESCED_PAGE_HIT",
-                          "tlb_reload_2m_l2_hit": "TLB_RELOAD_2M_L2_HIT",
-                          "tlb_reload_1g_l2_hit": "TLB_RELOAD_1G_L2_HIT",
-                          "tlb_reload_4k_l2_miss": "TLB_RELOAD_4K_L2_MISS",
-                          "tlb_reload_coalesced_page_miss": "TLB_RELOAD_COALESCED_PAGE_MISS",
-                          "tlb_reload_2m_l2_miss": "TLB_RELOAD_2M_L2_MISS",
-                          "tlb_reload_1g_l2_miss": "TLB_RELOAD_1G_L2_MISS"}),
+    "ls_dmnd_fills_from_sys": ("DEMAND_DATA_CACHE_FILLS_FROM_SYSTEM", _FILL_UMASKS),
+    "ls_any_fills_from_sys": ("ANY_DATA_CACHE_FILLS_FROM_SYSTEM", _FILL_UMASKS),
+    "ls_l1_d_tlb_miss": ("L1_DTLB_MISS", _TLB_UMASKS),
 }
 
 
 def _libpfm_names(name: str) -> list[str]:
-    """The names to ask libpfm4 for: the name itself, and for AMD's
-    lower-case names libpfm4's own spelling (`.all` = every unit mask)."""
+    """The names to ask libpfm4 for: the name itself, or for AMD's lower-case
+    names libpfm4's own spellings (`.all` of the TLB event = every unit mask)."""
     ev, _, um = name.partition(".")
     if ev not in AMD_NAMES:
         return [name]
     pfm_ev, umasks = AMD_NAMES[ev]
     if not um:
         return [pfm_ev]
-    if um == "all":
-        return [pfm_ev + ":" + ":".join(umasks.values())]
+    if um == "all" and umasks is _TLB_UMASKS:
+        return [pfm_ev + ":" + ":".join(v[0] for v in umasks.values())]
     if um in umasks:
-        return [f"{pfm_ev}:{umasks[um]}"]
+        return [f"{pfm_ev}:{u}" for u in umasks[um]]
     return [name]
 
 
