@@ -464,7 +464,8 @@ class CounterGroup(_Closing):
     def set_fake_reads(self, reads) -> None:
         """Tests: the group's next reads return these instead of the kernel's.
         reads: [(values for every requested event, time_enabled, time_running)],
-        one per read (the last repeats); [] switches back to real reads."""
+        one per read, going round (a phase reads at its start and its end);
+        [] switches back to real reads."""
         n = len(self.events)
         flat = []
         for values, enabled, running in reads:

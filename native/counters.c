@@ -32,7 +32,9 @@
  *
  * Fake reads (tests only).  rb_counters_set_fake_reads() makes
  * rb_counters_read() return given (value, time_enabled, time_running)
- * triples, one per call, instead of reading the group: this is how the
+ * triples, one set per call and round again, instead of reading the group
+ * (a phase reads twice, at its start and its end, so [start, end] gives
+ * every phase the same counts): this is how the
  * multiplexing arithmetic (scaling by enabled/running, the recorded ratio,
  * running == 0) is tested on hosts whose software events are never
  * multiplexed.  The harness sees the fake exactly where it would see a
@@ -60,8 +62,8 @@ struct rb_counters {
 	int err[RB_MAX_EVENTS];
 	int exclude_kernel[RB_MAX_EVENTS];
 	unsigned long long id[RB_MAX_EVENTS];
-	/* fake reads: nfake sets of n values + enabled + running, next is the
-	 * one the next read returns (the last one repeats) */
+	/* fake reads: nfake sets of n values + enabled + running; next_fake
+	 * is the one the next read returns (they go round) */
 	int nfake, next_fake;
 	unsigned long long *fake;
 };
@@ -243,7 +245,8 @@ int rb_counters_disable(struct rb_counters *cg)
 
 /*
  * Fake reads: sets[k * (n + 2) + j] is value j of read k (j < n), then
- * time_enabled and time_running.  nsets 0 switches back to real reads.
+ * time_enabled and time_running; after the last set the first comes again.
+ * nsets 0 switches back to real reads.
  * Values of events that did not open stay 0, as in a real read.
  */
 int rb_counters_set_fake_reads(struct rb_counters *cg, int nsets,
@@ -272,8 +275,7 @@ static int fake_read(struct rb_counters *cg, unsigned long long *values,
 	const unsigned long long *set;
 	int k = cg->next_fake, i;
 
-	if (cg->next_fake < cg->nfake - 1)
-		cg->next_fake++;
+	cg->next_fake = (k + 1) % cg->nfake;
 	set = cg->fake + (size_t)k * (cg->n + 2);
 	for (i = 0; i < cg->n; i++)
 		values[i] = cg->fd[i] >= 0 ? set[i] : 0;

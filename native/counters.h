@@ -39,7 +39,7 @@ unsigned int rb_counters_sizeof_attr(void);
 
 /*
  * Tests: rb_counters_read() returns these reads instead of the group's,
- * one set per call (the last repeats): nsets sets of nevents values, then
+ * one set per call, going round: nsets sets of nevents values, then
  * time_enabled, time_running.  nsets 0: real reads again.  0 or -errno.
  */
 int rb_counters_set_fake_reads(struct rb_counters *cg, int nsets,
