@@ -317,6 +317,7 @@ _MEASURE_SIG = {
                                      ctypes.c_int]),
     "rb_counters_sizeof_attr": (ctypes.c_uint, []),
     "rb_counters_set_fake_reads": (ctypes.c_int, [_vp, ctypes.c_int, _P64]),
+    "rb_counters_set_control": (None, [_vp, ctypes.c_int, ctypes.c_int]),
     "rb_counters_close": (None, [_vp]),
     "rb_counters_nevents": (ctypes.c_int, [_vp]),
     "rb_counters_nopen": (ctypes.c_int, [_vp]),
@@ -460,6 +461,11 @@ class CounterGroup(_Closing):
     def _counts(self, values, enabled: int, running: int) -> dict:
         return {name: (int(values[i]), int(enabled), int(running))
                 for i, (name, _, _) in enumerate(self.events) if name not in self.failed}
+
+    def set_control(self, ctl_fd: int = -1, ack_fd: int = -1) -> None:
+        """perf stat's control/ack FIFO fds: enable and disable switch it too
+        (bench.perfstat); -1, -1 detaches."""
+        self.lib.rb_counters_set_control(self.cg, ctl_fd, ack_fd)
 
     def set_fake_reads(self, reads) -> None:
         """Tests: the group's next reads return these instead of the kernel's.

@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 
 from .errors import UsageError
@@ -118,19 +119,22 @@ def compare_attrs(names, describe=None) -> list[str]:
 CROSSCHECK_EVENTS = ["task-clock", "page-faults"]
 
 
-def _parse_csv(text: str) -> dict:
-    """perf stat -x, lines: value,unit,event,... -> {event: value or None}."""
+def _parse_csv(text: str, names: list[str]) -> dict:
+    """perf stat -x, lines (value,unit,event,...), one per -e event in its
+    order -> {our name: count or None (<not counted>, <not supported>)}.
+    task-clock and cpu-clock come in msec (two decimals) and are returned
+    in ns."""
+    rows = [ln.split(",") for ln in text.splitlines()
+            if ln.strip() and not ln.startswith("#") and ln.count(",") >= 2]
     out = {}
-    for ln in text.splitlines():
-        parts = ln.split(",")
-        if len(parts) < 3 or ln.startswith("#"):
-            continue
-        val, ev = parts[0].strip(), parts[2].strip()
-        ev = re.sub(r":u$", "", ev)
+    for name, parts in zip(names, rows):
+        val, unit = parts[0].strip(), parts[1].strip()
         try:
-            out[ev] = float(val)
+            v = float(val)
         except ValueError:
-            out[ev] = None          # <not counted> / <not supported>
+            out[name] = None
+            continue
+        out[name] = v * 1e6 if unit == "msec" else v
     return out
 
 
@@ -138,7 +142,7 @@ class PerfStatControl:
     """`perf stat` attached to this process, enabled and disabled through its
     control FIFO.  Use as a context manager; counts() after the exit."""
 
-    def __init__(self, events, pid: int | None = None):
+    def __init__(self, events, tid: int | None = None):
         perf = perf_path()
         if not perf:
             raise UsageError("--crosscheck perf-stat needs perf (Debian package linux-perf)")
@@ -147,10 +151,12 @@ class PerfStatControl:
         self.out = os.path.join(self.dir, "stat.csv")
         os.mkfifo(self.ctl)
         os.mkfifo(self.ack)
-        self.events = list(events)
+        self.events = list(events)              # (our name, perf's name) or names
+        self.names = [e[0] if isinstance(e, tuple) else e for e in self.events]
+        perf_names = [e[1] if isinstance(e, tuple) else e for e in self.events]
         self.cmd = [perf, "stat", "-x", ",", "-o", self.out, "--delay=-1",
                     "--control", f"fifo:{self.ctl},{self.ack}",
-                    "-e", ",".join(self.events), "-p", str(pid or os.getpid())]
+                    "-e", ",".join(perf_names), "-t", str(tid or threading.get_native_id())]
         self.proc = None
         self.ctl_fd = self.ack_fd = -1
         self._counts = None
@@ -199,7 +205,7 @@ class PerfStatControl:
                     self.proc.wait()
             if os.path.exists(self.out):
                 with open(self.out) as f:
-                    self._counts = _parse_csv(f.read())
+                    self._counts = _parse_csv(f.read(), self.names)
         finally:
             self._cleanup()
         return False
@@ -218,3 +224,164 @@ class PerfStatControl:
 
     def counts(self) -> dict:
         return dict(self._counts or {})
+
+
+# Tolerances of the cross-check (perf stat's window encloses the group's by
+# the group's enable/disable ioctls and the FIFO round trips):
+# - task-clock, cpu-clock: perf - suite between -TC_RES_NS (perf prints msec
+#   with two decimals) and TC_REL * suite + TC_RES_NS + TC_PER_REGION_NS per region;
+# - page-faults and other software counts: perf - suite between 0 and one per
+#   region; context-switches and cpu-migrations 0 .. two per region (the
+#   thread blocks for perf's ack while perf counts: a switch out and back);
+# - hardware events (user only on both sides): |perf - suite| at most
+#   HW_REL * suite + HW_PER_REGION per region.
+TC_RES_NS = 10_000
+TC_REL = 0.02
+TC_PER_REGION_NS = 50_000
+HW_REL = 0.02
+HW_PER_REGION = 5_000
+
+
+def tolerance(name: str, type_: int, suite: float, regions: int) -> tuple[float, float, str]:
+    """(lowest, highest) allowed perf - suite, and the rule in words."""
+    from .events import PERF_TYPE_SOFTWARE
+
+    if name in ("task-clock", "cpu-clock"):
+        return (-TC_RES_NS, TC_REL * suite + TC_RES_NS + TC_PER_REGION_NS * regions,
+                f"-{TC_RES_NS / 1e3:g} us .. +{TC_REL:.0%} +{TC_RES_NS / 1e3:g} us "
+                f"+{TC_PER_REGION_NS / 1e3:g} us/region")
+    if name in ("context-switches", "cs", "cpu-migrations", "migrations"):
+        return 0, 2 * regions, "0 .. +2/region"
+    if type_ == PERF_TYPE_SOFTWARE:
+        return 0, regions, "0 .. +1/region"
+    d = HW_REL * suite + HW_PER_REGION * regions
+    return -d, d, f"±{HW_REL:.0%} ±{HW_PER_REGION}/region"
+
+
+def perf_name(spec) -> str | None:
+    """How perf stat spells the event the suite opens (user only for hardware)."""
+    from .events import PERF_TYPE_SOFTWARE
+
+    name, type_, config = spec[0], spec[1], spec[2]
+    if type_ == PERF_TYPE_SOFTWARE:
+        return name
+    src = getattr(spec, "source", "")
+    if src in ("hardware", "hw-cache", "raw"):
+        return name + ":u"
+    if src == "pmu":
+        return name + "u"
+    if getattr(spec, "config1", 0) or getattr(spec, "config2", 0):
+        return (f"cpu/config={config:#x},config1={spec.config1:#x},"
+                f"config2={spec.config2:#x}/u")
+    return f"r{config:x}:u"
+
+
+def crosscheck_counts(group, perf_events, run_regions) -> tuple[dict, dict]:
+    """Run run_regions() (which enables and disables `group` around each
+    measured region) with perf stat switched on and off at the same points;
+    returns (the group's scaled counts, perf stat's counts)."""
+    with PerfStatControl(perf_events) as ps:
+        group.set_control(ps.ctl_fd, ps.ack_fd)
+        try:
+            counts = run_regions()
+        finally:
+            group.set_control()
+    return counts, ps.counts()
+
+
+def compare(events, ours: dict, theirs: dict, regions: int) -> list[dict]:
+    """One row per event: suite, perf, difference, tolerance, ok (None when
+    one side could not count it, with why)."""
+    rows = []
+    for spec in events:
+        name = spec[0]
+        o, t = ours.get(name), theirs.get(name)
+        row = {"event": name, "suite": o, "perf": t, "regions": regions}
+        if o is None or t is None:
+            row.update(ok=None, why=("the suite could not open it" if o is None else
+                                     "perf stat could not count it"))
+        else:
+            lo, hi, rule = tolerance(name, spec[1], o, regions)
+            row.update(diff=t - o, tolerance=rule, ok=bool(lo <= t - o <= hi))
+        rows.append(row)
+    return rows
+
+
+def crosscheck_case(case: dict, phases, events, loops: int = 10) -> list[dict]:
+    """`run --crosscheck perf-stat` for one case: each phase run `loops`
+    times with the suite's group and perf stat both counting its regions."""
+    from .native import CounterGroup, Workload, load
+
+    k = load(case["variant"], case["ext"])
+    rows = []
+    with CounterGroup(events, kernel=k) as cg, \
+            Workload(k, case["workload"], n=case["n"], heads=case["heads"],
+                     order=case["order"], alloc=case["alloc"], seed=case["seed"]) as w:
+        opened = [e for e in cg.events if e[0] in cg.opened]
+        pe = [(e[0], perf_name(e)) for e in opened]
+        for phase in (phases or w.phases):
+            def regions():
+                r = w.run(phase, loops=loops, counters=cg)
+                return {n: v * en / rn if rn else None for n, (v, en, rn) in r.counts.items()}
+            ours, theirs = crosscheck_counts(cg, pe, regions)
+            for row in compare(cg.events, ours, theirs, loops):
+                row.update(variant=case["variant"], ext=case["ext"], phase=phase)
+                if row["event"] in cg.failed:
+                    row["why"] = cg.failed[row["event"]]
+                rows.append(row)
+    return rows
+
+
+def crosscheck(cases: list[dict], events, cpu: int, loops: int = 10) -> list[dict]:
+    """Every case's phases, counted by the suite's group and by perf stat at
+    once, on the pinned CPU (restored afterwards)."""
+    from .events import resolve_list
+
+    specs = resolve_list(events)
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        rows = []
+        for case in cases:
+            rows += crosscheck_case(case, None, specs, loops)
+        return rows
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def render(rows: list[dict]) -> list[str]:
+    out = ["crosscheck perf-stat (measured; both count the same regions of this process, "
+           "perf stat switched through its control FIFO):",
+           f"  {'case':14s} {'phase':8s} {'event':24s} {'suite':>14s} {'perf stat':>14s}  verdict"]
+
+    def num(v):
+        return "-" if v is None else f"{v:.6g}"
+    for r in rows:
+        verdict = ("agree" if r["ok"] else "DISAGREE") + f" ({r['tolerance']})" \
+            if r["ok"] is not None else f"not compared: {r['why']}"
+        out.append(f"  {r['variant'] + '@' + str(r['ext']):14s} {r['phase']:8s} {r['event']:24s} "
+                   f"{num(r['suite']):>14s} {num(r['perf']):>14s}  {verdict}")
+    return out
+
+
+CROSSCHECKS = ["perf-stat"]
+
+
+def check_crosscheck_arg(value: str) -> None:
+    """--crosscheck's value, and perf being there, before anything runs."""
+    if value not in CROSSCHECKS:
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise UsageError(f"bad --crosscheck {shown!r}: allowed is {', '.join(CROSSCHECKS)}")
+    if not perf_path():
+        raise UsageError("--crosscheck perf-stat: perf is not installed (Debian package "
+                         "linux-perf); allowed only where perf is")
+
+
+def write_rows(path, rows: list[dict]) -> None:
+    import json
+    from pathlib import Path
+
+    tmp = Path(path) / "crosscheck.json.tmp"
+    tmp.write_text(json.dumps({"backend": "perf_event_open group and perf stat",
+                               "measured": True, "rows": rows}, indent=2))
+    tmp.rename(Path(path) / "crosscheck.json")

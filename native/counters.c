@@ -66,6 +66,8 @@ struct rb_counters {
 	 * is the one the next read returns (they go round) */
 	int nfake, next_fake;
 	unsigned long long *fake;
+	/* perf stat's control FIFOs (--control fifo:CTL,ACK), or -1 */
+	int ctl_fd, ack_fd;
 };
 
 #define RB_READ_FORMAT (PERF_FORMAT_GROUP | PERF_FORMAT_TOTAL_TIME_ENABLED | \
@@ -179,6 +181,7 @@ struct rb_counters *rb_counters_open_ext(int n, const unsigned int *type,
 		return NULL;
 	cg->n = n;
 	cg->leader = -1;
+	cg->ctl_fd = cg->ack_fd = -1;
 	for (i = 0; i < RB_MAX_EVENTS; i++)
 		cg->fd[i] = -1;
 	for (i = 0; i < n; i++)
@@ -228,6 +231,39 @@ static int group_ioctl(struct rb_counters *cg, unsigned long req)
 	return ioctl(cg->leader, req, PERF_IOC_FLAG_GROUP) < 0 ? -1 : 0;
 }
 
+/*
+ * perf stat as a second counter of the same regions (`run --crosscheck
+ * perf-stat`): perf stat --delay=-1 --control fifo:CTL,ACK -t TID starts
+ * disabled; enable sends it "enable" and waits for its "ack" before the
+ * group is switched on, disable switches the group off before sending
+ * "disable", so perf's window encloses the group's by the two ioctls and
+ * the FIFO round trips.
+ */
+void rb_counters_set_control(struct rb_counters *cg, int ctl_fd, int ack_fd)
+{
+	cg->ctl_fd = ctl_fd;
+	cg->ack_fd = ack_fd;
+}
+
+static int perf_control(struct rb_counters *cg, const char *cmd)
+{
+	char ack[16];
+	size_t len = strlen(cmd);
+	ssize_t got;
+
+	if (cg->ctl_fd < 0)
+		return 0;
+	if (write(cg->ctl_fd, cmd, len) != (ssize_t)len)
+		return -1;
+	got = read(cg->ack_fd, ack, sizeof(ack));
+	if (got < 3 || memcmp(ack, "ack", 3)) {
+		if (got >= 0)
+			errno = EPROTO;
+		return -1;
+	}
+	return 0;
+}
+
 int rb_counters_reset(struct rb_counters *cg)
 {
 	return group_ioctl(cg, PERF_EVENT_IOC_RESET);
@@ -235,12 +271,18 @@ int rb_counters_reset(struct rb_counters *cg)
 
 int rb_counters_enable(struct rb_counters *cg)
 {
+	if (perf_control(cg, "enable\n"))
+		return -1;
 	return group_ioctl(cg, PERF_EVENT_IOC_ENABLE);
 }
 
 int rb_counters_disable(struct rb_counters *cg)
 {
-	return group_ioctl(cg, PERF_EVENT_IOC_DISABLE);
+	int ret = group_ioctl(cg, PERF_EVENT_IOC_DISABLE);
+
+	if (perf_control(cg, "disable\n"))
+		return -1;
+	return ret;
 }
 
 /*

@@ -52,6 +52,12 @@ int rb_counters_errno(const struct rb_counters *cg, int i);
 /* 1 when event i counts user space only (attr.exclude_kernel). */
 int rb_counters_exclude_kernel(const struct rb_counters *cg, int i);
 
+/*
+ * perf stat's control and ack FIFOs (-1, -1: none): enable and disable then
+ * also switch perf stat on and off, around the group's own switch.
+ */
+void rb_counters_set_control(struct rb_counters *cg, int ctl_fd, int ack_fd);
+
 /* The whole group at once (PERF_IOC_FLAG_GROUP).  0, or -1 and errno. */
 int rb_counters_reset(struct rb_counters *cg);
 int rb_counters_enable(struct rb_counters *cg);
