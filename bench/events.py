@@ -139,9 +139,13 @@ def _format_bits(spec: str, where: str) -> tuple[str, list[int]]:
         raise UsageError(f"{where}: format {spec.strip()!r} not understood "
                          "(config, config1 or config2 with bit ranges is allowed)")
     bits = []
-    for r in ranges.split(","):
-        lo, _, hi = r.partition("-")
-        bits += list(range(int(lo), int(hi or lo) + 1))
+    try:
+        for r in ranges.split(","):
+            lo, _, hi = r.partition("-")
+            bits += list(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise UsageError(f"{where}: format {spec.strip()!r} not understood (bit ranges "
+                         "like 0-7,32-35 are allowed)") from None
     return field, bits
 
 
@@ -305,11 +309,27 @@ def resolve(name: str) -> EventSpec:
     raise UsageError(f"unknown event {name!r}: allowed are " + allowed_text())
 
 
+def split_events(text: str) -> list[str]:
+    """A comma-separated event list, as perf splits it: a comma between the
+    slashes of pmu/term=..,term=../ separates terms, not events."""
+    out, cur, inside = [], "", False
+    for ch in text:
+        if ch == "/":
+            inside = not inside
+        if ch == "," and not inside:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur.strip())
+    return out
+
+
 def resolve_list(names) -> list[tuple[str, int, int]]:
     """Resolve a list of names, or one comma-separated string; no duplicates."""
     given = names
     if isinstance(names, str):
-        names = [n.strip() for n in names.split(",")]
+        names = split_events(names)
     out, seen = [], set()
     for n in names:
         if n == "":
@@ -378,7 +398,7 @@ def opened_attr(spec: EventSpec, leader: bool = True, user_only: bool | None = N
     first = builtin_names()[0]
     lib = _measure_lib(load(first, default_ext(first)))
     if user_only is None:
-        user_only = is_hardware(spec[1]) or spec[1] not in (PERF_TYPE_SOFTWARE,)
+        user_only = spec[1] != PERF_TYPE_SOFTWARE
     attr = PerfEventAttr()
     assert lib.rb_counters_sizeof_attr() <= ctypes.sizeof(attr)
     lib.rb_counters_fill_attr(ctypes.byref(attr), spec[1], spec[2],
@@ -422,7 +442,7 @@ def _hex(d: dict) -> dict:
 
 def cmd_events(args) -> int:
     names = DEFAULT_EVENTS + SOFTWARE_EVENTS if not args.names else \
-        [n.strip() for n in ",".join(args.names).split(",")]
+        [n for a in args.names for n in split_events(a)]
     resolve_list(names)                 # bad names: one line, nothing printed before
     out = [describe(n) for n in names]
     if args.json:

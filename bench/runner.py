@@ -108,7 +108,8 @@ def make_plan(backend: str = "auto", events=None, cpu=None, pyperf_args=(),
         resolve_cflags(cflags)      # unparsable flags: one line, before anything runs
     cpu = hostmod.default_cpu() if cpu is None else _check_cpu(cpu)
     if isinstance(events, str):
-        events = [e.strip() for e in events.split(",")]
+        from .events import split_events
+        events = split_events(events)
     hw_names = list(DEFAULT_EVENTS) if events is None else list(events)
     resolve_list(hw_names)          # bad names: one line, before anything runs
     hw_names = [e for e in hw_names if e not in SOFTWARE_EVENTS]

@@ -174,3 +174,29 @@ def test_pmu_syntax_refuses_what_perf_refuses():
         assert blocks == [], f"perf accepts {bad}"
         with pytest.raises(UsageError):
             resolve(bad)
+
+
+@pytest.mark.parametrize("argv,shown", [
+    (["events", ""], "empty event name"),
+    (["events", "L1-icache-stores"], "'L1-icache-stores'"),
+    (["events", "msr/event=zz/"], "'zz'"),
+    (["events", "msr/event=0x1,nosuch=2/"], "'nosuch'"),
+    (["events", "nosuchpmu/event=1/"], "'nosuchpmu'"),
+    (["events", "cycles,cycles"], "twice"),
+    (["run", "--variant", "old", "--crosscheck", "perf"], "'perf'"),
+])
+def test_bad_event_input_is_one_line_exit_2(argv, shown):
+    p = subprocess.run([sys.executable, "-m", "bench.cli", *argv], capture_output=True,
+                       text=True, cwd=ROOT, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert p.returncode == 2 and p.stdout == ""
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and shown in lines[0], p.stderr
+
+
+def test_event_lists_split_as_perf_splits_them():
+    from bench.events import split_events
+    assert split_events("cycles, msr/event=0x1,config1=2/,task-clock") == \
+        ["cycles", "msr/event=0x1,config1=2/", "task-clock"]
+    assert split_events("cpu/event=0xd1,umask=0x08/") == ["cpu/event=0xd1,umask=0x08/"]
+    assert split_events("a,,b") == ["a", "", "b"]
