@@ -91,6 +91,11 @@ def probe_events(names: list[str]) -> dict:
                 support[spec[0]] = {"supported": False, "reason": g.failed.get(spec[0])}
         finally:
             g.close()
+        # what the name was opened as (a vendor name's encoding depends on the model)
+        support[spec[0]]["encoding"] = {
+            "type": spec[1], "config": hex(spec[2]), "config1": hex(getattr(spec, "config1", 0)),
+            "config2": hex(getattr(spec, "config2", 0)), "source": getattr(spec, "source", ""),
+            "why": getattr(spec, "why", "")}
     return support
 
 

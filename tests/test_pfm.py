@@ -128,3 +128,19 @@ def test_cache_tlb_listing_of_a_forced_model():
     for ev in ("MEM_LOAD_RETIRED", "L2_RQSTS", "DTLB_LOAD_MISSES", "LONGEST_LAT_CACHE"):
         assert ev in got["skl"]
     assert "BR_INST_RETIRED" not in got["skl"] and "INST_RETIRED" not in got["skl"]
+
+
+def test_a_run_plan_records_what_each_name_was_opened_as():
+    code = ("import json; from bench.runner import make_plan; "
+            "p = make_plan('time', events='MEM_LOAD_RETIRED.L1_MISS,r01d1'); "
+            "print(json.dumps(p.event_support))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "LIBPFM_FORCE_PMU": "skl", "PYTHONPATH": str(ROOT)},
+                       cwd=ROOT, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    sup = json.loads(p.stdout)
+    enc = sup["MEM_LOAD_RETIRED.L1_MISS"]["encoding"]
+    assert (enc["type"], enc["config"], enc["source"]) == (4, "0x8d1", "libpfm4")
+    assert "skl::MEM_LOAD_RETIRED:L1_MISS" in enc["why"]
+    assert sup["r01d1"]["encoding"]["config"] == "0x1d1"
+    assert sup["task-clock"]["encoding"]["source"] == "software"
