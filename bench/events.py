@@ -105,6 +105,11 @@ HW_CACHE = _hw_cache_table()
 HW_CACHE_INVALID = {f"{c}-{x}" for c in _CACHES for op in _OPS if op not in _VALID_OPS[c]
                     for x in (_PLURAL[op], f"{op}-misses")}
 
+# software events counters.c reopens user-only when kernel counting is refused
+# (their counts do not depend on it): cpu-clock, task-clock, the page faults;
+# mirrors sw_user_countable() in native/counters.c
+SW_USER_COUNTABLE = (0, 1, 2, 5, 6)
+
 # DESIGN.md section 6
 DEFAULT_EVENTS = ["cycles", "instructions", "L1-dcache-load-misses",
                   "LLC-load-misses", "dTLB-load-misses", "branch-misses"]
@@ -432,7 +437,8 @@ def describe(name: str) -> dict:
                "value with its id and the group's time enabled and running (multiplexing "
                "scale)")
     return {"name": name, "source": spec.source, "attr": attr,
-            "user_only_fallback": opened_attr(spec, user_only=True) if sw else None,
+            "user_only_fallback": opened_attr(spec, user_only=True)
+            if sw and spec[2] in SW_USER_COUNTABLE else None,
             "why": why}
 
 

@@ -88,16 +88,18 @@ def perf_attr_of(name: str, hardware: bool) -> tuple[dict | None, str]:
     return (blocks[1] if len(blocks) >= 2 else None), text
 
 
-def compare_attrs(names, describe=None) -> list[str]:
+def compare_attrs(names, user_only: bool | None = None) -> list[str]:
     """One line per field where the attr counters.c opens differs from
-    perf's for the same name ([] when all agree)."""
+    perf's for the same name ([] when all agree).  user_only None: the
+    group's first choice (hardware user only, as EVENT:u; software as EVENT);
+    True: the user-only reopening of a software event, as EVENT:u."""
     from .events import ATTR_FIELDS, PERF_TYPE_SOFTWARE, opened_attr, resolve
 
     bad = []
     for name in names:
         spec = resolve(name)
-        hw = spec[1] != PERF_TYPE_SOFTWARE
-        ours = opened_attr(spec, leader=False)
+        hw = spec[1] != PERF_TYPE_SOFTWARE if user_only is None else user_only
+        ours = opened_attr(spec, leader=False, user_only=hw)
         theirs, text = perf_attr_of(name, hw)
         if theirs is None:
             last = [ln for ln in text.splitlines() if ln.strip()][-3:]

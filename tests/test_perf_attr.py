@@ -200,3 +200,15 @@ def test_event_lists_split_as_perf_splits_them():
         ["cycles", "msr/event=0x1,config1=2/", "task-clock"]
     assert split_events("cpu/event=0xd1,umask=0x08/") == ["cpu/event=0xd1,umask=0x08/"]
     assert split_events("a,,b") == ["a", "", "b"]
+
+
+def test_the_user_only_reopening_of_software_events_is_perfs_colon_u():
+    """Where perf_event_paranoid refuses kernel counting, counters.c reopens
+    task-clock, cpu-clock and the page faults user only: that attr is perf's
+    EVENT:u."""
+    from bench.events import SW_USER_COUNTABLE, describe
+    names = [n for n, c in SOFTWARE.items() if c in SW_USER_COUNTABLE]
+    assert {"task-clock", "cpu-clock", "page-faults", "minor-faults"} <= set(names)
+    assert compare_attrs(names, user_only=True) == []
+    assert describe("page-faults")["user_only_fallback"]["exclude_kernel"] == 1
+    assert describe("context-switches")["user_only_fallback"] is None
