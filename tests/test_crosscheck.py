@@ -84,3 +84,28 @@ def test_run_crosscheck_perf_stat(tmp_path):
     assert got["measured"] is True
     tc = [r for r in got["rows"] if r["event"] == "task-clock"]
     assert len(tc) == 2 and all(r["ok"] for r in tc)
+
+
+def test_perf_is_asked_for_what_the_suite_opens():
+    from bench.events import EventSpec, resolve
+    from bench.perfstat import perf_name
+    assert perf_name(resolve("cycles")) == "cycles:u"
+    assert perf_name(resolve("LLC-load-misses")) == "LLC-load-misses:u"
+    assert perf_name(resolve("r01d1")) == "r01d1:u"
+    assert perf_name(resolve("page-faults")) == "page-faults"
+    assert perf_name(resolve("msr/tsc/")) == "msr/tsc/u"
+    assert perf_name(EventSpec("X.Y", 4, 0x8d1, source="libpfm4")) == "r8d1:u"
+    assert perf_name(EventSpec("OFF", 4, 0x1b7, 0x3f84000001, source="libpfm4")) == \
+        "cpu/config=0x1b7,config1=0x3f84000001,config2=0x0/u"
+
+
+def test_an_event_neither_side_can_count_is_not_compared_and_says_why():
+    from bench.native import CounterGroup as CG
+    with CG(["cycles"]) as g:
+        if not g.failed:
+            pytest.skip("this host counts cycles")
+    rows = crosscheck([CASE], ["cycles", "page-faults"], cpu=sorted(
+        __import__("os").sched_getaffinity(0))[-1], loops=2)
+    cyc = [r for r in rows if r["event"] == "cycles"]
+    assert cyc and all(r["ok"] is None and r["why"].startswith("ENOENT") for r in cyc)
+    assert all(r["ok"] for r in rows if r["event"] == "page-faults")
