@@ -347,6 +347,8 @@ def crosscheck(cases: list[dict], events, cpu: int, loops: int = 10) -> list[dic
         for case in cases:
             rows += crosscheck_case(case, None, specs, loops)
         return rows
+    except (RuntimeError, OSError) as e:
+        raise UsageError(f"--crosscheck perf-stat: {e}".replace("\n", " ")) from None
     finally:
         os.sched_setaffinity(0, before)
 

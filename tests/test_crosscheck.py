@@ -5,6 +5,7 @@ software events this host has: task-clock and page-faults (a region that
 faults a known number of pages)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +110,21 @@ def test_an_event_neither_side_can_count_is_not_compared_and_says_why():
     cyc = [r for r in rows if r["event"] == "cycles"]
     assert cyc and all(r["ok"] is None and r["why"].startswith("ENOENT") for r in cyc)
     assert all(r["ok"] for r in rows if r["event"] == "page-faults")
+
+
+def test_a_perf_that_cannot_start_is_one_line(monkeypatch, tmp_path):
+    from bench import perfstat
+    from bench.errors import UsageError
+    fake = tmp_path / "perf"
+    fake.write_text("#!/bin/sh\necho 'perf: no permission to attach' >&2\nexit 255\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(perfstat, "perf_path", lambda: str(fake))
+    import tempfile
+    tmp = Path(tempfile.gettempdir())
+    before = set(tmp.glob("rmapbench-perfctl-*"))
+    with pytest.raises(UsageError) as ei:
+        crosscheck([CASE], ["page-faults"], cpu=sorted(
+            __import__("os").sched_getaffinity(0))[-1], loops=1)
+    msg = str(ei.value)
+    assert "\n" not in msg and "no permission to attach" in msg
+    assert set(tmp.glob("rmapbench-perfctl-*")) == before        # FIFOs removed
