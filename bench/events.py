@@ -26,7 +26,6 @@ import errno as _errno
 import json
 import os
 import re
-import sys
 from pathlib import Path
 
 from .errors import UsageError
