@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from bench import doctor
 
 ROOT = Path(__file__).resolve().parent.parent
