@@ -1,6 +1,8 @@
 # rmapbench: `make bench` measures and reports, `make test` runs the tests.
-# Both first set up what is missing: C compiler, valgrind (apt-get), and a
-# Python virtual environment in .venv with the package installed into it.
+# Both first set up what is missing: C compiler, valgrind, perf (Debian's
+# linux-perf: the attr and cross-check tests compare with it) and libpfm4
+# (vendor event names) through apt-get, and a Python virtual environment in
+# .venv with the package installed into it.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -20,6 +22,8 @@ host-deps:
 	command -v cc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	command -v valgrind >/dev/null 2>&1 && [ -f /usr/include/valgrind/callgrind.h ] || missing="$$missing valgrind"; \
 	command -v $(PYTHON) >/dev/null 2>&1 || missing="$$missing python3"; \
+	perf --version >/dev/null 2>&1 || missing="$$missing linux-perf"; \
+	{ ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | grep -q 'libpfm\.so\.4 ' || missing="$$missing libpfm4"; \
 	$(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \

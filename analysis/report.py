@@ -445,6 +445,10 @@ def _runs_table(loaded: Loaded) -> Table:
                  "git revision", "compiler", "cflags", "rows"], rows)
 
 
+# a counter scheduled for less than this share of its enabled time is flagged
+MUX_WARN_RATIO = 0.5
+
+
 def _host_blocks(loaded: Loaded, host: str) -> list:
     df = loaded.df[loaded.df["host"] == host]
     metas = loaded.meta_for_host(host)
@@ -504,15 +508,25 @@ def _host_blocks(loaded: Loaded, host: str) -> list:
                             fold=False))
 
     perf = df[df["backend"] == "perf"]
-    mux = perf[perf["enabled_ratio"] < 1]
-    if len(perf) and len(mux):
-        mrows = []
+    # every perf_event_open count (the software events ride along with any backend)
+    counted = df[~df["simulated"].astype(bool)] if "simulated" in df else perf
+    mux = counted[counted["enabled_ratio"] < 1]
+    if len(mux):
+        mrows, low = [], []
         for metric, g in mux.groupby("metric"):
-            total = (perf["metric"] == metric).sum()
-            mrows.append([metric, f"{len(g)}/{total}", f"{g['enabled_ratio'].min():.3f}"])
+            total = (counted["metric"] == metric).sum()
+            worst = g["enabled_ratio"].min()
+            mrows.append([metric, f"{len(g)}/{total}", f"{worst:.3f}"])
+            if worst < MUX_WARN_RATIO:
+                low.append(f"{metric}: counted only {worst:.1%} of the measured time in its "
+                           f"worst value (enabled_ratio {worst:.3f} < {MUX_WARN_RATIO}); "
+                           f"{(g['enabled_ratio'] < MUX_WARN_RATIO).sum()} of {total} values "
+                           "are extrapolated from less than half their time: use fewer events")
         blocks.append(Table("multiplexed counters (enabled_ratio = time_running/time_enabled < 1; "
                             "values were scaled up by perf and are less certain)",
                             ["metric", "values multiplexed", "lowest enabled_ratio"], mrows))
+        if low:
+            blocks += [Para("Multiplexing warnings:"), Bullets(low)]
     elif len(perf):
         blocks.append(Para("Multiplexing: none; every perf counter value was counted for the "
                            "whole measured loop (enabled_ratio = 1)."))

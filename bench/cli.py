@@ -20,6 +20,7 @@ COMMAND_MODULES: list[str] = [
     "bench.check",
     "bench.run",
     "bench.doctor",
+    "bench.events",
     "bench.sweep",
     "bench.kimport",
     "analysis.cli",

@@ -263,7 +263,8 @@ def _parse_options(raw) -> Options:
             o.backend = v
         elif k == "events":
             if isinstance(v, str):
-                v = [e.strip() for e in v.split(",")]
+                from .events import split_events
+                v = split_events(v)
             if not isinstance(v, list) or not v:
                 raise _bad(key, v, "a non-empty list of perf event names "
                            "(e.g. [\"cycles\", \"LLC-load-misses\"])")

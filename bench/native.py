@@ -311,6 +311,13 @@ _MEASURE_SIG = {
     "rb_run_empty": (ctypes.c_int, [_ul, _vp, ctypes.POINTER(_CPhaseResult)]),
     "rb_inject_chain": (ctypes.c_int, []),
     "rb_counters_open": (_vp, [ctypes.c_int, ctypes.POINTER(ctypes.c_uint), _P64]),
+    "rb_counters_open_ext": (_vp, [ctypes.c_int, ctypes.POINTER(ctypes.c_uint), _P64, _P64,
+                                   _P64]),
+    "rb_counters_fill_attr": (None, [_vp, ctypes.c_uint, _u64, _u64, _u64, ctypes.c_int,
+                                     ctypes.c_int]),
+    "rb_counters_sizeof_attr": (ctypes.c_uint, []),
+    "rb_counters_set_fake_reads": (ctypes.c_int, [_vp, ctypes.c_int, _P64]),
+    "rb_counters_set_control": (None, [_vp, ctypes.c_int, ctypes.c_int]),
     "rb_counters_close": (None, [_vp]),
     "rb_counters_nevents": (ctypes.c_int, [_vp]),
     "rb_counters_nopen": (ctypes.c_int, [_vp]),
@@ -416,7 +423,8 @@ class CounterGroup(_Closing):
 
     def __init__(self, events, kernel: Kernel | None = None):
         from .events import errno_reason, resolve
-        evs = [resolve(e) if isinstance(e, str) else tuple(e) for e in events]
+        evs = [resolve(e) if isinstance(e, str) else e if hasattr(e, "config1") else tuple(e)
+               for e in events]
         if len(evs) > MAX_EVENTS:
             raise UsageError(f"{len(evs)} events requested: at most {MAX_EVENTS} are allowed")
         names = [e[0] for e in evs]
@@ -432,7 +440,9 @@ class CounterGroup(_Closing):
         n = len(evs)
         types = (ctypes.c_uint * max(n, 1))(*[e[1] for e in evs])
         configs = (_u64 * max(n, 1))(*[e[2] for e in evs])
-        self.cg = self.lib.rb_counters_open(n, types, configs)
+        c1 = (_u64 * max(n, 1))(*[getattr(e, "config1", 0) for e in evs])
+        c2 = (_u64 * max(n, 1))(*[getattr(e, "config2", 0) for e in evs])
+        self.cg = self.lib.rb_counters_open_ext(n, types, configs, c1, c2)
         if not self.cg:
             raise MemoryError("rb_counters_open failed")
         self.opened: list[str] = []
@@ -451,6 +461,27 @@ class CounterGroup(_Closing):
     def _counts(self, values, enabled: int, running: int) -> dict:
         return {name: (int(values[i]), int(enabled), int(running))
                 for i, (name, _, _) in enumerate(self.events) if name not in self.failed}
+
+    def set_control(self, ctl_fd: int = -1, ack_fd: int = -1) -> None:
+        """perf stat's control/ack FIFO fds: enable and disable switch it too
+        (bench.perfstat); -1, -1 detaches."""
+        self.lib.rb_counters_set_control(self.cg, ctl_fd, ack_fd)
+
+    def set_fake_reads(self, reads) -> None:
+        """Tests: the group's next reads return these instead of the kernel's.
+        reads: [(values for every requested event, time_enabled, time_running)],
+        one per read, going round (a phase reads at its start and its end);
+        [] switches back to real reads."""
+        n = len(self.events)
+        flat = []
+        for values, enabled, running in reads:
+            if len(values) != n:
+                raise ValueError(f"a fake read needs {n} values, got {len(values)}")
+            flat += [*values, enabled, running]
+        arr = (_u64 * max(len(flat), 1))(*flat)
+        rc = self.lib.rb_counters_set_fake_reads(self.cg, len(reads), arr)
+        if rc < 0:
+            raise OSError(-rc, os.strerror(-rc))
 
     def touch_pages(self, npages: int, enable: bool = True) -> dict:
         """Test hook: first-touch npages fresh pages with the group enabled

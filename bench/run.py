@@ -201,6 +201,9 @@ def cmd_run(args) -> int:
     from .runner import make_plan, new_run_id, prepare_kernels
 
     cases = cases_from_args(args)
+    if args.crosscheck is not None:
+        from .perfstat import check_crosscheck_arg
+        check_crosscheck_arg(args.crosscheck)
     if args.out is not None:
         check_output_dir(args.out)
     precision, budget = timing_options(args)
@@ -243,9 +246,21 @@ def cmd_run(args) -> int:
     line = overhead_line(df)
     if line:
         print(line)
+    xrows = None
+    if args.crosscheck is not None:
+        from .perfstat import crosscheck, render, write_rows
+        xrows = crosscheck(cases, plan.events, plan.cpu)
+        print("\n".join(render(xrows)))
+        if rundir:
+            write_rows(rundir.path, xrows)
     if rundir:
         rundir.finalize({**meta, "events": plan.event_support, "finished": now()})
         print(f"run directory: {rundir.path}")
+    if xrows and any(r["ok"] is False for r in xrows):
+        bad = sorted({r["event"] for r in xrows if r["ok"] is False})
+        print(f"rmapbench: crosscheck perf-stat: {', '.join(bad)} disagree beyond the "
+              "stated tolerance", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -260,5 +275,8 @@ def register(sub) -> None:
     p.add_argument("--alloc", default="bump", help="bump, slab, scatter")
     p.add_argument("--seed", default="1")
     p.add_argument("--out", help="write a run directory here")
+    p.add_argument("--crosscheck", metavar="perf-stat",
+                   help="also count every phase's regions with perf stat (through its "
+                        "control FIFO) and compare with the suite's counts")
     add_measure_options(p)
     p.set_defaults(func=cmd_run)

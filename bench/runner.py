@@ -91,6 +91,11 @@ def probe_events(names: list[str]) -> dict:
                 support[spec[0]] = {"supported": False, "reason": g.failed.get(spec[0])}
         finally:
             g.close()
+        # what the name was opened as (a vendor name's encoding depends on the model)
+        support[spec[0]]["encoding"] = {
+            "type": spec[1], "config": hex(spec[2]), "config1": hex(getattr(spec, "config1", 0)),
+            "config2": hex(getattr(spec, "config2", 0)), "source": getattr(spec, "source", ""),
+            "why": getattr(spec, "why", "")}
     return support
 
 
@@ -108,7 +113,8 @@ def make_plan(backend: str = "auto", events=None, cpu=None, pyperf_args=(),
         resolve_cflags(cflags)      # unparsable flags: one line, before anything runs
     cpu = hostmod.default_cpu() if cpu is None else _check_cpu(cpu)
     if isinstance(events, str):
-        events = [e.strip() for e in events.split(",")]
+        from .events import split_events
+        events = split_events(events)
     hw_names = list(DEFAULT_EVENTS) if events is None else list(events)
     resolve_list(hw_names)          # bad names: one line, before anything runs
     hw_names = [e for e in hw_names if e not in SOFTWARE_EVENTS]

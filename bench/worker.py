@@ -72,6 +72,15 @@ def _calibrate(units, phase, spec) -> tuple[int, float]:
     return loops, loops * whole * len(units)
 
 
+def fake_reads(text: str, names: list[str]) -> list:
+    """RMAPBENCH_FAKE_READS (tests only): a JSON list of reads, each
+    {"enabled": ns, "running": ns, EVENT: value, ...} (events left out read
+    0), in the order counters.c returns them: a phase reads at its start and
+    at its end."""
+    return [([int(r.get(n, 0)) for n in names], int(r["enabled"]), int(r["running"]))
+            for r in json.loads(text)]
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     spec = json.loads(open(argv[0]).read())
@@ -116,6 +125,10 @@ def main(argv=None) -> int:
     build_s = time.monotonic() - t_build
     events = resolve_list(spec["events"]) if spec.get("events") else []
     counters = CounterGroup(events, kernel=kernels[0]) if events else None
+    if counters is not None and os.environ.get("RMAPBENCH_FAKE_READS"):
+        # tests: known (value, enabled, running) reads from counters.c's fake source
+        counters.set_fake_reads(fake_reads(os.environ["RMAPBENCH_FAKE_READS"],
+                                           [e[0] for e in events]))
     rule = spec["rule"]
     out = open(out_path, "a")
 

@@ -19,7 +19,31 @@ struct rb_counters;
  */
 struct rb_counters *rb_counters_open(int n, const unsigned int *type,
 				     const unsigned long long *config);
+/* The same with config1/config2 per event (NULL: all 0). */
+struct rb_counters *rb_counters_open_ext(int n, const unsigned int *type,
+					 const unsigned long long *config,
+					 const unsigned long long *config1,
+					 const unsigned long long *config2);
 void rb_counters_close(struct rb_counters *cg);
+
+/*
+ * The perf_event_attr rb_counters_open() opens for one event: leader says
+ * whether it leads the group (disabled), user_only sets exclude_kernel and
+ * exclude_hv.  Exported so `rmapbench events` prints exactly this.
+ */
+struct perf_event_attr;
+void rb_counters_fill_attr(struct perf_event_attr *attr, unsigned int type,
+			   unsigned long long config, unsigned long long config1,
+			   unsigned long long config2, int leader, int user_only);
+unsigned int rb_counters_sizeof_attr(void);
+
+/*
+ * Tests: rb_counters_read() returns these reads instead of the group's,
+ * one set per call, going round: nsets sets of nevents values, then
+ * time_enabled, time_running.  nsets 0: real reads again.  0 or -errno.
+ */
+int rb_counters_set_fake_reads(struct rb_counters *cg, int nsets,
+			       const unsigned long long *sets);
 
 int rb_counters_nevents(const struct rb_counters *cg);
 int rb_counters_nopen(const struct rb_counters *cg);
@@ -27,6 +51,12 @@ int rb_counters_nopen(const struct rb_counters *cg);
 int rb_counters_errno(const struct rb_counters *cg, int i);
 /* 1 when event i counts user space only (attr.exclude_kernel). */
 int rb_counters_exclude_kernel(const struct rb_counters *cg, int i);
+
+/*
+ * perf stat's control and ack FIFOs (-1, -1: none): enable and disable then
+ * also switch perf stat on and off, around the group's own switch.
+ */
+void rb_counters_set_control(struct rb_counters *cg, int ctl_fd, int ack_fd);
 
 /* The whole group at once (PERF_IOC_FLAG_GROUP).  0, or -1 and errno. */
 int rb_counters_reset(struct rb_counters *cg);
