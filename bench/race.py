@@ -19,6 +19,11 @@ explorer needs nothing per variant, and runs on a user's variant file as
 on a built-in.  States are immutable tuples (hashable, explored breadth
 first); the ops are memoised per state.
 
+explore_stores() (at the end of this file) runs the same search with every
+writer op stopped after any of its stores through RMAP_STORE(), walker
+steps run there: check's build of the variant calls a hook after each such
+store (native/rmap.h, api.c).
+
 A variant that declares PTE_LIST_HEAD_LOCK is explored twice by `check`:
 with a walker that takes the head lock for its whole walk (writers take it
 too, so none runs while the walker holds it), and with one that does not.
@@ -182,12 +187,6 @@ class Writer:
     # -- store by store (explore_stores) --------------------------------------
 
     def _ptr(self, op: str, spte):
-        if isinstance(spte, tuple):             # ("at", pos): remove by position
-            pos, W = spte[1], 4 + self.ext
-
-            def ptr(flat, table):
-                return flat[1] if pos is None else flat[3 + pos[0] * W + 4 + pos[1]]
-            return ptr
         if op == "add" and spte == X:
             def ptr(flat, table):
                 p = (_XBASE - 1) << 3
