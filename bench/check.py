@@ -21,7 +21,9 @@ checked EXT (if larger) with lists up to 2*EXT+1 sptes and two writer ops.
 Its writers are the variant's own C code and its walker follows the walk
 the variant declares, so nothing here is per variant.  Its
 counterexample's writer ops are replayed on the C kernel op by op and the
-layouts compared after every op.
+layouts compared after every op.  The same is asked again store by store
+(race.explore_stores, bounds in store_bounds): each writer op stopped after
+any of its stores, walker steps run there (`race_stores` in the JSON).
 """
 
 from __future__ import annotations
