@@ -92,7 +92,6 @@ class Writer:
         self.memo: dict = {}
         self.seg_memo: dict = {}
         self.seg_ids: list = []
-        self.max_stores = 0
 
     def _encode(self, mem):
         head, descs = mem
@@ -270,7 +269,6 @@ class Writer:
         while points and vis(points[-1][0]) == vis(final):
             points.pop()
         points.append((final, nstores, False))
-        self.max_stores = max(self.max_stores, nstores)
         sid = len(self.seg_ids)
         self.seg_ids.append((mem, op, spte, ret, tuple(names), tuple(points)))
         self.seg_memo[key] = sid
@@ -480,7 +478,7 @@ class RaceResult:
     initial_layouts: int = 0
     counterexample: dict | None = None
     explored_len: int = 0      # largest initial length fully explored
-    max_stores: int | None = None   # explore_stores: most stores one op made
+    max_stores: int | None = None   # explore_stores: most stores an op it ran made
 
     def bounds(self) -> dict:
         out = {"ext": self.ext, "max_initial_len": self.max_len,
@@ -849,7 +847,7 @@ def explore_stores(variant: str, ext: int, max_len: int, max_ops: int = 3,
         locked = head_lock(variant, ext)
     inits = initial_layouts(variant, ext, max_len)
     res = RaceResult(variant, ext, max_len, max_ops, False,
-                     initial_layouts=sum(len(v) for v in inits.values()))
+                     initial_layouts=sum(len(v) for v in inits.values()), max_stores=0)
     for n in range(min_len, max_len + 1):
         cx = _explore_n_stores(variant, kind, ext, inits.get(n, []), max_ops, res, locked)
         if cx is not None:
@@ -857,7 +855,6 @@ def explore_stores(variant: str, ext: int, max_len: int, max_ops: int = 3,
             res.counterexample = cx if want_trace else None
             break
         res.explored_len = n
-    res.max_stores = writer(variant, ext).max_stores
     return res
 
 
@@ -914,6 +911,7 @@ def _explore_n_stores(variant, kind, ext, inits, max_ops, res, locked=False):
                 for op, s, fr, pend in starts:
                     sid = wr.segments(mem, op, s)
                     assert op == "add" or wr.seg(sid)[3] is None, (variant, mem, s)
+                    res.max_stores = max(res.max_stores or 0, len(wr.seg(sid)[4]))
                     pts = points(sid)
                     for to in [len(pts) - 1] + list(range(len(pts) - 1)):
                         w2 = None if to == len(pts) - 1 else (sid, to)
