@@ -359,13 +359,13 @@ long rb_state_apply_stop(struct rb_ctx *ctx, const long long *in, long nin,
 
 	store_n = 0;
 	store_stop_at = stop_at > 0 ? stop_at : -1;
-	stopped = setjmp(store_stop);
-	if (!stopped) {
-		if (op == 0)
-			ret = pte_list_add(ctx->cache, (u64 *)(uintptr_t)spte, head);
-		else
-			ret = pte_list_remove(ctx->cache, (u64 *)(uintptr_t)spte, head);
-	}
+	stopped = 0;
+	if (setjmp(store_stop))
+		stopped = 1;
+	else if (op == 0)
+		ret = pte_list_add(ctx->cache, (u64 *)(uintptr_t)spte, head);
+	else
+		ret = pte_list_remove(ctx->cache, (u64 *)(uintptr_t)spte, head);
 	store_stop_at = 0;
 
 	n = rmap_cache_track_log(ctx->cache, log, STATE_MAX_DESCS * 2);
