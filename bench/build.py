@@ -167,17 +167,26 @@ def variant_source(variant: str) -> Path:
     return variants.source(variant)
 
 
-def build_library(variant: str, ext: int, cflags: str | None = None) -> Artifact:
+# check's build of a variant: every RMAP_STORE() calls the store hook (rmap.h)
+CHECK_STORES_FLAGS = ("-DRMAP_CHECK_STORES",)
+
+
+def build_library(variant: str, ext: int, cflags: str | None = None,
+                  check_stores: bool = False) -> Artifact:
     """The kernel library for one variant and EXT: the variant, the allocator
-    models and the exported API (plus workloads and counters)."""
-    return build_source(variant_source(variant), ext, cflags, variants.check_variant(variant))
+    models and the exported API (plus workloads and counters).  check_stores:
+    check's build, whose stores the race explorer can stop after."""
+    return build_source(variant_source(variant), ext, cflags, variants.check_variant(variant),
+                        check_stores)
 
 
 def build_source(path: Path, ext: int, cflags: str | None = None,
-                 label: str | None = None) -> Artifact:
+                 label: str | None = None, check_stores: bool = False) -> Artifact:
     """The kernel library for one variant file (registered or not yet)."""
     sources = [Path(path)] + [NATIVE_DIR / s for s in COMMON_SOURCES]
-    return _compile("shared", "librmap", sources, label or Path(path).stem, ext, cflags)
+    return _compile("shared", "librmap-check" if check_stores else "librmap", sources,
+                    label or Path(path).stem, ext, cflags,
+                    CHECK_STORES_FLAGS if check_stores else ())
 
 
 def build_program(name: str, sources: list[Path], variant: str, ext: int,

@@ -21,7 +21,9 @@ checked EXT (if larger) with lists up to 2*EXT+1 sptes and two writer ops.
 Its writers are the variant's own C code and its walker follows the walk
 the variant declares, so nothing here is per variant.  Its
 counterexample's writer ops are replayed on the C kernel op by op and the
-layouts compared after every op.
+layouts compared after every op.  The same is asked again store by store
+(race.explore_stores, bounds in store_bounds): each writer op stopped after
+any of its stores, walker steps run there (`race_stores` in the JSON).
 """
 
 from __future__ import annotations
@@ -271,6 +273,18 @@ def race_bounds(ext: int) -> list[tuple[int, int, int]]:
     return runs
 
 
+def store_bounds(ext: int) -> list[tuple[int, int, int]]:
+    """(EXT, max initial length, max writer ops) runs of the store-by-store
+    search for a checked EXT: smaller than race_bounds at a large EXT, since
+    every stop inside an op multiplies the states (docs/check.md)."""
+    runs = [(2, 7, 3), (3, 10, 3)]
+    if ext == 4:
+        runs.append((4, 9, 3))
+    elif ext > 4:
+        runs.append((ext, ext + 1, 2))
+    return runs
+
+
 def crosscheck_c(variant: str, ext: int, cx: dict) -> dict:
     """Replay a counterexample's history and writer ops on the C kernel
     directly (one context, op after op) and through the explorer's
@@ -293,15 +307,17 @@ def crosscheck_c(variant: str, ext: int, cx: dict) -> dict:
     return {"equal": True, "ops": len(ops)}
 
 
-def race_check(variant: str, ext: int, locked: bool = False) -> dict:
+def race_check(variant: str, ext: int, locked: bool = False, stores: bool = False) -> dict:
     """The race explorer's runs for one variant; locked: the walker takes
-    the head lock (variants that declare PTE_LIST_HEAD_LOCK)."""
+    the head lock (variants that declare PTE_LIST_HEAD_LOCK); stores: writer
+    ops stopped after any of their stores (race.explore_stores), else atomic."""
     from . import race
 
     runs, cx, cx_ext = [], None, None
-    for e, max_len, max_ops in race_bounds(ext):
+    for e, max_len, max_ops in (store_bounds if stores else race_bounds)(ext):
         t = time.perf_counter()
-        res = race.explore(variant, e, max_len, max_ops, locked=locked)
+        res = (race.explore_stores if stores else race.explore)(variant, e, max_len, max_ops,
+                                                                 locked=locked)
         b = res.bounds()
         b["can_miss"] = res.can_miss
         b["seconds"] = round(time.perf_counter() - t, 3)
@@ -316,8 +332,14 @@ def race_check(variant: str, ext: int, locked: bool = False) -> dict:
                       "per descriptor its count if it has one, slots, then more)"
                       + ("; it takes the head lock (KVM_RMAP_LOCKED) with its first read "
                          "and holds it to the end" if locked else ""),
-            "writers": "atomic add of a fresh spte or remove of any present spte "
-                       "between walker steps; freed descriptors stay readable, never reused",
+            "writers": ("add of a fresh spte or remove of any present spte, stopped "
+                        "after any of its stores through RMAP_STORE() with walker steps "
+                        "run there; stores visible one at a time in program order "
+                        "(sequential consistency, what x86-TSO gives one writer and a "
+                        "reading walker: docs/check.md)" if stores else
+                        "atomic add of a fresh spte or remove of any present spte "
+                        "between walker steps") +
+                       "; freed descriptors stay readable, never reused",
             "initial_layouts": "every layout reachable from an empty head without "
                                "exceeding the length bound",
         },
@@ -332,6 +354,8 @@ def race_check(variant: str, ext: int, locked: bool = False) -> dict:
                     "events": cx["events"], "history": cx["history"],
                     "writer_ops": cx["writer_ops"],
                     "c_crosscheck": crosscheck_c(variant, cx_ext, cx)})
+        if stores:
+            out["stopped_mid_op"] = cx["stopped_mid_op"]
     return out
 
 
@@ -357,6 +381,9 @@ def run_check(variants: list[str] | None = None, ext: int | None = None) -> list
         race = race_check(v, e, locked=locks)
         # a variant with a head lock: the walker that does not take it, too
         unlocked = race_check(v, e, locked=False) if locks else None
+        # and the same, store by store
+        race_st = race_check(v, e, locked=locks, stores=True)
+        unlocked_st = race_check(v, e, locked=False, stores=True) if locks else None
         t2 = time.perf_counter()
         rec = {
             "variant": v, "ext": e,
@@ -370,6 +397,9 @@ def run_check(variants: list[str] | None = None, ext: int | None = None) -> list
         }
         if unlocked is not None:
             rec["race_without_lock"] = unlocked
+        rec["race_stores"] = race_st
+        if unlocked_st is not None:
+            rec["race_stores_without_lock"] = unlocked_st
         out.append(rec)
     return out
 
@@ -396,6 +426,13 @@ def format_report(results: list[dict]) -> str:
             _format_race(lines, r["race_without_lock"], "race, walker not taking the head lock")
         else:
             _format_race(lines, r["race"], "race")
+        if "race_stores_without_lock" in r:
+            _format_race(lines, r["race_stores"], "race store by store, walker taking "
+                         "the head lock")
+            _format_race(lines, r["race_stores_without_lock"], "race store by store, walker "
+                         "not taking the head lock")
+        elif "race_stores" in r:
+            _format_race(lines, r["race_stores"], "race store by store")
         lines.append("")
     return "\n".join(lines)
 
@@ -408,10 +445,15 @@ def _format_race(lines: list, race: dict, title: str) -> None:
                "no interleaving within the bounds makes a lockless walker miss an spte")
     lines.append(f"{title}: {verdict}")
     for b in race["bounds"]["runs"]:
+        st = (f", up to {b['max_stores_per_op']} stores per op"
+              if "max_stores_per_op" in b else "")
         lines.append(f"  EXT {b['ext']}: lists up to {b['max_initial_len']} sptes "
-                     f"({b['initial_layouts']} layouts), up to {b['max_writer_ops']} writer ops: "
-                     f"{'miss' if b['can_miss'] else 'no miss'} "
+                     f"({b['initial_layouts']} layouts), up to {b['max_writer_ops']} writer ops"
+                     f"{st}: {'miss' if b['can_miss'] else 'no miss'} "
                      f"({b['states']} states, {b['seconds']:.2f} s)")
+        if b.get("max_stores_per_op") == 0:
+            lines.append("    (no store of this variant goes through RMAP_STORE(): its ops "
+                         "stay atomic here; native/rmap.h)")
     if race["counterexample"]:
         cx = dict(race, initial=race["counterexample"][0]["layout"],
                   steps=race["counterexample"][1:])

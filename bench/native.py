@@ -142,8 +142,10 @@ def declared_name(path: Path, ext: int, cflags: str | None = None) -> str | None
 class Kernel:
     """One compiled variant at one EXT."""
 
-    def __init__(self, variant: str, ext: int, cflags: str | None = None):
-        self.artifact = build_library(variant, ext, cflags)
+    def __init__(self, variant: str, ext: int, cflags: str | None = None,
+                 check_stores: bool = False):
+        self.artifact = build_library(variant, ext, cflags, check_stores)
+        self.check_stores = check_stores
         lib = _open(self.artifact.path, f"variant {variant!r}")
         sig = {
             "rb_variant": (ctypes.c_char_p, []),
@@ -165,6 +167,11 @@ class Kernel:
             "rb_state_apply": (ctypes.c_long, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_longlong),
                                                ctypes.c_long, ctypes.c_int, _u64,
                                                ctypes.POINTER(ctypes.c_longlong), ctypes.c_long]),
+            "rb_state_apply_stop": (ctypes.c_long, [ctypes.c_void_p,
+                                                    ctypes.POINTER(ctypes.c_longlong),
+                                                    ctypes.c_long, ctypes.c_int, _u64, ctypes.c_long,
+                                                    ctypes.POINTER(ctypes.c_longlong), ctypes.c_long,
+                                                    ctypes.POINTER(ctypes.c_longlong)]),
         }
         for name, (res, args) in sig.items():
             fn = getattr(lib, name)
@@ -186,8 +193,11 @@ class Kernel:
 
 
 @functools.lru_cache(maxsize=None)
-def load(variant: str, ext: int, cflags: str | None = None) -> Kernel:
-    return Kernel(variant, ext, cflags)
+def load(variant: str, ext: int, cflags: str | None = None,
+         check_stores: bool = False) -> Kernel:
+    """check_stores: check's build, where every RMAP_STORE() of the variant
+    calls the store hook (native/rmap.h, api.c); benchmarks never load it."""
+    return Kernel(variant, ext, cflags, check_stores)
 
 
 class Rmap(_Closing):
@@ -260,6 +270,29 @@ class Rmap(_Closing):
         if w < 0:
             raise RuntimeError(f"{self.k.variant}: rb_state_apply {op}: {os.strerror(-w)}")
         return out[0], out[1:w]
+
+    STORE_WORDS = ("head", "slot", "more", "count", "tail", "other")
+
+    def state_apply_stop(self, state: list[int], op: str, spte: int,
+                         stop_at: int) -> tuple[int, list[int], dict]:
+        """rb_state_apply_stop(): as state_apply(), with the op stopped right
+        after its stop_at-th RMAP_STORE() (a kernel loaded with check_stores);
+        the third value says how many stores it made, whether it was
+        stopped, whether the head is locked, and where the stopping store
+        went and what it stored."""
+        n = len(state)
+        cap = n + 8 * (4 + self.k.ext) + 8
+        inp = (ctypes.c_longlong * n)(*state)
+        out = (ctypes.c_longlong * cap)()
+        info = (ctypes.c_longlong * 8)()
+        w = self.k.lib.rb_state_apply_stop(self.ctx, inp, n, 0 if op == "add" else 1, spte,
+                                           stop_at, out, cap, info)
+        if w < 0:
+            raise RuntimeError(f"{self.k.variant}: rb_state_apply_stop {op}: {os.strerror(-w)}")
+        where = self.STORE_WORDS[info[3]] if 0 <= info[3] < len(self.STORE_WORDS) else "other"
+        return out[0], out[1:w], {"stores": info[0], "stopped": bool(info[1]),
+                                  "locked": bool(info[2]), "word": where, "desc": info[4],
+                                  "slot": info[5], "value": info[6], "value_desc": info[7]}
 
 
 # -- measured runs (internals.md section 2) -----------------------------------

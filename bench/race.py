@@ -19,6 +19,11 @@ explorer needs nothing per variant, and runs on a user's variant file as
 on a built-in.  States are immutable tuples (hashable, explored breadth
 first); the ops are memoised per state.
 
+explore_stores() (at the end of this file) runs the same search with every
+writer op stopped after any of its stores through RMAP_STORE(), walker
+steps run there: check's build of the variant calls a hook after each such
+store (native/rmap.h, api.c).
+
 A variant that declares PTE_LIST_HEAD_LOCK is explored twice by `check`:
 with a walker that takes the head lock for its whole walk (writers take it
 too, so none runs while the walker holds it), and with one that does not.
@@ -79,11 +84,14 @@ class Writer:
 
     def __init__(self, variant: str, ext: int):
         from .native import Rmap, load
-        self.kernel = load(variant, ext)
+        # check's build: the same code, with a hook after every RMAP_STORE()
+        self.kernel = load(variant, ext, check_stores=True)
         self.layout = self.kernel.layout
         self.ext = ext
         self.rmap = Rmap(self.kernel, 1, alloc="track", expected=64)
         self.memo: dict = {}
+        self.seg_memo: dict = {}
+        self.seg_ids: list = []
 
     def _encode(self, mem):
         head, descs = mem
@@ -174,6 +182,100 @@ class Writer:
                 return flat[1] if pos is None else flat[3 + pos[0] * W + 4 + pos[1]]
             r = self.memo[key] = self._run(mem, "remove", ptr)
         return r
+
+    # -- store by store (explore_stores) --------------------------------------
+
+    def _ptr(self, op: str, spte):
+        if op == "add" and spte == X:
+            def ptr(flat, table):
+                p = (_XBASE - 1) << 3
+                table[p] = X
+                return p
+        else:
+            def ptr(flat, table):
+                p = (spte + 1) << 3
+                table.setdefault(p, spte)
+                return p
+        return ptr
+
+    def _store_name(self, info, table) -> str:
+        """'D0.slot[1] = 2', 'head = D1', ...: the stopping store."""
+        def dec(p):
+            if p == 0:
+                return "empty"
+            if p in table:
+                return str(table[p])
+            return "x" if p >> 3 >= _XBASE else str((p >> 3) - 1)
+
+        v, word, k = info["value"], info["word"], info["desc"]
+        if word == "head":
+            if v & ~2 == 0:
+                txt = "head = empty"
+            elif v & 1:
+                txt = f"head = D{info['value_desc']}"
+            else:
+                txt = f"head = spte {dec(v & ~2)}"
+            return txt + (" (locked)" if v & 2 else "")
+        if word == "slot":
+            return f"D{k}.slot[{info['slot']}] = {dec(v)}"
+        if word == "more":
+            return f"D{k}.more = " + (f"D{info['value_desc']}" if v else "none")
+        if word in ("count", "tail"):
+            return f"D{k}.{word} = {v}"
+        return f"a word at D{k}" if k >= 0 else "a word outside the head and its descriptors"
+
+    def segments(self, mem, op: str, spte) -> int:
+        """The op split at its stores: an id for seg(id), which gives
+        (start mem, op, spte, ret, names, points); names[k-1] names store k
+        (1-based), points are (mem, k, locked): the state a walker sees
+        right after store k, for every k after which the op can be stopped,
+        then (final mem, S, False).  Trailing stops whose state is the final
+        one but for freed flags (and the lock bit) are left out: stopping
+        there is finishing."""
+        key = (mem, op, spte)
+        sid = self.seg_memo.get(key)
+        if sid is not None:
+            return sid
+        ptr = self._ptr(op, spte)
+        points, names, where, k = [], [], [], 0
+        while True:
+            k += 1
+            flat, table = self._encode(mem)
+            p = ptr(flat, table)
+            ret, out, info = self.rmap.state_apply_stop(flat, op, p, k)
+            m2 = self._decode(out, table)
+            if not info["stopped"]:
+                break
+            names.append(self._store_name(info, table))
+            where.append(-1 if info["word"] == "head" else info["desc"])
+            points.append((m2, k, info["locked"]))
+        # no stop right before a store into a descriptor nothing links yet
+        n0 = len(mem[1])
+
+        def unlinked(m, d):
+            head, descs = m
+            return d >= n0 and not (head is not None and head[0] == "d" and head[1] == d) \
+                and all(x[MORE] != d for x in descs)
+        points = [pt for pt in points
+                  if not (pt[1] < len(where) and unlinked(pt[0], where[pt[1]]))]
+        if op == "remove":
+            from .native import RMAP_STATUS
+            ret = RMAP_STATUS.get(ret, ret)
+        final = m2
+        nstores = info["stores"]
+
+        def vis(m):
+            return (m[0], tuple(x[:LIVE] for x in m[1]))
+        while points and vis(points[-1][0]) == vis(final):
+            points.pop()
+        points.append((final, nstores, False))
+        sid = len(self.seg_ids)
+        self.seg_ids.append((mem, op, spte, ret, tuple(names), tuple(points)))
+        self.seg_memo[key] = sid
+        return sid
+
+    def seg(self, sid: int):
+        return self.seg_ids[sid]
 
     def positions(self, mem) -> list:
         """Where the live sptes are: [None] for a single head, else (desc,
@@ -376,14 +478,19 @@ class RaceResult:
     initial_layouts: int = 0
     counterexample: dict | None = None
     explored_len: int = 0      # largest initial length fully explored
+    max_stores: int | None = None   # explore_stores: most stores an op it ran made
 
     def bounds(self) -> dict:
-        return {"ext": self.ext, "max_initial_len": self.max_len,
-                "max_writer_ops": self.max_ops, "initial_layouts": self.initial_layouts,
-                "states": self.states, "explored_len": self.explored_len}
+        out = {"ext": self.ext, "max_initial_len": self.max_len,
+               "max_writer_ops": self.max_ops, "initial_layouts": self.initial_layouts,
+               "states": self.states, "explored_len": self.explored_len}
+        if self.max_stores is not None:
+            out["max_stores_per_op"] = self.max_stores
+        return out
 
 
-def _fmt_mem(mem, pc=None) -> str:
+def _fmt_mem(mem, pc=None, counts: bool = False) -> str:
+    """counts: show each descriptor's count (store-level traces)."""
     head, descs = mem
     if head is None:
         txt = "head=empty"
@@ -392,17 +499,17 @@ def _fmt_mem(mem, pc=None) -> str:
     else:
         parts, k = [f"head=D{head[1]}"], head[1]
         while k is not None:
-            parts.append(_fmt_desc(k, descs[k]))
+            parts.append(_fmt_desc(k, descs[k], counts))
             k = descs[k][MORE]
         txt = " ".join(parts)
     if pc and len(pc) > 1 and not descs[pc[1]][LIVE]:
-        txt += f"   (walker's D{pc[1]}, freed: {_fmt_desc(pc[1], descs[pc[1]])})"
+        txt += f"   (walker's D{pc[1]}, freed: {_fmt_desc(pc[1], descs[pc[1]], counts)})"
     return txt
 
 
-def _fmt_desc(k, x) -> str:
+def _fmt_desc(k, x, counts: bool = False) -> str:
     slots = " ".join("_" if s is None else str(s) for s in x[S])
-    return f"D{k}[{slots}]"
+    return f"D{k}[{slots}]" + (f" count {x[CNT]}" if counts else "")
 
 
 def explore(variant: str, ext: int, max_len: int, max_ops: int = 3,
@@ -698,3 +805,184 @@ def run_schedule(variant: str, ext: int, history, schedule) -> dict:
                           (_move(before, mem, s) if op == "remove" else "")))
     return {"visited": visited, "missed": sorted(pending), "steps": steps,
             "layout": layout(mem)}
+
+
+# ---------------------------------------------------------------------------
+# Store by store: the writer can be stopped after any of its stores
+# ---------------------------------------------------------------------------
+#
+# Above, a writer op is one event between two walker steps.  Here it is the
+# sequence of its stores through RMAP_STORE() (native/rmap.h): check's build
+# of the variant calls a hook after each, and rb_state_apply_stop() (api.c)
+# stops the op after store k and reads the state back, so the explorer sees
+# the words a walker would read between store k and store k+1 (allocs and
+# frees up to there included).  One writer op runs at a time (the writers'
+# mmu_lock) and nothing the walker does changes what the writer stores, so
+# an op's stops are computed once, from the state it starts on, and the
+# search interleaves walker steps between them.  Memory model: the stores
+# become visible one at a time, in program order, and the walker's reads in
+# its order (docs/check.md says why that is what x86 gives here).
+#
+# Events: a walker step, or a run of the writer from where it stands (the
+# op's start, or a stop) to a later stop or to its end.  A run that starts
+# and ends an op is one event, as above, so every interleaving of the
+# atomic search is here with the same number of events, and a shortest
+# counterexample is never longer than the atomic one.  The search is the
+# plain breadth-first one (a reduced one like _explore_n_quotient gained
+# nothing here: the states inside an op dominate and do not reduce), with
+# states numbered so that a node is a few small ints; it gives its own
+# counterexample.
+#
+# One reduction, exact: a stop right before a store to a descriptor the op
+# allocated and has not linked anywhere yet (no head, no `more` points to
+# it) is left out.  No walker can read that word before a later store links
+# the descriptor, so walker steps there commute with the store.
+
+def explore_stores(variant: str, ext: int, max_len: int, max_ops: int = 3,
+                   want_trace: bool = True, min_len: int = 0,
+                   locked: bool | None = None) -> RaceResult:
+    """explore() with writer ops stopped after any of their stores."""
+    kind = walk_kind(variant, ext)
+    if locked is None:
+        locked = head_lock(variant, ext)
+    inits = initial_layouts(variant, ext, max_len)
+    res = RaceResult(variant, ext, max_len, max_ops, False,
+                     initial_layouts=sum(len(v) for v in inits.values()), max_stores=0)
+    for n in range(min_len, max_len + 1):
+        cx = _explore_n_stores(variant, kind, ext, inits.get(n, []), max_ops, res, locked)
+        if cx is not None:
+            res.can_miss = True
+            res.counterexample = cx if want_trace else None
+            break
+        res.explored_len = n
+    return res
+
+
+def _explore_n_stores(variant, kind, ext, inits, max_ops, res, locked=False):
+    wr = writer(variant, ext)
+    ids: dict = {}
+    mems: list = []
+    pt_ids: dict = {}
+
+    def mem_id(m) -> int:
+        i = ids.get(m)
+        if i is None:
+            i = ids[m] = len(mems)
+            mems.append(m)
+        return i
+
+    def points(sid):
+        r = pt_ids.get(sid)
+        if r is None:
+            r = pt_ids[sid] = [mem_id(m) for m, _, _ in wr.seg(sid)[5]]
+        return r
+
+    parent: dict = {}
+    q = deque()
+    for mem, hist in inits:
+        node = (mem_id(mem), ("head",), frozenset(live_sptes(mem)), 0, FRESH_BASE, None)
+        if node not in parent:
+            parent[node] = (None, None, hist)
+            q.append(node)
+    while q:
+        node = q.popleft()
+        mid, pc, pending, nops, fresh, wip = node
+        if pc[0] == "done":
+            continue
+        mem = mems[mid]
+        succ = []
+        # a walker taking the head lock cannot while a writer holds it
+        held = wip is not None and wr.seg(wip[0])[5][wip[1]][2]
+        if not (locked and pc == ("head",) and held):
+            npc, seen, txt = walker_step(kind, ext, mem, pc, locked)
+            succ.append(((mid, npc, pending - {seen} if seen is not None else pending,
+                          nops, fresh, wip), ("walker", txt)))
+        if _writers_may_run(locked, pc):
+            if wip is not None:
+                sid, at = wip
+                pts = points(sid)
+                for to in [len(pts) - 1] + list(range(at + 1, len(pts) - 1)):
+                    w2 = None if to == len(pts) - 1 else (sid, to)
+                    succ.append(((pts[to], pc, pending, nops, fresh, w2),
+                                 ("writer", (sid, at, to))))
+            elif nops < max_ops:
+                starts = [("add", fresh + 1, fresh + 1, pending)]
+                starts += [("remove", s, fresh, pending - {s}) for s in live_sptes(mem)]
+                for op, s, fr, pend in starts:
+                    sid = wr.segments(mem, op, s)
+                    assert op == "add" or wr.seg(sid)[3] is None, (variant, mem, s)
+                    res.max_stores = max(res.max_stores or 0, len(wr.seg(sid)[4]))
+                    pts = points(sid)
+                    for to in [len(pts) - 1] + list(range(len(pts) - 1)):
+                        w2 = None if to == len(pts) - 1 else (sid, to)
+                        succ.append(((pts[to], pc, pend, nops + 1, fr, w2),
+                                     ("writer", (sid, -1, to))))
+        for child, ev in succ:
+            if child in parent:
+                continue
+            parent[child] = (node, ev, None)
+            res.states += 1
+            if child[1][0] == "done" and child[2]:
+                return _trace_stores(wr, parent, child, mems)
+            q.append(child)
+    return None
+
+
+def _writer_text(wr, sid: int, at: int, to: int) -> str:
+    """A writer event: the op's stores from stop `at` (-1: its start) to
+    stop `to`, each named."""
+    mem0, op, s, _, names, pts = wr.seg(sid)
+    first = 1 if at < 0 else pts[at][1] + 1
+    last = pts[to][1]
+    end = to == len(pts) - 1
+    label = f"{op} {s}"
+    if at < 0 and end:
+        txt = label
+    else:
+        stores = "; ".join(f"store {k}/{len(names)} {names[k - 1]}"
+                           for k in range(first, min(last, len(names)) + 1))
+        txt = f"{label} {'begins' if at < 0 else 'goes on'}: " \
+            + (stores or "the rest, no store through RMAP_STORE()") \
+            + ("" if end else ": writer stopped")
+        if end:
+            txt += f"; {label} ends"
+    if end and op == "remove":
+        txt += _move(mem0, pts[to][0], s)
+    return txt
+
+
+def _trace_stores(wr, parent, last, mems) -> dict:
+    events = []
+    node = last
+    while True:
+        prev, ev, hist = parent[node]
+        if prev is None:
+            start, history = node, hist
+            break
+        events.append((ev, node))
+        node = prev
+    events.reverse()
+    mem0 = mems[start[0]]
+    counts = wr.layout.count.off >= 0
+    steps, writer_ops, stopped = [], [], False
+    for (actor, what), node in events:
+        if actor == "writer":
+            sid, at, to = what
+            _, op, s, _, _, pts = wr.seg(sid)
+            if at < 0:
+                writer_ops.append((op, s))
+            if to < len(pts) - 1:
+                stopped = True
+            what = _writer_text(wr, sid, at, to)
+        steps.append({"actor": actor, "action": what,
+                      "layout": _fmt_mem(mems[node[0]], node[1], counts)})
+    return {
+        "initial_len": len(live_sptes(mem0)),
+        "history": [f"{op} 0 {s}" for op, s in history],
+        "initial": _fmt_mem(mem0, None, counts),
+        "steps": steps,
+        "writer_ops": [f"{op} 0 {s}" for op, s in writer_ops],
+        "missed": sorted(last[2]),
+        "events": len(steps),
+        "stopped_mid_op": stopped,
+    }

@@ -9,6 +9,7 @@
  * rmap only stores, compares and visits pointers.
  */
 #include <errno.h>
+#include <setjmp.h>
 #include <stdlib.h>
 
 #include "rmap.h"
@@ -175,6 +176,25 @@ long rb_peak_descs(struct rb_ctx *ctx)
  * Returns the words written, -EINVAL for a malformed state or op,
  * -ENOSPC when out is too small or the op allocated too much, -EDEADLK
  * when the op left KVM_RMAP_LOCKED set in the head.
+ *
+ * rb_state_apply_stop() is the same with the op stopped right after its
+ * stop_at-th store through RMAP_STORE() (only in check's build of the
+ * variant, RMAP_CHECK_STORES; stop_at 0: never stopped): the state is
+ * then the one a walker sees between that store and the next, out[0] is
+ * 0, and KVM_RMAP_LOCKED may be set.  info[] (RB_STORE_INFO words, may be
+ * NULL) says what happened:
+ *   info[0]  stores made (all of the op's when it ran to its end)
+ *   info[1]  1 if the op was stopped, 0 if it ran to its end
+ *   info[2]  1 if the head has KVM_RMAP_LOCKED set
+ *   info[3]  the stopping store's word: RB_STORE_HEAD, _SLOT, _MORE,
+ *            _COUNT, _TAIL, or _OTHER (anywhere else)
+ *   info[4]  its descriptor's index (-1 for the head or elsewhere)
+ *   info[5]  its slot index (for _SLOT)
+ *   info[6]  the value it stored, as stored
+ *   info[7]  for a head or `more` value pointing at a descriptor, that
+ *            descriptor's index; else -1
+ * A stopped op is simply abandoned (longjmp from the store hook): the
+ * next call rewinds the allocator and rebuilds everything.
  */
 #define STATE_DESC_WORDS (4 + PTE_LIST_EXT)
 #define STATE_MAX_DESCS 64
@@ -210,8 +230,86 @@ static int desc_index(char *const *descs, int n, unsigned long p)
 	return -1;
 }
 
-long rb_state_apply(struct rb_ctx *ctx, const long long *in, long nin,
-		    int op, unsigned long long spte, long long *out, long cap)
+enum {
+	RB_STORE_HEAD = 0,
+	RB_STORE_SLOT = 1,
+	RB_STORE_MORE = 2,
+	RB_STORE_COUNT = 3,
+	RB_STORE_TAIL = 4,
+	RB_STORE_OTHER = 5,
+};
+#define RB_STORE_INFO 8
+
+/* The store hook's state: one writer op at a time (check is one thread). */
+static jmp_buf store_stop;
+static long store_n, store_stop_at;
+static const volatile void *store_addr;
+static unsigned int store_size;
+
+/* Called after every RMAP_STORE() in check's build (rmap.h). */
+void rmap_check_store(const volatile void *p, unsigned int size)
+{
+	if (++store_n != store_stop_at)
+		return;
+	store_addr = p;
+	store_size = size;
+	longjmp(store_stop, 1);
+}
+
+static int field_has(struct pte_list_field f, long off)
+{
+	return f.off >= 0 && off >= f.off && off < f.off + f.size;
+}
+
+/* Where the stopping store went, and what it stored (info[3..7]). */
+static void store_where(char *const *descs, int nd, struct kvm_rmap_head *head,
+			long long *info)
+{
+	const struct pte_list_layout *l = &pte_list_layout;
+	const volatile char *a = store_addr;
+	unsigned long v = 0;
+	long off;
+	int k;
+
+	if (store_size == 8)
+		v = *(const volatile u64 *)a;
+	else if (store_size == 4)
+		v = *(const volatile u32 *)a;
+	info[3] = RB_STORE_OTHER;
+	info[4] = -1;
+	info[5] = 0;
+	info[6] = v;
+	info[7] = -1;
+	if (a == (const volatile char *)&head->val) {
+		info[3] = RB_STORE_HEAD;
+		if (v & KVM_RMAP_MANY)
+			info[7] = desc_index(descs, nd, v & ~(KVM_RMAP_MANY | KVM_RMAP_LOCKED));
+		return;
+	}
+	for (k = 0; k < nd; k++) {
+		off = a - (const volatile char *)descs[k];
+		if (off < 0 || off >= l->desc_size)
+			continue;
+		info[4] = k;
+		if (field_has(l->sptes, off)) {
+			info[3] = RB_STORE_SLOT;
+			info[5] = (off - l->sptes.off) / sizeof(u64 *);
+		} else if (field_has(l->more, off)) {
+			info[3] = RB_STORE_MORE;
+			info[7] = v ? desc_index(descs, nd, v) : -1;
+		} else if (field_has(l->count, off)) {
+			info[3] = RB_STORE_COUNT;
+		} else if (field_has(l->tail, off)) {
+			info[3] = RB_STORE_TAIL;
+		}
+		return;
+	}
+}
+
+
+long rb_state_apply_stop(struct rb_ctx *ctx, const long long *in, long nin,
+			 int op, unsigned long long spte, long stop_at,
+			 long long *out, long cap, long long *info)
 {
 	const struct pte_list_layout *l = &pte_list_layout;
 	char *descs[STATE_MAX_DESCS];
@@ -222,7 +320,8 @@ long rb_state_apply(struct rb_ctx *ctx, const long long *in, long nin,
 	int k, i, n, nlog;
 	long w;
 	const long long *d;
-	int ret;
+	volatile int ret = 0;
+	int stopped;
 
 	if (nin < 3 || (op != 0 && op != 1))
 		return -EINVAL;
@@ -258,10 +357,16 @@ long rb_state_apply(struct rb_ctx *ctx, const long long *in, long nin,
 	/* the restore's own allocations are not the op's */
 	nlog = rmap_cache_track_log(ctx->cache, log, STATE_MAX_DESCS * 2);
 
-	if (op == 0)
+	store_n = 0;
+	store_stop_at = stop_at > 0 ? stop_at : -1;
+	stopped = 0;
+	if (setjmp(store_stop))
+		stopped = 1;
+	else if (op == 0)
 		ret = pte_list_add(ctx->cache, (u64 *)(uintptr_t)spte, head);
 	else
 		ret = pte_list_remove(ctx->cache, (u64 *)(uintptr_t)spte, head);
+	store_stop_at = 0;
 
 	n = rmap_cache_track_log(ctx->cache, log, STATE_MAX_DESCS * 2);
 	if (n > STATE_MAX_DESCS * 2)
@@ -279,17 +384,24 @@ long rb_state_apply(struct rb_ctx *ctx, const long long *in, long nin,
 			live[nd++] = 1;
 		}
 	}
-	if (head->val & KVM_RMAP_LOCKED)
+	if (!stopped && (head->val & KVM_RMAP_LOCKED))
 		return -EDEADLK;
 	if (cap < 4 + nd * STATE_DESC_WORDS)
 		return -ENOSPC;
-	out[0] = ret;
-	if (!head->val) {
+	if (info) {
+		info[0] = store_n;
+		info[1] = !!stopped;
+		info[2] = !!(head->val & KVM_RMAP_LOCKED);
+		if (stopped)
+			store_where(descs, nd, head, info);
+	}
+	out[0] = stopped ? 0 : ret;
+	if (!(head->val & ~KVM_RMAP_LOCKED)) {
 		out[1] = 0;
 		out[2] = 0;
 	} else if (!(head->val & KVM_RMAP_MANY)) {
 		out[1] = 1;
-		out[2] = head->val;
+		out[2] = head->val & ~KVM_RMAP_LOCKED;
 	} else {
 		out[1] = 2;
 		out[2] = desc_index(descs, nd, (unsigned long)rmap_head_desc(head));
@@ -311,4 +423,10 @@ long rb_state_apply(struct rb_ctx *ctx, const long long *in, long nin,
 			out[w++] = ((unsigned long *)(descs[k] + l->sptes.off))[i];
 	}
 	return w;
+}
+
+long rb_state_apply(struct rb_ctx *ctx, const long long *in, long nin,
+		    int op, unsigned long long spte, long long *out, long cap)
+{
+	return rb_state_apply_stop(ctx, in, nin, op, spte, 0, out, cap, NULL);
 }

@@ -29,28 +29,29 @@ int pte_list_add(struct rmap_cache *cache, u64 *spte,
 	int count = 0;
 
 	if (!rmap_head->val) {
-		rmap_head->val = (unsigned long)spte;
+		RMAP_STORE(rmap_head->val, (unsigned long)spte);
 	} else if (!(rmap_head->val & 1)) {
 		desc = mmu_alloc_pte_list_desc(cache);
-		desc->sptes[0] = (u64 *)rmap_head->val;
-		desc->sptes[1] = spte;
-		desc->spte_count = 2;
-		rmap_head->val = (unsigned long)desc | 1;
+		RMAP_STORE(desc->sptes[0], (u64 *)rmap_head->val);
+		RMAP_STORE(desc->sptes[1], spte);
+		RMAP_STORE(desc->spte_count, 2);
+		RMAP_STORE(rmap_head->val, (unsigned long)desc | 1);
 		++count;
 	} else {
 		desc = rmap_head_desc(rmap_head);
 		while (desc->spte_count == PTE_LIST_EXT) {
 			count += PTE_LIST_EXT;
 			if (!desc->more) {
-				desc->more = mmu_alloc_pte_list_desc(cache);
+				RMAP_STORE(desc->more, mmu_alloc_pte_list_desc(cache));
 				desc = desc->more;
-				desc->spte_count = 0;
+				RMAP_STORE(desc->spte_count, 0);
 				break;
 			}
 			desc = desc->more;
 		}
 		count += desc->spte_count;
-		desc->sptes[desc->spte_count++] = spte;
+		RMAP_STORE(desc->spte_count, desc->spte_count + 1);
+		RMAP_STORE(desc->sptes[desc->spte_count - 1], spte);
 	}
 	return count;
 }
@@ -63,17 +64,17 @@ pte_list_desc_remove_entry(struct rmap_cache *cache,
 {
 	int j = desc->spte_count - 1;
 
-	desc->sptes[i] = desc->sptes[j];
-	desc->sptes[j] = NULL;
-	desc->spte_count--;
+	RMAP_STORE(desc->sptes[i], desc->sptes[j]);
+	RMAP_STORE(desc->sptes[j], NULL);
+	RMAP_STORE(desc->spte_count, desc->spte_count - 1);
 	if (desc->spte_count)
 		return;
 	if (!prev_desc && !desc->more)
-		rmap_head->val = 0;
+		RMAP_STORE(rmap_head->val, 0);
 	else if (prev_desc)
-		prev_desc->more = desc->more;
+		RMAP_STORE(prev_desc->more, desc->more);
 	else
-		rmap_head->val = (unsigned long)desc->more | 1;
+		RMAP_STORE(rmap_head->val, (unsigned long)desc->more | 1);
 	mmu_free_pte_list_desc(cache, desc);
 }
 
@@ -89,7 +90,7 @@ int pte_list_remove(struct rmap_cache *cache, u64 *spte,
 	if (!(rmap_head->val & 1)) {
 		if ((u64 *)rmap_head->val != spte)
 			return RMAP_BUG;	/* pte_list_remove: 1->BUG */
-		rmap_head->val = 0;
+		RMAP_STORE(rmap_head->val, 0);
 		return RMAP_OK;
 	}
 

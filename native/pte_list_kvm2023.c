@@ -31,14 +31,14 @@ int pte_list_add(struct rmap_cache *cache, u64 *spte,
 	int count = 0;
 
 	if (!rmap_head->val) {
-		rmap_head->val = (unsigned long)spte;
+		RMAP_STORE(rmap_head->val, (unsigned long)spte);
 	} else if (!(rmap_head->val & 1)) {
 		desc = mmu_alloc_pte_list_desc(cache);
-		desc->sptes[0] = (u64 *)rmap_head->val;
-		desc->sptes[1] = spte;
-		desc->spte_count = 2;
-		desc->tail_count = 0;
-		rmap_head->val = (unsigned long)desc | 1;
+		RMAP_STORE(desc->sptes[0], (u64 *)rmap_head->val);
+		RMAP_STORE(desc->sptes[1], spte);
+		RMAP_STORE(desc->spte_count, 2);
+		RMAP_STORE(desc->tail_count, 0);
+		RMAP_STORE(rmap_head->val, (unsigned long)desc | 1);
 		++count;
 	} else {
 		desc = rmap_head_desc(rmap_head);
@@ -49,13 +49,14 @@ int pte_list_add(struct rmap_cache *cache, u64 *spte,
 			struct pte_list_desc *new_desc;
 
 			new_desc = mmu_alloc_pte_list_desc(cache);
-			new_desc->more = desc;
-			new_desc->spte_count = 0;
-			new_desc->tail_count = count;
-			rmap_head->val = (unsigned long)new_desc | 1;
+			RMAP_STORE(new_desc->more, desc);
+			RMAP_STORE(new_desc->spte_count, 0);
+			RMAP_STORE(new_desc->tail_count, count);
+			RMAP_STORE(rmap_head->val, (unsigned long)new_desc | 1);
 			desc = new_desc;
 		}
-		desc->sptes[desc->spte_count++] = spte;
+		RMAP_STORE(desc->spte_count, desc->spte_count + 1);
+		RMAP_STORE(desc->sptes[desc->spte_count - 1], spte);
 	}
 	return count;
 }
@@ -69,16 +70,16 @@ pte_list_desc_remove_entry(struct rmap_cache *cache,
 	int j = head_desc->spte_count - 1;
 
 	/* Fill the hole with the last entry of the first descriptor. */
-	desc->sptes[i] = head_desc->sptes[j];
-	head_desc->sptes[j] = NULL;
+	RMAP_STORE(desc->sptes[i], head_desc->sptes[j]);
+	RMAP_STORE(head_desc->sptes[j], NULL);
 
-	if (--head_desc->spte_count)
+	if (RMAP_STORE(head_desc->spte_count, head_desc->spte_count - 1))
 		return;
 
 	if (!head_desc->more)
-		rmap_head->val = 0;
+		RMAP_STORE(rmap_head->val, 0);
 	else
-		rmap_head->val = (unsigned long)head_desc->more | 1;
+		RMAP_STORE(rmap_head->val, (unsigned long)head_desc->more | 1);
 	mmu_free_pte_list_desc(cache, head_desc);
 }
 
@@ -94,7 +95,7 @@ int pte_list_remove(struct rmap_cache *cache, u64 *spte,
 	if (!(rmap_head->val & 1)) {
 		if ((u64 *)rmap_head->val != spte)
 			return RMAP_BUG;	/* pte_list_remove: 1->BUG */
-		rmap_head->val = 0;
+		RMAP_STORE(rmap_head->val, 0);
 		return RMAP_OK;
 	}
 

@@ -53,7 +53,7 @@
 #include "rmap.h"
 
 #define READ_ONCE(x)		(*(const volatile __typeof__(x) *)&(x))
-#define WRITE_ONCE(x, val)	(*(volatile __typeof__(x) *)&(x) = (val))
+#define WRITE_ONCE(x, val)	RMAP_STORE(*(volatile __typeof__(x) *)&(x), (val))
 
 struct pte_list_desc {
 	struct pte_list_desc *more;
@@ -75,10 +75,10 @@ int pte_list_add(struct rmap_cache *cache, u64 *spte,
 		WRITE_ONCE(rmap_head->val, (unsigned long)spte);
 	} else if (!(rmap_head->val & 1)) {
 		desc = mmu_alloc_pte_list_desc(cache);
-		desc->sptes[0] = (u64 *)rmap_head->val;
-		desc->sptes[1] = spte;
-		desc->spte_count = 2;
-		desc->tail_count = 0;
+		RMAP_STORE(desc->sptes[0], (u64 *)rmap_head->val);
+		RMAP_STORE(desc->sptes[1], spte);
+		RMAP_STORE(desc->spte_count, 2);
+		RMAP_STORE(desc->tail_count, 0);
 		WRITE_ONCE(rmap_head->val, (unsigned long)desc | 1);
 		++count;
 	} else {
@@ -90,9 +90,9 @@ int pte_list_add(struct rmap_cache *cache, u64 *spte,
 			struct pte_list_desc *new_desc;
 
 			new_desc = mmu_alloc_pte_list_desc(cache);
-			new_desc->more = desc;
-			new_desc->spte_count = 0;
-			new_desc->tail_count = count;
+			RMAP_STORE(new_desc->more, desc);
+			RMAP_STORE(new_desc->spte_count, 0);
+			RMAP_STORE(new_desc->tail_count, count);
 			WRITE_ONCE(rmap_head->val, (unsigned long)new_desc | 1);
 			desc = new_desc;
 		}

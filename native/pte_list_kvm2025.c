@@ -102,10 +102,10 @@ int pte_list_add(struct rmap_cache *cache, u64 *spte,
 		new_val = (unsigned long)spte;
 	} else if (!(old_val & KVM_RMAP_MANY)) {
 		desc = mmu_alloc_pte_list_desc(cache);
-		desc->sptes[0] = (u64 *)old_val;
-		desc->sptes[1] = spte;
-		desc->spte_count = 2;
-		desc->tail_count = 0;
+		RMAP_STORE(desc->sptes[0], (u64 *)old_val);
+		RMAP_STORE(desc->sptes[1], spte);
+		RMAP_STORE(desc->spte_count, 2);
+		RMAP_STORE(desc->tail_count, 0);
 		new_val = (unsigned long)desc | KVM_RMAP_MANY;
 		++count;
 	} else {
@@ -117,12 +117,13 @@ int pte_list_add(struct rmap_cache *cache, u64 *spte,
 			struct pte_list_desc *new_desc;
 
 			new_desc = mmu_alloc_pte_list_desc(cache);
-			new_desc->more = desc;
-			new_desc->spte_count = 0;
-			new_desc->tail_count = count;
+			RMAP_STORE(new_desc->more, desc);
+			RMAP_STORE(new_desc->spte_count, 0);
+			RMAP_STORE(new_desc->tail_count, count);
 			desc = new_desc;
 		}
-		desc->sptes[desc->spte_count++] = spte;
+		RMAP_STORE(desc->spte_count, desc->spte_count + 1);
+		RMAP_STORE(desc->sptes[desc->spte_count - 1], spte);
 		new_val = (unsigned long)desc | KVM_RMAP_MANY;
 	}
 
@@ -141,10 +142,10 @@ pte_list_desc_remove_entry(struct rmap_cache *cache, unsigned long val,
 	struct pte_list_desc *head_desc = val_desc(val);
 	int j = head_desc->spte_count - 1;
 
-	desc->sptes[i] = head_desc->sptes[j];
-	head_desc->sptes[j] = NULL;
+	RMAP_STORE(desc->sptes[i], head_desc->sptes[j]);
+	RMAP_STORE(head_desc->sptes[j], NULL);
 
-	if (--head_desc->spte_count)
+	if (RMAP_STORE(head_desc->spte_count, head_desc->spte_count - 1))
 		return val;
 
 	val = head_desc->more ? (unsigned long)head_desc->more | KVM_RMAP_MANY : 0;

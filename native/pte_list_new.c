@@ -81,15 +81,15 @@ int pte_list_add(struct rmap_cache *cache, u64 *spte,
 	int free_pos;
 
 	if (!rmap_head->val) {
-		rmap_head->val = (unsigned long)spte;
+		RMAP_STORE(rmap_head->val, (unsigned long)spte);
 		return 0;
 	}
 
 	if (!(rmap_head->val & 1)) {
 		desc = mmu_alloc_pte_list_desc(cache);
-		desc->sptes[0] = (u64 *)rmap_head->val;
-		desc->sptes[1] = spte;
-		rmap_head->val = (unsigned long)desc | 1;
+		RMAP_STORE(desc->sptes[0], (u64 *)rmap_head->val);
+		RMAP_STORE(desc->sptes[1], spte);
+		RMAP_STORE(rmap_head->val, (unsigned long)desc | 1);
 		return 1;
 	}
 
@@ -100,13 +100,13 @@ int pte_list_add(struct rmap_cache *cache, u64 *spte,
 		struct pte_list_desc *new_desc;
 
 		new_desc = mmu_alloc_pte_list_desc(cache);
-		new_desc->more = desc;
+		RMAP_STORE(new_desc->more, desc);
 		desc = new_desc;
-		rmap_head->val = (unsigned long)desc | 1;
+		RMAP_STORE(rmap_head->val, (unsigned long)desc | 1);
 	}
 
 	free_pos = find_first_free(desc);
-	desc->sptes[free_pos] = spte;
+	RMAP_STORE(desc->sptes[free_pos], spte);
 #ifdef PTE_LIST_NEW_FIXED
 	return count_spte_number(desc) - 1;
 #else
@@ -130,8 +130,8 @@ pte_list_desc_remove_entry(struct rmap_cache *cache,
 	 * hole is in the first desc itself and i < last_used, this still
 	 * moves an spte backwards, under a lockless walker's feet.
 	 */
-	desc->sptes[i] = first_desc->sptes[last_used];
-	first_desc->sptes[last_used] = NULL;
+	RMAP_STORE(desc->sptes[i], first_desc->sptes[last_used]);
+	RMAP_STORE(first_desc->sptes[last_used], NULL);
 
 	/* No valid entry in the first desc: free it. */
 	if (!first_desc->sptes[0]) {
@@ -145,16 +145,16 @@ pte_list_desc_remove_entry(struct rmap_cache *cache,
 			 * form below.  The patch would store 0|1 here; keep
 			 * the head sane instead.
 			 */
-			rmap_head->val = 0;
+			RMAP_STORE(rmap_head->val, 0);
 			return RMAP_WARN;
 		}
-		rmap_head->val = (unsigned long)next_desc | 1;
+		RMAP_STORE(rmap_head->val, (unsigned long)next_desc | 1);
 		return RMAP_OK;
 	}
 
 	/* Only one entry left and no other desc: back to a single pointer. */
 	if (!first_desc->sptes[1] && !first_desc->more) {
-		rmap_head->val = (unsigned long)first_desc->sptes[0];
+		RMAP_STORE(rmap_head->val, (unsigned long)first_desc->sptes[0]);
 		mmu_free_pte_list_desc(cache, first_desc);
 	}
 	return RMAP_OK;
@@ -174,11 +174,11 @@ int pte_list_remove(struct rmap_cache *cache, u64 *spte,
 #ifdef PTE_LIST_NEW_FIXED
 			return RMAP_BUG;	/* 1->BUG, head kept */
 #else
-			rmap_head->val = 0;	/* WARN, and the head is lost */
+			RMAP_STORE(rmap_head->val, 0);	/* WARN, and the head is lost */
 			return RMAP_WARN;
 #endif
 		}
-		rmap_head->val = 0;
+		RMAP_STORE(rmap_head->val, 0);
 		return RMAP_OK;
 	}
 

@@ -29,12 +29,12 @@ int pte_list_add(struct rmap_cache *cache, u64 *spte,
 	int i, count = 0;
 
 	if (!rmap_head->val) {
-		rmap_head->val = (unsigned long)spte;
+		RMAP_STORE(rmap_head->val, (unsigned long)spte);
 	} else if (!(rmap_head->val & 1)) {
 		desc = mmu_alloc_pte_list_desc(cache);
-		desc->sptes[0] = (u64 *)rmap_head->val;
-		desc->sptes[1] = spte;
-		rmap_head->val = (unsigned long)desc | 1;
+		RMAP_STORE(desc->sptes[0], (u64 *)rmap_head->val);
+		RMAP_STORE(desc->sptes[1], spte);
+		RMAP_STORE(rmap_head->val, (unsigned long)desc | 1);
 		++count;
 	} else {
 		desc = rmap_head_desc(rmap_head);
@@ -44,12 +44,12 @@ int pte_list_add(struct rmap_cache *cache, u64 *spte,
 		}
 		if (desc->sptes[PTE_LIST_EXT - 1]) {
 			/* the full descriptor left behind is not counted */
-			desc->more = mmu_alloc_pte_list_desc(cache);
+			RMAP_STORE(desc->more, mmu_alloc_pte_list_desc(cache));
 			desc = desc->more;
 		}
 		for (i = 0; desc->sptes[i]; ++i)
 			++count;
-		desc->sptes[i] = spte;
+		RMAP_STORE(desc->sptes[i], spte);
 	}
 	return count;
 }
@@ -65,8 +65,8 @@ pte_list_desc_remove_entry(struct rmap_cache *cache,
 	/* fill the hole from the highest used slot of this descriptor */
 	for (j = PTE_LIST_EXT - 1; !desc->sptes[j] && j > i; --j)
 		;
-	desc->sptes[i] = desc->sptes[j];
-	desc->sptes[j] = NULL;
+	RMAP_STORE(desc->sptes[i], desc->sptes[j]);
+	RMAP_STORE(desc->sptes[j], NULL);
 	if (j != 0)
 		return;
 	/*
@@ -75,11 +75,11 @@ pte_list_desc_remove_entry(struct rmap_cache *cache,
 	 * never returns to the single-pointer form.
 	 */
 	if (!prev_desc && !desc->more)
-		rmap_head->val = (unsigned long)desc->sptes[0];
+		RMAP_STORE(rmap_head->val, (unsigned long)desc->sptes[0]);
 	else if (prev_desc)
-		prev_desc->more = desc->more;
+		RMAP_STORE(prev_desc->more, desc->more);
 	else
-		rmap_head->val = (unsigned long)desc->more | 1;
+		RMAP_STORE(rmap_head->val, (unsigned long)desc->more | 1);
 	mmu_free_pte_list_desc(cache, desc);
 }
 
@@ -95,7 +95,7 @@ int pte_list_remove(struct rmap_cache *cache, u64 *spte,
 	if (!(rmap_head->val & 1)) {
 		if ((u64 *)rmap_head->val != spte)
 			return RMAP_BUG;	/* pte_list_remove: 1->BUG */
-		rmap_head->val = 0;
+		RMAP_STORE(rmap_head->val, 0);
 		return RMAP_OK;
 	}
 

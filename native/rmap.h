@@ -76,6 +76,33 @@ int rmap_cache_track_log(const struct rmap_cache *cache, unsigned long *out,
 /* RMAP_ALLOC_TRACK: forget every object, live or not; 0 or -EINVAL. */
 int rmap_cache_rewind(struct rmap_cache *cache);
 
+/*
+ * RMAP_STORE(x, val): a writer's store to a word a lockless walker may read
+ * (the head, or a descriptor's slot, `more`, count or tail count); its
+ * value is val, as an assignment's is.  In the benchmark's build it is the
+ * plain assignment (x) = (val) and nothing else; a variant that wants the
+ * kernel's WRITE_ONCE() wraps the volatile store in it
+ * (pte_list_kvm2023_lf.c).  In check's build of a variant
+ * (RMAP_CHECK_STORES, bench/race.py) every such store is followed by a
+ * call to rmap_check_store() (api.c), where the race explorer can stop the
+ * op and run walker steps between two of its stores.  A store that does
+ * not go through it is seen only together with the next one that does, or
+ * with the end of the op.  x is evaluated more than once: no side effects
+ * in it.
+ */
+#ifdef RMAP_CHECK_STORES
+void rmap_check_store(const volatile void *p, unsigned int size);
+#define RMAP_STORE(x, val)						\
+	({								\
+		__typeof__(x) __rmap_v = (val);				\
+		(x) = __rmap_v;						\
+		rmap_check_store(&(x), sizeof(x));			\
+		__rmap_v;						\
+	})
+#else
+#define RMAP_STORE(x, val)	((x) = (val))
+#endif
+
 /* Visitor for pte_list_walk(): called once per spte, in walk order. */
 typedef void (*rmap_visit_fn)(u64 *sptep, void *arg);
 

@@ -65,8 +65,9 @@ def _find_difference(kernel, variant, ext):
 
 def test_one_stale_slot_is_caught(tmp_path):
     # old: leave the moved-from slot uncleared (a one-slot difference)
-    k = _mutant(tmp_path, "pte_list_old.c", "\tdesc->sptes[j] = NULL;\n\tif (j != 0)",
-                "\tif (j != i) desc->sptes[j] = desc->sptes[j];\n\telse desc->sptes[j] = NULL;\n\tif (j != 0)", 3)
+    k = _mutant(tmp_path, "pte_list_old.c", "\tRMAP_STORE(desc->sptes[j], NULL);\n\tif (j != 0)",
+                "\tif (j != i) desc->sptes[j] = desc->sptes[j];\n"
+                "\telse RMAP_STORE(desc->sptes[j], NULL);\n\tif (j != 0)", 3)
     ops = _find_difference(k, "old", 3)
     assert any(op[0] == "remove" for op in ops)
 
@@ -92,7 +93,8 @@ def test_new_warn_keeping_the_single_head_is_caught(tmp_path):
     # (DESIGN section 3: "warns *and clears the head*"); a kernel that only
     # warns differs in the head's final form alone
     k = _mutant(tmp_path, "pte_list_new.c",
-                "\t\t\trmap_head->val = 0;\t/* WARN, and the head is lost */\n", "\n", 3)
+                "\t\t\tRMAP_STORE(rmap_head->val, 0);\t/* WARN, and the head is lost */\n",
+                "\n", 3)
     ops = _find_difference(k, "new", 3)
     assert any(op[0] == "remove" for op in ops)
 
@@ -100,6 +102,6 @@ def test_new_warn_keeping_the_single_head_is_caught(tmp_path):
 def test_kvm2023_wrong_tail_count_is_caught(tmp_path):
     # a tail count one short once the list passes two descriptors at EXT 3:
     # visible only through add's return and count
-    k = _mutant(tmp_path, "pte_list_kvm2023.c", "new_desc->tail_count = count;",
-                "new_desc->tail_count = count - (count > 6);", 3)
+    k = _mutant(tmp_path, "pte_list_kvm2023.c", "RMAP_STORE(new_desc->tail_count, count);",
+                "RMAP_STORE(new_desc->tail_count, count - (count > 6));", 3)
     assert _find_difference(k, "kvm-2023", 3)
