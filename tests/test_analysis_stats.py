@@ -287,6 +287,15 @@ def test_summarize_intervals_and_exact_points():
     assert s["count"] == 1 and s["mean_lo"] == s["mean_hi"] == s["mean"] == 7.0
 
 
+def test_summarize_interval_and_spread_by_hand():
+    # values 1..5: mean 3, sample sd sqrt(10/4) = 1.5811, sem 1.5811/sqrt(5) = 0.70711,
+    # t(0.975, df 4) = 2.7764: 3 +- 1.9632
+    pts = stats.summarize(_frame(_rows("old", "old", 3, "perf", [1, 2, 3, 4, 5]))).iloc[0]
+    assert pts["std"] == pytest.approx(1.58114, abs=1e-5)
+    assert pts["mean_lo"] == pytest.approx(3 - 1.96324, abs=1e-4)
+    assert pts["mean_hi"] == pytest.approx(3 + 1.96324, abs=1e-4)
+
+
 # -- scaling ---------------------------------------------------------------------
 
 NS = [2 ** k for k in range(4, 17)]
