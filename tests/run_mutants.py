@@ -35,7 +35,7 @@ from mutants import MUTANTS, Mutant  # noqa: E402
 
 IGNORE = shutil.ignore_patterns(".git", ".venv", "build", "reports", "__pycache__",
                                 ".pytest_cache", ".hypothesis", "*.egg-info", "*.whl")
-TIMEOUT = 600
+TIMEOUT = 600     # a mutant that hangs its tests this long is killed (timeout)
 
 
 def check_list(mutants: list[Mutant], root: Path = ROOT) -> list[str]:
@@ -80,6 +80,7 @@ def _env(tree: Path) -> dict:
                                      if env.get("PYTHONPATH") else "")
     env["RMAPBENCH_BUILD_DIR"] = str(tree / "build")
     env.pop("PYTEST_ADDOPTS", None)
+    env["RMAPBENCH_MUTANTS_NO_SHRINK"] = "1"   # tests/conftest.py
     return env
 
 
