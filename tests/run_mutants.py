@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -180,7 +181,6 @@ def main(argv=None) -> int:
             return 1
 
         free = list(trees)
-        import threading
         lock = threading.Lock()
 
         def one(m):
