@@ -13,7 +13,7 @@ APT    := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 # pytest workers: the machine's cores, at most 2 (tests pin and measure)
 JOBS   ?= 2
 
-.PHONY: all setup host-deps build test bench clean
+.PHONY: all setup host-deps build test mutants bench clean
 
 all: test
 
@@ -44,6 +44,11 @@ build: setup
 
 test: setup
 	$(VPY) -m pytest -q -n $(JOBS) tests
+
+# Mutation testing (tests/mutants.py, README "Mutation testing"): every mutant
+# of the list must be killed by its tests.  Not part of `make test` (minutes).
+mutants: setup
+	$(VPY) tests/run_mutants.py --jobs $(JOBS)
 
 # The run id names the run directory; the report is written into it.
 RUN_ID ?= $(shell date -u +%Y%m%d-%H%M%S)

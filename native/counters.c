@@ -224,11 +224,12 @@ int rb_counters_exclude_kernel(const struct rb_counters *cg, int i)
 	return i >= 0 && i < cg->n ? cg->exclude_kernel[i] : 0;
 }
 
-static int group_ioctl(struct rb_counters *cg, unsigned long req)
+static int leader_ioctl(struct rb_counters *cg, unsigned long req,
+			unsigned long flags)
 {
 	if (cg->leader < 0)
 		return 0;
-	return ioctl(cg->leader, req, PERF_IOC_FLAG_GROUP) < 0 ? -1 : 0;
+	return ioctl(cg->leader, req, flags) < 0 ? -1 : 0;
 }
 
 /*
@@ -264,21 +265,29 @@ static int perf_control(struct rb_counters *cg, const char *cmd)
 	return 0;
 }
 
+/* Every member's count is zeroed, not the leader's alone. */
 int rb_counters_reset(struct rb_counters *cg)
 {
-	return group_ioctl(cg, PERF_EVENT_IOC_RESET);
+	return leader_ioctl(cg, PERF_EVENT_IOC_RESET, PERF_IOC_FLAG_GROUP);
 }
 
+/*
+ * Members are opened enabled and count only while their leader is on, so
+ * switching the leader alone switches the group.  A group-wide DISABLE
+ * (PERF_IOC_FLAG_GROUP) would turn the members off too, and a group-wide
+ * ENABLE was seen not to turn them on again (Linux 6.18, software events:
+ * every member read 0 from the second measured region on).
+ */
 int rb_counters_enable(struct rb_counters *cg)
 {
 	if (perf_control(cg, "enable\n"))
 		return -1;
-	return group_ioctl(cg, PERF_EVENT_IOC_ENABLE);
+	return leader_ioctl(cg, PERF_EVENT_IOC_ENABLE, 0);
 }
 
 int rb_counters_disable(struct rb_counters *cg)
 {
-	int ret = group_ioctl(cg, PERF_EVENT_IOC_DISABLE);
+	int ret = leader_ioctl(cg, PERF_EVENT_IOC_DISABLE, 0);
 
 	if (perf_control(cg, "disable\n"))
 		return -1;

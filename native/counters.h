@@ -58,7 +58,11 @@ int rb_counters_exclude_kernel(const struct rb_counters *cg, int i);
  */
 void rb_counters_set_control(struct rb_counters *cg, int ctl_fd, int ack_fd);
 
-/* The whole group at once (PERF_IOC_FLAG_GROUP).  0, or -1 and errno. */
+/*
+ * The whole group at once: reset zeroes every member (PERF_IOC_FLAG_GROUP);
+ * enable and disable switch the leader, which the members follow.
+ * 0, or -1 and errno.
+ */
 int rb_counters_reset(struct rb_counters *cg);
 int rb_counters_enable(struct rb_counters *cg);
 int rb_counters_disable(struct rb_counters *cg);

@@ -11,6 +11,15 @@ from bench.variants import builtin_names
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = builtin_names()    # the registry (bench/variants.py)
 
+# `make mutants` (tests/run_mutants.py) needs a failing example, not the
+# smallest one: property tests skip hypothesis's shrinking there.
+if os.environ.get("RMAPBENCH_MUTANTS_NO_SHRINK"):
+    from hypothesis import Phase, settings as _hyp_settings
+
+    _hyp_settings.register_profile("mutants", phases=[Phase.explicit, Phase.reuse,
+                                                      Phase.generate])
+    _hyp_settings.load_profile("mutants")
+
 
 def run_cli(*args, stdin=None, env=None, timeout=600):
     """Run the real console entry point in a subprocess."""

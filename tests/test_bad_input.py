@@ -140,10 +140,13 @@ def test_resume_corrupt_part(tmp_path):
     out = _stored(tmp_path)
     part = out / "parts" / f"{case_key(CASE)}.parquet"
     part.write_bytes(b"not parquet at all")
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     proc = run_cli("sweep", "--resume", "--out", out)
     assert_usage_error(proc, repr(str(part)), "corrupt", "delete it")
+    # refused before anything ran: the directory is exactly as it was, file for file
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
     assert json.loads((out / "meta.json").read_text())["status"] == "incomplete"
-    assert not (out / "results.parquet").exists()
 
 
 def test_sweep_out_empty_string():

@@ -340,7 +340,10 @@ def test_variants_at_one_grid_point_run_the_same_heads(caches, backend):
     """Variants are compared on the same workload: one heads count per grid point,
     chosen so that every variant fits a cache target and every variant exceeds
     the llc target (unless capped)."""
-    planned = expand(load_builtin("default"), caches, cpu=1, backend=backend)
+    cfg = load_builtin("default")
+    planned = expand(cfg, caches, cpu=1, backend=backend)
+    series = {g.name: {(v, e or default_ext(v)) for v, e in g.axes["variant"]}
+              for g in cfg.grids}
     points = defaultdict(list)
     for p in planned:
         c = p.case
@@ -348,7 +351,9 @@ def test_variants_at_one_grid_point_run_the_same_heads(caches, backend):
     assert len(points) < len(planned) / 4
     for key, ps in points.items():
         assert len({p.case["heads"] for p in ps}) == 1, key
-        assert len(ps) >= 1
+        # every series of the point's grid is planned there, each once
+        assert sorted((p.case["variant"], p.case["ext"]) for p in ps) == \
+            sorted(series[ps[0].grid]), key
         if ps[0].target == "l2":
             assert all(p.footprint <= p.target_bytes for p in ps), key
         if ps[0].target == "llc" and not ps[0].capped:

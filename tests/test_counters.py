@@ -126,9 +126,50 @@ def test_group_times_restart_per_run():
     k = load("old", 3)
     with CounterGroup(["task-clock"]) as cg, \
             Workload(k, "null", n=4, heads=1000, order="fifo", alloc="bump", seed=0) as w:
-        w.run("null", loops=50, counters=cg)
+        first = w.run("null", loops=20000, counters=cg)
         r = w.run("null", loops=1, counters=cg)
+    # the first run's regions were enabled for well over the bound below, so
+    # times carried over from it would show
+    assert first.counts["task-clock"][1] > 400_000
     assert r.counts["task-clock"][1] <= r.ns + 200_000
+
+
+def test_reset_reaches_every_member():
+    """page-faults as a member, not the leader: touching K fresh pages twice
+    reads about K the second time, not 2K."""
+    with CounterGroup(["task-clock", "page-faults"]) as cg:
+        first = cg.touch_pages(K_PAGES)["page-faults"][0]
+        second = cg.touch_pages(K_PAGES)["page-faults"][0]
+    assert K_PAGES <= first <= K_PAGES + 8
+    assert K_PAGES <= second <= K_PAGES + 8
+
+
+def test_members_count_every_region_of_every_run():
+    """task-clock leads, cpu-clock is a member: both count the CPU time of
+    the same measured regions, on a group reused for several runs of
+    several repetitions each (a member switched off by the first region's
+    end and never on again would read 0)."""
+    k = load("kvm-2023", 14)
+    with CounterGroup(["task-clock", "cpu-clock"]) as cg, \
+            Workload(k, "fork", n=32, heads=2000, order="fifo", alloc="bump", seed=1) as w:
+        runs = [w.run("add", loops=loops, counters=cg) for loops in (1, 5, 5)]
+    for r in runs:
+        leader, member = r.counts["task-clock"][0], r.counts["cpu-clock"][0]
+        assert leader > 0 and 0.8 * leader <= member <= 1.2 * leader, r.counts
+
+
+def test_software_events_count_kernel_side_when_allowed():
+    """Software events are opened with exclude_kernel = 0 where that is
+    allowed (root, or kernel.perf_event_paranoid <= 1); otherwise task-clock
+    and the page faults fall back to exclude_kernel = 1 and context-switches
+    stays unopened (it would read 0)."""
+    with CounterGroup(SOFTWARE_EVENTS) as cg:
+        if os.geteuid() == 0 or perf_event_paranoid() <= 1:
+            assert cg.exclude_kernel == {e: False for e in SOFTWARE_EVENTS}
+        else:
+            assert cg.exclude_kernel["task-clock"] is True
+            assert cg.exclude_kernel["page-faults"] is True
+            assert "context-switches" in cg.failed
 
 
 def test_an_event_that_cannot_open_is_failed_with_its_reason_never_zero():

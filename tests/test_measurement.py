@@ -33,6 +33,10 @@ CLEAN = {"wall_ns": 1_000_000, "cpu_ns": 1_003_000, "nivcsw": 0, "nvcsw": 0, "fa
     ({"cpu_ns": 900_000}, "off-cpu"),
     # 5 us off the CPU over 4 repetitions is within 1% + 4 x 2 us
     ({"cpu_ns": 995_000}, None),
+    # 15 us off the CPU: within 10 us + 4 x 2 us = 18 us (the slack is per repetition)
+    ({"cpu_ns": 985_000}, None),
+    # 19 us off the CPU: beyond 18 us
+    ({"cpu_ns": 981_000}, "off-cpu"),
 ])
 def test_disturbance_rule(change, reason):
     assert disturbed({**CLEAN, **change}, 4, RULE) == reason
@@ -100,6 +104,22 @@ def test_hier_ratio_is_not_moved_by_a_right_tail_of_slow_values():
     assert gm > 1.03 * 1.009                       # the mean follows the tail
     assert abs(h["ratio"] / 1.03 - 1) < 0.004      # the trimmed estimate does not
     assert h["lo"] < 1.03 < h["hi"] * 1.004
+
+
+def test_hier_ratio_pvalue_is_two_sided():
+    """Paired log ratios -1, 0, +1: the resampled mean is symmetric about 0
+    and is exactly 0 in 7 of the 27 equally likely resamples of three
+    values, so each tail (ratio <= 1 and ratio >= 1) holds about
+    (1 + 7/27) / 2 = 0.63 of them; doubled, the p-value is capped at 1."""
+    e = float(np.e)
+    h = hier_ratio([[1 / e, 1.0, e]], [[1.0, 1.0, 1.0]], n_resamples=4000)
+    assert h["ratio"] == pytest.approx(1.0)
+    assert h["pvalue"] == 1.0
+    # logs -0.5, 0.5, 1.5: ratio <= 1 needs a resampled sum <= 0: (-0.5 x 3) and
+    # (-0.5, -0.5, 0.5) in 3 orders, 4 of 27 resamples; doubled: 8/27 = 0.296
+    h = hier_ratio([[np.exp(-0.5), np.exp(0.5), np.exp(1.5)]], [[1.0, 1.0, 1.0]],
+                   n_resamples=20000)
+    assert h["pvalue"] == pytest.approx(8 / 27, abs=0.02)
 
 
 def test_variant_libraries_side_by_side_keep_their_own_symbols():

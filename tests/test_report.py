@@ -146,7 +146,47 @@ def _row(rows: dict, label: str, case: str) -> list[str]:
     return r
 
 
-def test_findings_come_from_the_numbers(report_ab):
+@pytest.fixture(scope="module")
+def raw(runs):
+    """Per host, the raw values the run directories hold."""
+    return {"hostA": pd.concat([pd.read_parquet(runs[k] / "results.parquet") for k in "as"]),
+            "hostB": pd.read_parquet(runs["b"] / "results.parquet")}
+
+
+def _raw_ratio(df, workload, phase, n, label, metric, backend, base="old"):
+    """mean(label) / mean(base) of the raw per-op values of one point (unpaired
+    synthetic data: the method's estimator is the ratio of means)."""
+    sel = df[(df.workload == workload) & (df.phase == phase) & (df.n == n)
+             & (df.metric == metric) & (df.backend == backend)]
+    return sel[sel.variant == label].value.mean() / sel[sel.variant == base].value.mean()
+
+
+def test_comparisons_agree_with_raw_values_and_the_known_costs(raw, report_ab):
+    """comparisons.csv, which the findings and summary tests read, against what
+    the run directories hold and what the synthetic costs are (tests/analysis_synth):
+    every ratio is the ratio of the raw means, within 3% of the true cost ratio
+    (2% noise, 10 values), and the intervals cover the true ratio about as
+    often as 95% intervals do."""
+    from tests.analysis_synth import cost
+
+    cmp = pd.read_csv(report_ab / "comparisons.csv")
+    factor = {("hostA", "new-fixed", "time"): 1.5}
+    covered = tested = 0
+    assert len(cmp) == (4 + 3 + 4) * 3 * 5 * 3
+    for r in cmp.itertuples():
+        got = _raw_ratio(raw[r.host], r.workload, r.phase, r.n, r.label, r.metric, r.backend)
+        assert r.ratio == pytest.approx(got, rel=1e-9), r
+        true = cost(r.label, r.n, r.metric) / cost("old", r.n, r.metric) * \
+            factor.get((r.host, r.label, r.metric), 1.0)
+        assert r.ratio == pytest.approx(true, rel=0.03 if r.backend == "perf" else 1e-12), r
+        if r.backend == "perf":
+            tested += 1
+            covered += r.ci_lo <= true <= r.ci_hi
+    assert tested == (4 + 4) * 3 * 5 * 3
+    assert covered >= 0.85 * tested, (covered, tested)
+
+
+def test_findings_come_from_the_numbers(raw, report_ab):
     md = (report_ab / "report.md").read_text()
     cmp = pd.read_csv(report_ab / "comparisons.csv")
     f = _findings(md)
@@ -159,9 +199,13 @@ def test_findings_come_from_the_numbers(report_ab):
     line = next(l for l in bullets if l.startswith("fork add at n=1024 [perf, measured]"))
 
     def point(label, metric, host="hostA"):
-        return cmp[(cmp.host == host) & (cmp.backend == "perf") & (cmp.workload == "fork")
-                   & (cmp.phase == "add") & (cmp.n == 1024) & (cmp.label == label)
-                   & (cmp.metric == metric)].iloc[0]
+        row = cmp[(cmp.host == host) & (cmp.backend == "perf") & (cmp.workload == "fork")
+                  & (cmp.phase == "add") & (cmp.n == 1024) & (cmp.label == label)
+                  & (cmp.metric == metric)].iloc[0]
+        # the number the report is checked against is itself the raw data's
+        assert row.ratio == pytest.approx(_raw_ratio(raw[host], "fork", "add", 1024, label,
+                                                     metric, "perf"), rel=1e-9)
+        return row
 
     def change(label, host="hostA"):
         p = point(label, "time", host)
@@ -473,9 +517,14 @@ def test_history_agrees_when_kvm2023_is_flat_and_new_grows(runs, report_ab):
     assert (f"Ir new n^{new_ir.exponent_large:.2f}, {num(new_ir.slope)} Ir/op per spte vs "
             "kvm-2023 n^0.00, 0 (sim, simulated)") in d
     # series the data lacks are named, never guessed
-    assert f["a"].verdict == "missing" and "old@14" in f["a"].line()
-    assert f["e"].verdict == "missing" and "kvm-2021" in f["e"].line()
-    assert "473.90 -> 351.00" not in f["e"].line() or "kvm-2021 not in this data" in f["e"].line()
+    assert f["a"].verdict == "missing"
+    assert f["a"].line().endswith("Ours: series old@14 not in this data "
+                                  "(needed: old@14 vs old) -> missing")
+    assert f["e"].verdict == "missing"
+    assert f["e"].line().endswith("Ours: series kvm-2021 not in this data "
+                                  "(needed: kvm-2021 vs old) -> missing")
+    # the history's own numbers are not quoted as if this run had measured them
+    assert "473.90 -> 351.00" not in f["e"].line()
     # the report and summary.txt carry the section; (f) from check.json: new can miss
     md = (report_ab / "report.md").read_text()
     assert "## What the kernel's history predicts, and what this run shows" in md
