@@ -38,7 +38,7 @@ def _cmd_build(args) -> int:
     from .variants import EXT_MAX, EXT_MIN, builtin_names, default_ext, parse_variants
 
     variants = parse_variants(args.variant) if args.variant is not None else builtin_names()
-    given = parse_int_list("--ext", args.ext, EXT_MIN, EXT_MAX) if args.ext is not None else None
+    given = parse_int_list("EXT", args.ext, EXT_MIN, EXT_MAX) if args.ext is not None else None
     for v in variants:
         exts = given or [default_ext(v)]
         for e in exts:

@@ -102,7 +102,7 @@ def test_sweep_config_values(extra, needles, tmp_path):
 def _stored(tmp_path, **change):
     out = tmp_path / "run"
     (out / "parts").mkdir(parents=True)
-    meta = {"run_id": "r1", "status": "incomplete",
+    meta = {"run_id": "r1", "status": "incomplete", "host": {"name": "h"},
             "backend": {"requested": "time", "chosen": "time"},
             "config": {"source": "c.toml", "text": TOML},
             "sweep": {"host": "h", "total": 1, "cases": [CASE], "sessions": []}}
