@@ -241,10 +241,26 @@ def cmd_run(args) -> int:
     def note(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    for case, rows, pyperf_text in measure_group(cases, plan, run_id, host, progress, note):
-        all_rows += rows
+    from .sweep import Interrupted, SignalGuard
+
+    # SIGINT/SIGTERM/SIGHUP: the pinned workers (and valgrind) are killed, the
+    # temporary directories removed on the way out, a run directory is left
+    # "incomplete" with the signal named, and the exit status is 128+signal
+    guard = SignalGuard()
+    try:
+        with guard:
+            measured = measure_group(cases, plan, run_id, host, progress, note)
+            with guard.protect():
+                for case, rows, pyperf_text in measured:
+                    all_rows += rows
+                    if rundir:
+                        rundir.write_case(case_key(case), rows, pyperf_text)
+    except Interrupted as e:
         if rundir:
-            rundir.write_case(case_key(case), rows, pyperf_text)
+            rundir.write_meta({**meta, "status": "incomplete", "interrupted": e.name})
+        print(f"rmapbench: run interrupted by {e.name}: its worker processes were stopped"
+              + (f"; {rundir.path} is left incomplete" if rundir else ""), file=sys.stderr)
+        return 128 + e.signum
     df = pd.DataFrame(all_rows)
     print_tables(df, cases[0]["variant"])
     line = overhead_line(df)

@@ -437,7 +437,7 @@ def _run(args, out, cfg, plan, cases, stored, caps, planned) -> int:
     todo = [(k, c) for k, c in zip(keys, cases) if k not in done]
     skipped = len(cases) - len(todo)
 
-    if stored is not None and not todo and stored.get("status") == "complete":
+    if stored is not None and not todo and rundir.is_complete():
         _say(f"nothing to measure: all {len(cases)} cases of {out} are finished and the run "
              "is complete")
         _say(str(out), sys.stdout)
