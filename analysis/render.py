@@ -17,7 +17,9 @@ from string import Template
 
 from bench.errors import UsageError
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "reports" / "templates"
+from bench.paths import template_dir
+
+TEMPLATE_DIR = template_dir()
 
 
 @dataclass

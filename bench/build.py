@@ -24,8 +24,9 @@ from .errors import UsageError
 from . import variants
 from .variants import check_ext
 
-ROOT = Path(__file__).resolve().parent.parent
-NATIVE_DIR = ROOT / "native"
+from .paths import ROOT, default_build_dir, native_dir
+
+NATIVE_DIR = native_dir()
 DEFAULT_CFLAGS = "-O2"
 # Pieces every kernel library links, besides its variant's file.
 COMMON_SOURCES = ("alloc.c", "api.c", "iface.c", "workloads.c", "harness.c", "counters.c")
@@ -53,7 +54,7 @@ class Artifact:
 
 def build_dir() -> Path:
     # an empty RMAPBENCH_BUILD_DIR is unset (not ".", which would be the cwd)
-    return Path(os.environ.get("RMAPBENCH_BUILD_DIR") or ROOT / "build")
+    return Path(os.environ.get("RMAPBENCH_BUILD_DIR") or default_build_dir())
 
 
 def find_compiler() -> str:

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from . import __version__
 from . import host as hostmod
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +24,8 @@ def _cmd_first_line(argv: list[str]) -> str | None:
 
 
 def git_revision() -> str | None:
+    if not (ROOT / ".git").exists():
+        return None         # an installed package: no revision of a checkout to name
     rev = _cmd_first_line(["git", "rev-parse", "HEAD"])
     if rev and _cmd_first_line(["git", "status", "--porcelain", "--untracked-files=no"]):
         rev += "-dirty"
@@ -42,6 +45,7 @@ def build_meta(plan, run_id: str, config: dict | None = None) -> dict:
     host = hostmod.probe(plan.cpu)
     return {
         "format_version": FORMAT_VERSION,
+        "rmapbench_version": __version__,
         "run_id": run_id,
         "created": now(),
         "host": host,

@@ -22,7 +22,9 @@ from pathlib import Path
 
 from .errors import UsageError
 
-NATIVE_DIR = Path(__file__).resolve().parent.parent / "native"
+from .paths import native_dir
+
+NATIVE_DIR = native_dir()
 EXT_MIN, EXT_MAX = 2, 64
 USER_DEFAULT_EXT = 14           # a user's file: the kernel's EXT since 2021
 ENV = "RMAPBENCH_USER_VARIANTS"
