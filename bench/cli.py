@@ -32,6 +32,15 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+class _VersionAsked(Exception):
+    pass
+
+
+class _Version(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        raise _VersionAsked()
+
+
 def _cmd_build(args) -> int:
     from .build import build_library
     from .values import parse_int_list
@@ -61,9 +70,7 @@ def _cmd_trace(args) -> int:
 def make_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="rmapbench",
                 description="Benchmark suite for the KVM shadow-MMU reverse map (pte_list).")
-    from . import __version__
-
-    p.add_argument("--version", action="version", version=f"rmapbench {__version__}")
+    p.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     b = sub.add_parser("build", help="compile the native kernels (cached)")
@@ -185,9 +192,29 @@ def main(argv: list[str] | None = None) -> int:
         if sys.stdout is not None:
             sys.stdout.flush()
         return status
+    except _VersionAsked:
+        from . import __version__
+
+        try:
+            sys.stdout.write(f"rmapbench {__version__}\n")
+            sys.stdout.flush()
+            return 0
+        except OSError as e:
+            _silence_stdout()
+            _say_error(_os_error_text(e))
+            return EXIT_USAGE
     except UsageError as e:
         _say_error(str(e))
         return EXIT_USAGE
+    except SystemExit:              # --help, --version: what they printed must reach stdout
+        try:
+            if sys.stdout is not None:
+                sys.stdout.flush()
+        except OSError as e:
+            _silence_stdout()
+            _say_error(_os_error_text(e))
+            return EXIT_USAGE
+        raise
     except KeyboardInterrupt:
         _say_error("interrupted (SIGINT)")
         return 130

@@ -59,9 +59,9 @@ def read_user_bytes(path, what: str, limit: int | None = None) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else
                     "a socket" if stat.S_ISSOCK(st.st_mode) else "a device")
+            hint = " (a stream goes to stdin: give '-')" if what == "ops file" else ""
             raise UsageError(f"{where} is {kind}, not a regular file: a regular file of at "
-                             f"most {_mib(limit)} is allowed (for a stream use '-' where "
-                             "stdin is taken)")
+                             f"most {_mib(limit)} is allowed{hint}")
         if st.st_size > limit:
             raise UsageError(f"{where} is larger than {_mib(limit)} ({st.st_size} bytes): "
                              f"at most {_mib(limit)} is allowed")

@@ -245,6 +245,9 @@ STR_COLUMNS = ["run_id", "host", "backend", "workload", "phase", "variant", "ord
 
 
 def _results_bad(where: str, col: str, value, row: int, allowed: str) -> UsageError:
+    if value is None or (isinstance(value, float) and value != value):
+        return UsageError(f"{where} column {col!r} holds null (row {row}): {allowed} "
+                          "is allowed")
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         try:
             value = value.item()        # a numpy scalar, shown as the plain value

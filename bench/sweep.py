@@ -372,12 +372,11 @@ def cmd_sweep(args) -> int:
         raise UsageError(f"backend {backend} now picks {plan.backend}, but the run in "
                          f"{str(out)!r} was measured with {stored['backend']['chosen']}: "
                          "a run keeps one backend; start a new run with another --out")
+    planned = expand(cfg, plan.caches, plan.cpu, plan.backend)    # validated before any line
     note = f" ({plan.reason})" if plan.requested == "auto" else ""
     _say(f"backend: {plan.backend}{note}; pinned to CPU {plan.cpu}")
     if plan.sim_profile:
         _say(f"sim cache profile: {plan.sim_profile} ({plan.sim_profile_reason})")
-
-    planned = expand(cfg, plan.caches, plan.cpu, plan.backend)
     if args.list:
         return _print_list(cfg, plan, planned)
     if stored is not None:

@@ -163,14 +163,15 @@ def add_user_variant(spec: str, cflags: str | None = None) -> str:
     if not path.suffix == ".c":
         raise UsageError(f"variant file {spec!r} is not a .c file: a variant is one C file "
                          "(docs/variants.md)")
+    from .errors import read_user_bytes
+
+    if path.exists():
+        read_user_bytes(path, "variant file", 4 << 20)    # a regular, readable, bounded file
     try:
         path = path.resolve(strict=True)
     except (OSError, RuntimeError) as e:
         raise UsageError(f"variant file {spec!r} cannot be read ({getattr(e, 'strerror', None) or e}): "
                          "give the path of an existing .c file") from None
-    from .errors import read_user_bytes
-
-    read_user_bytes(path, "variant file", 4 << 20)    # a regular, readable, bounded file
     if not path.is_file():
         raise UsageError(f"variant file {spec!r} is not a file: give the path of a .c file")
     if path in _USER_PATHS:
