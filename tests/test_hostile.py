@@ -57,10 +57,28 @@ def _symlink(name, target):
     return lambda d: os.symlink(target, d / name)
 
 
-def _run(d):
-    from tests.analysis_synth import write_run
+_TEMPLATES: dict[str, Path] = {}
 
-    return write_run(d / "r", variants=["old", "new"], ns=[4])
+
+def _template(host: str) -> Path:
+    """One finished synthetic run per host and process, copied into each case."""
+    if host not in _TEMPLATES:
+        import atexit
+        import shutil
+        import tempfile
+
+        from tests.analysis_synth import write_run
+
+        base = Path(tempfile.mkdtemp(prefix="hostile-template-"))
+        atexit.register(shutil.rmtree, base, True)
+        _TEMPLATES[host] = write_run(base / "r", host=host, variants=["old", "new"], ns=[4])
+    return _TEMPLATES[host]
+
+
+def _run(d, name="r", host="hostA"):
+    import shutil
+
+    return Path(shutil.copytree(_template(host), d / name))
 
 
 def _meta(change):
@@ -122,10 +140,8 @@ def _column_text(col, value):
 
 
 def _two_runs(d):
-    from tests.analysis_synth import write_run
-
-    write_run(d / "r", host="hostA", variants=["old", "new"], ns=[4])
-    write_run(d / "r2", host="hostB", variants=["old", "new"], ns=[4])
+    _run(d, "r", "hostA")
+    _run(d, "r2", "hostB")
 
 
 def _results_raw(data: bytes):
@@ -549,3 +565,62 @@ def test_the_battery_is_large_and_covers_every_kind():
              "run-variant-twice", "run-n-0", "ops-split-\\x0c", "report-unknown-baseline"}
     assert kinds <= {c.id for c in CASES}, kinds - {c.id for c in CASES}
     assert len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("cmd,sig", [("run", "SIGTERM"), ("run", "SIGINT"),
+                                     ("sweep", "SIGTERM")])
+def test_signal_stops_workers_and_removes_temporaries(cmd, sig, tmp_path):
+    import signal
+
+    tmpdir = tmp_path / "TMPDIR"
+    tmpdir.mkdir()
+    out = tmp_path / "o"
+    env = {**os.environ, "TMPDIR": str(tmpdir)}
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[options]\nbudget = 60\n" + TOML.replace('["old"]', '["old", "new"]'))
+    argv = (["run", "--variant", "old,new", "--budget", "60"] if cmd == "run" else
+            ["sweep", str(cfg)])
+    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", *argv,
+                             "--backend", "time", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env,
+                            start_new_session=True, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(tmpdir.iterdir()):
+            time.sleep(0.1)          # a worker's temporary directory: timing has begun
+        assert any(tmpdir.iterdir()), proc.stderr.read() if proc.poll() is not None else ""
+        time.sleep(1.0)
+        assert _session_alive(proc.pid), "no worker running"
+        proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    signum = getattr(signal, sig).value
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err and f"interrupted by {sig}" in err.strip().splitlines()[-1]
+    time.sleep(0.2)
+    assert not _session_alive(proc.pid), "a worker outlived the run"
+    assert not any(tmpdir.iterdir()), list(tmpdir.iterdir())
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["status"] == "incomplete" and meta["interrupted"] == sig
+    assert not (out / "results.parquet").exists()
+
+
+def test_resume_refinalizes_a_complete_run_without_results(tmp_path):
+    # a run marked complete whose results.parquet is gone is not complete
+    out = tmp_path / "o"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[options]\nbudget = 0.5\n[options.pyperf]\nprocesses = 1\nvalues = 1\n'
+                   'warmups = 0\nloops = 1\n' + TOML)
+    base = [sys.executable, "-m", "bench.cli", "sweep", str(cfg), "--backend", "time",
+            "--out", str(out)]
+    first = subprocess.run(base, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert first.returncode == 0, first.stderr
+    (out / "results.parquet").unlink()
+    again = subprocess.run([sys.executable, "-m", "bench.cli", "sweep", "--resume", "--out",
+                            str(out)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "nothing to measure" not in again.stderr
+    assert (out / "results.parquet").is_file()
+    assert json.loads((out / "meta.json").read_text())["status"] == "complete"
