@@ -17,6 +17,10 @@ from bench.errors import UsageError
 
 def _out_dir(out, default) -> Path:
     target = Path(out) if out is not None else Path(default)
+    if out is None and not target.is_dir():
+        # the default output is the run directory itself: name it as the input it is
+        what = "does not exist" if not target.exists() else "is not a directory"
+        raise UsageError(f"run directory {str(target)!r} {what}: a run directory is needed")
     if target.exists() and not target.is_dir():
         raise UsageError(f"--out {str(target)!r} exists and is not a directory: a directory "
                          "is allowed")

@@ -12,7 +12,6 @@ import base64
 import html
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from string import Template
 
 from bench.errors import UsageError

@@ -24,9 +24,10 @@ from .errors import UsageError
 from . import variants
 from .variants import check_ext
 
-from .paths import ROOT, default_build_dir, native_dir
+from . import paths
 
-NATIVE_DIR = native_dir()
+ROOT = paths.ROOT
+NATIVE_DIR = paths.native_dir()
 DEFAULT_CFLAGS = "-O2"
 # Pieces every kernel library links, besides its variant's file.
 COMMON_SOURCES = ("alloc.c", "api.c", "iface.c", "workloads.c", "harness.c", "counters.c")
@@ -54,7 +55,7 @@ class Artifact:
 
 def build_dir() -> Path:
     # an empty RMAPBENCH_BUILD_DIR is unset (not ".", which would be the cwd)
-    return Path(os.environ.get("RMAPBENCH_BUILD_DIR") or default_build_dir())
+    return Path(os.environ.get("RMAPBENCH_BUILD_DIR") or paths.default_build_dir())
 
 
 def find_compiler() -> str:

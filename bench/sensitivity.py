@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 import time
 
-from .errors import UsageError
 
 CASES = [
     {"workload": "fork", "n": 1, "heads": 16384},
