@@ -81,7 +81,17 @@ def _umask() -> int:
     return mask
 
 
+def _check_inputs(dirs) -> None:
+    """Every run directory loaded and checked (bench.results, bench.meta) before
+    the statistics and plotting modules are even imported: a bad input is
+    refused at once (the report loads the runs again, a small cost beside it)."""
+    from .load import load_runs
+
+    load_runs(dirs)
+
+
 def _cmd_report(args) -> int:
+    _check_inputs(args.dirs)
     from .report import write_report
 
     final = _out_dir(args.out, args.dirs[0])
@@ -92,6 +102,7 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_compare(args) -> int:
+    _check_inputs([args.dir_a, args.dir_b])
     from .compare import compare_dirs
 
     final = _out_dir(args.out, args.dir_b)

@@ -199,8 +199,6 @@ def overhead_line(df) -> str | None:
 
 
 def cmd_run(args) -> int:
-    import pandas as pd
-
     from .meta import build_meta, now
     from .results import RunDir, case_key, check_output_dir
     from .runner import make_plan, new_run_id, prepare_kernels
@@ -261,6 +259,8 @@ def cmd_run(args) -> int:
         print(f"rmapbench: run interrupted by {e.name}: its worker processes were stopped"
               + (f"; {rundir.path} is left incomplete" if rundir else ""), file=sys.stderr)
         return 128 + e.signum
+    import pandas as pd
+
     df = pd.DataFrame(all_rows)
     print_tables(df, cases[0]["variant"])
     line = overhead_line(df)

@@ -64,7 +64,10 @@ def parse_int_list(name: str, text, lo: int, hi: int | None = None) -> list[int]
                          f"comma-separated integers {_range_text(lo, hi)} are allowed")
     out = []
     for part in text.split(","):
-        v = parse_int(name, part.strip() if part.strip() else part, lo, hi)
+        try:
+            v = parse_int(name, part.strip() if part.strip() else part, lo, hi)
+        except UsageError as e:       # the whole list, then what is wrong in it
+            raise UsageError(f"{name} {shown(text)}: {e}") from None
         if v in out:
             raise UsageError(f"{name} {shown(text)} names {v} twice: each value once is allowed")
         out.append(v)
