@@ -40,6 +40,7 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     An output that cannot be written (no permission, a directory or a file in
     the way, a full or read-only file system) is a UsageError naming it."""
     path = Path(path)
+    _regular_or_absent(path, "cannot write")
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +57,20 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _regular_or_absent(path: Path, what: str) -> None:
+    """An output path may be absent or a regular file: a device, FIFO or socket
+    there is never replaced by a rename (nor written through)."""
+    import stat
+
+    try:
+        st = path.stat()
+    except OSError:
+        return
+    if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{what} {str(path)!r}: it is a device, FIFO or socket: a regular "
+                         "file path is allowed")
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -93,6 +108,7 @@ def check_output_file(path: str | Path, flag: str = "--out") -> Path:
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"{flag} {str(p)!r} is a directory: a file path is allowed")
+    _regular_or_absent(p, flag)
     base = _nearest_existing(p.parent)      # written by a rename beside it
     if not base.is_dir():
         raise UsageError(f"{flag} {str(p)!r}: {str(base)!r} is not a directory")

@@ -443,6 +443,10 @@ add("compare-unknown-baseline", ["compare", "{d}/r", "{d}/r2", "--out", "{d}/cmp
     ["zz"], setup=_two_runs)
 add("compare-same-run-twice", ["compare", "{d}/r", "{d}/r", "--out", "{d}/cmp"],
     ["in both", "each run may be given once"], setup=_run)
+add("check-out-fifo", ["check", "--variant", "old", "--out", "{d}/fifo"], ["--out", "FIFO"],
+    setup=_fifo("fifo"))
+add("import-out-fifo", ["import", "{d}/nope", "--out", "{d}/fifo.c"], ["fifo.c"],
+    setup=_fifo("fifo.c"))
 add("check-out-is-dir", ["check", "--variant", "old", "--out", "{d}"], ["a file path"])
 add("run-out-not-empty", ["run", "--variant", "old", *TINY, "--out", "{d}/o"], ["not empty"],
     files={"o/x": "keep"})
