@@ -219,8 +219,9 @@ class RunDir:
     def finished_keys(self) -> set[str]:
         if not self.parts.is_dir():
             return set()
+        # only regular files: a FIFO or device named like a part is never read
         return {p.name[: -len(".parquet")] for p in self.parts.glob("*.parquet")
-                if not p.name.startswith(".")}
+                if not p.name.startswith(".") and p.is_file()}
 
     def finalize(self, meta: dict, keys: list[str] | None = None) -> None:
         """Concatenate the parts into results.parquet and pyperf.json, then

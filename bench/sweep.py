@@ -315,6 +315,12 @@ def check_parts(rundir, keys: list[str]) -> None:
     import pyarrow
     import pyarrow.parquet as pq
 
+    if rundir.parts.is_dir():
+        for p in sorted(rundir.parts.iterdir()):
+            if not p.name.startswith(".") and not p.is_file() and not p.is_dir():
+                raise UsageError(f"{str(p)!r} in the run's parts is a device, FIFO or socket: "
+                                 "only the part files a sweep writes are allowed; remove it and "
+                                 "--resume again")
     for k in sorted(rundir.finished_keys() & set(keys)):
         p = rundir.parts / f"{k}.parquet"
         try:

@@ -628,3 +628,24 @@ def test_resume_refinalizes_a_complete_run_without_results(tmp_path):
     assert "nothing to measure" not in again.stderr
     assert (out / "results.parquet").is_file()
     assert json.loads((out / "meta.json").read_text())["status"] == "complete"
+
+
+def test_resume_with_a_fifo_as_a_part_does_not_block(tmp_path):
+    from bench.results import case_key
+
+    out = tmp_path / "run"
+    (out / "parts").mkdir(parents=True)
+    case = {"workload": "fork", "variant": "old", "ext": 3, "n": 2, "heads": 4,
+            "order": "fifo", "alloc": "bump", "seed": 1}
+    meta = {"run_id": "r1", "status": "incomplete", "host": {"name": "h"},
+            "backend": {"requested": "time", "chosen": "time"},
+            "config": {"source": "c.toml", "text": TOML},
+            "sweep": {"host": "h", "total": 1, "cases": [case], "sessions": []}}
+    (out / "meta.json").write_text(json.dumps(meta))
+    os.mkfifo(out / "parts" / f"{case_key(case)}.parquet")
+    proc = subprocess.run([sys.executable, "-m", "bench.cli", "sweep", "--resume", "--out",
+                           str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "FIFO" in lines[0] and "Traceback" not in proc.stderr
+    assert json.loads((out / "meta.json").read_text())["status"] == "incomplete"
