@@ -28,14 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import UsageError
-from bench.results import COLUMNS, EXTRA_COLUMNS
-
-# Columns whose values must be numbers.
-NUMERIC_COLUMNS = ["ext", "n", "heads", "seed", "cpu", "value", "ops", "loops",
-                   "process", "sample", "enabled_ratio"]
-# ... and those no row may leave missing or non-finite (a corrupt or hand-made
-# file would otherwise give a report of NaNs, or a traceback).
-REQUIRED_NUMERIC = ["ext", "n", "heads", "seed", "value", "ops", "loops"]
 
 
 @dataclass
@@ -98,9 +90,11 @@ def add_size_keys(df):
 def _read_check(path: Path, meta: dict) -> list | None:
     p = path / "check.json"
     if p.exists():
+        from bench.errors import decode_text, read_user_bytes
+
         try:
-            data = json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            data = json.loads(decode_text(read_user_bytes(p, "check.json"), str(p)))
+        except (json.JSONDecodeError, RecursionError):
             raise UsageError(f"{str(p)!r} is corrupt: not valid JSON") from None
         where = str(p)
     elif "check" in meta:
@@ -115,63 +109,27 @@ def _read_check(path: Path, meta: dict) -> list | None:
 
 def load_run(path: str | Path) -> Run:
     """Load one complete run directory; UsageError if it is missing, partial or corrupt."""
-    import numpy as np
-    import pandas as pd
-    import pyarrow
-
-    from bench.results import RunDir
+    from bench.results import RunDir, load_results
 
     path = Path(path)
     if not path.exists():
         raise UsageError(f"run directory {str(path)!r} does not exist")
     if not path.is_dir():
         raise UsageError(f"{str(path)!r} is not a run directory (not a directory)")
-    meta = RunDir(path).read_meta()
-    if not isinstance(meta, dict):
-        raise UsageError(f"{str(path / 'meta.json')!r} is corrupt: a JSON object is allowed")
+    rundir = RunDir(path)
+    meta = rundir.read_meta()           # bounded, migrated, checked (bench.meta)
     status = meta.get("status")
     if status != "complete":
-        raise UsageError(f"run {str(path)!r} is {status or 'without status'} (meta.json status "
+        raise UsageError(f"run {str(path)!r} is {status} (meta.json status "
                          f"{status!r}): only complete runs are allowed; finish or resume it first")
     res = path / "results.parquet"
-    if not res.exists():
-        raise UsageError(f"run {str(path)!r} has no results.parquet: only finalized runs are allowed")
-    if not res.is_file():
-        raise UsageError(f"{str(res)!r} is not a file: a parquet file is allowed")
-    try:
-        df = pd.read_parquet(res)
-    except (OSError, ValueError, pyarrow.ArrowException) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UsageError(f"{str(res)!r} is not readable parquet: {first}") from None
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise UsageError(f"{str(res)!r} lacks column(s) {', '.join(missing)}: "
-                         f"the schema needs {', '.join(COLUMNS + EXTRA_COLUMNS)}")
-    if df.empty:
-        raise UsageError(f"{str(res)!r} has no rows: a run with at least one measured value is needed")
-    for c in NUMERIC_COLUMNS:
-        if not pd.api.types.is_numeric_dtype(df[c]):
-            coerced = pd.to_numeric(df[c], errors="coerce")
-            if coerced.isna().any() and not df[c].isna().all():
-                bad = df[c][coerced.isna()].iloc[0]
-                raise UsageError(f"{str(res)!r} column {c!r} holds {bad!r}: numbers are allowed")
-            df[c] = coerced
-    for c in REQUIRED_NUMERIC:
-        bad = ~np.isfinite(df[c].astype(float))
-        if bad.any():
-            raise UsageError(f"{str(res)!r} column {c!r} holds {float(df[c][bad].iloc[0])!r}: "
-                             "finite numbers are allowed")
-    is_sim = df["backend"].astype(str) == "sim"
+    if not res.exists() and not res.is_symlink():
+        raise UsageError(f"run {str(path)!r} has no results.parquet: only finalized runs are "
+                         "allowed (a run marked complete without it is not complete)")
+    df = load_results(res)              # the schema, checked (bench.results)
     if "simulated" not in df.columns:
         # internals.md section 4: simulated is true exactly for backend sim.
-        df["simulated"] = is_sim
-    else:
-        df["simulated"] = df["simulated"].astype(bool)
-        wrong = df["simulated"] != is_sim
-        if wrong.any():
-            row = df[wrong].iloc[0]
-            raise UsageError(f"{str(res)!r} row has backend {row['backend']!r} with simulated="
-                             f"{bool(row['simulated'])}: simulated must be true exactly for backend sim")
+        df["simulated"] = df["backend"].astype(str) == "sim"
     if "footprint" not in df.columns:
         df["footprint"] = float("nan")
     df["run_dir"] = str(path)

@@ -12,12 +12,13 @@ import base64
 import html
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from string import Template
 
 from bench.errors import UsageError
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "reports" / "templates"
+from bench.paths import template_dir
+
+TEMPLATE_DIR = template_dir()
 
 
 @dataclass

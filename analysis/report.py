@@ -99,31 +99,10 @@ def _truthy(v) -> bool | None:
 
 
 def tuning_warnings(meta: dict, cpus: set[int]) -> list[str]:
-    """Host settings that make hardware timings noisier.  The warnings the run
-    recorded (meta.json "tuning_warnings", bench/host.py) are used as they
-    are; for a meta.json without them they are derived from the host fields."""
-    host = meta.get("host") or {}
-    for src in (meta, host):
-        for key in ("tuning_warnings", "warnings"):
-            w = src.get(key)
-            if isinstance(w, list):
-                return [_text(x) for x in w]
-            if isinstance(w, str):
-                return [w]
-    out = []
-    gov = host.get("governor")
-    if gov and str(gov).lower() != "performance":
-        out.append(f"CPU frequency governor is {gov!r}, not 'performance': timings can vary "
-                   "with the clock frequency.")
-    if _truthy(host.get("turbo")):
-        out.append("turbo boost is on: the clock frequency depends on temperature and load.")
-    if _truthy(host.get("smt")):
-        out.append("SMT is on: a sibling hardware thread can share the pinned core's caches.")
-    iso = parse_cpulist(host.get("isolated_cpus"))
-    if cpus and not cpus <= iso:
-        rest = ",".join(map(str, sorted(cpus - iso)))
-        out.append(f"pinned CPU(s) {rest} not isolated (isolcpus): other tasks may run there.")
-    return out
+    """Host settings that make hardware timings noisier, as the run recorded
+    them (meta.json "tuning_warnings", bench/host.py; bench.meta migrates
+    older files)."""
+    return [_text(x) for x in meta.get("tuning_warnings") or []]
 
 
 def size_text(b) -> str:
@@ -193,9 +172,8 @@ def sim_text(meta: dict) -> str:
     """meta.json's sim block as one sentence: profile, why, D1 and LL geometry, valgrind."""
     sim = meta.get("sim") or {}
     geo = sim.get("geometry") or {}
-    plan = meta.get("plan") or {}
-    profile = sim.get("profile") or geo.get("profile") or plan.get("sim_profile") or "not recorded"
-    reason = sim.get("profile_reason") or plan.get("sim_profile_reason")
+    profile = sim.get("profile") or "not recorded"
+    reason = sim.get("profile_reason")
     levels = [t for t in (_geometry_text(k, geo.get(k), geo.get(f"{k}_host_assoc"))
                           for k in ("D1", "LL")) if t]
     text = f"Simulated cache (valgrind's cache simulator, {sim.get('valgrind') or 'version not recorded'}): "

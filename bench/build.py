@@ -24,8 +24,10 @@ from .errors import UsageError
 from . import variants
 from .variants import check_ext
 
-ROOT = Path(__file__).resolve().parent.parent
-NATIVE_DIR = ROOT / "native"
+from . import paths
+
+ROOT = paths.ROOT
+NATIVE_DIR = paths.native_dir()
 DEFAULT_CFLAGS = "-O2"
 # Pieces every kernel library links, besides its variant's file.
 COMMON_SOURCES = ("alloc.c", "api.c", "iface.c", "workloads.c", "harness.c", "counters.c")
@@ -53,7 +55,7 @@ class Artifact:
 
 def build_dir() -> Path:
     # an empty RMAPBENCH_BUILD_DIR is unset (not ".", which would be the cwd)
-    return Path(os.environ.get("RMAPBENCH_BUILD_DIR") or ROOT / "build")
+    return Path(os.environ.get("RMAPBENCH_BUILD_DIR") or paths.default_build_dir())
 
 
 def find_compiler() -> str:
@@ -129,7 +131,9 @@ def _compile(kind: str, name: str, sources: list[Path], variant: str, ext: int,
     art = Artifact(out, kind, variant, ext, cc, version, cflags,
                    shlex.join(argv + ["-o", str(out)]), key)
     if out.exists() and out.with_suffix(out.suffix + ".json").exists():
-        return art
+        if _is_elf(out):
+            return art
+        out.unlink(missing_ok=True)         # damaged in the cache: built again below
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".tmp-", suffix=suffix)
@@ -139,8 +143,16 @@ def _compile(kind: str, name: str, sources: list[Path], variant: str, ext: int,
                          "one") from None
     os.close(fd)
     try:
-        proc = subprocess.run(argv + ["-o", tmp], capture_output=True, text=True,
-                              check=False)
+        try:
+            proc = subprocess.run(argv + ["-o", tmp], capture_output=True, text=True,
+                                  check=False, timeout=COMPILE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise UsageError(f"compiling {variant} at EXT {ext} with {cc!r} did not finish "
+                             f"within {COMPILE_TIMEOUT} s: a working C compiler (CC) is "
+                             "needed") from None
+        except OSError as e:
+            raise UsageError(f"C compiler {cc!r} cannot run ({e.strerror}): set CC to a "
+                             "working C compiler") from None
         if proc.returncode != 0:
             lines = proc.stderr.strip().splitlines()
             first = next((i for i, ln in enumerate(lines) if "error" in ln), 0)
@@ -152,6 +164,9 @@ def _compile(kind: str, name: str, sources: list[Path], variant: str, ext: int,
             raise UsageError(context +
                 f"compiling {variant} at EXT {ext} with flags {cflags!r} failed: {msg}")
         os.chmod(tmp, 0o755)
+        # a compiler that "succeeds" without a usable result must not leave
+        # it in the cache: checked before it is renamed into place
+        _verify(kind, Path(tmp), cc, variant, ext)
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
@@ -161,6 +176,44 @@ def _compile(kind: str, name: str, sources: list[Path], variant: str, ext: int,
     tmp_meta.write_text(json.dumps(art.meta(), indent=2))
     os.replace(tmp_meta, sidecar)
     return art
+
+
+COMPILE_TIMEOUT = 600       # seconds one compiler run may take
+
+
+def _is_elf(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+def _verify(kind: str, path: Path, cc: str, variant: str, ext: int) -> None:
+    """The compiler's output is an ELF file and, for a library, one that loads
+    and states the interface version this tree speaks."""
+    what = f"compiling {variant} at EXT {ext} with {cc!r}"
+    if not _is_elf(path):
+        raise UsageError(f"{what} reported success but wrote no ELF {'library' if kind == 'shared' else 'program'}: "
+                         "a working C compiler (CC) is needed")
+    if kind != "shared":
+        return
+    import ctypes
+
+    from .native import IFACE_VERSION
+
+    try:
+        lib = ctypes.CDLL(str(path))
+        fn = lib.rb_iface_version
+    except (OSError, AttributeError) as e:
+        first = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise UsageError(f"{what} reported success but the library does not load or lacks "
+                         f"rb_iface_version ({first}): a working C compiler (CC) is "
+                         "needed") from None
+    fn.restype, fn.argtypes = ctypes.c_int, []
+    if fn() != IFACE_VERSION:
+        raise UsageError(f"{what} gave a library of interface version {fn()}: version "
+                         f"{IFACE_VERSION} is needed; rebuild from this tree")
 
 
 def variant_source(variant: str) -> Path:

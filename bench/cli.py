@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .errors import EXIT_USAGE, UsageError
@@ -32,13 +33,24 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+class _VersionAsked(Exception):
+    pass
+
+
+class _Version(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        raise _VersionAsked()
+
+
 def _cmd_build(args) -> int:
     from .build import build_library
-    from .variants import builtin_names, check_ext, default_ext, parse_variants
+    from .values import parse_int_list
+    from .variants import EXT_MAX, EXT_MIN, builtin_names, default_ext, parse_variants
 
-    variants = parse_variants(args.variant) if args.variant else builtin_names()
+    variants = parse_variants(args.variant) if args.variant is not None else builtin_names()
+    given = parse_int_list("EXT", args.ext, EXT_MIN, EXT_MAX) if args.ext is not None else None
     for v in variants:
-        exts = [check_ext(e) for e in args.ext.split(",")] if args.ext else [default_ext(v)]
+        exts = given or [default_ext(v)]
         for e in exts:
             art = build_library(v, e, args.cflags)
             print(f"{v:10s} EXT {e:2d}  {art.path}  [{art.compiler_version}; {art.cflags}]")
@@ -59,6 +71,7 @@ def _cmd_trace(args) -> int:
 def make_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="rmapbench",
                 description="Benchmark suite for the KVM shadow-MMU reverse map (pte_list).")
+    p.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     b = sub.add_parser("build", help="compile the native kernels (cached)")
@@ -95,24 +108,133 @@ def _check_paths(args) -> None:
                                  "is allowed, not an empty string")
 
 
+# Options whose empty value means something stated (no compiler flags at
+# all); every other option given as '' is refused rather than taken as "all"
+# or "the default".
+EMPTY_ALLOWED = {"cflags"}
+
+
+def _check_empty(parser, args) -> None:
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    cmd = sub.choices.get(args.command) if sub else None
+    for action in cmd._actions if cmd else []:
+        if action.dest in EMPTY_ALLOWED or action.dest in PATH_ARGS:
+            continue
+        value = getattr(args, action.dest, None)
+        if value == "" or (isinstance(value, list) and "" in value):
+            shown = action.option_strings[-1] if action.option_strings else \
+                (action.metavar or action.dest.upper())
+            raise UsageError(f"{args.command}: {shown} '': an empty value is not allowed "
+                             f"({action.help or 'give a value'})")
+
+
+def _streams_open() -> str | None:
+    """Which standard stream a command cannot do without is closed, if any."""
+    for fd, name, stream in ((1, "standard output", sys.stdout),
+                             (2, "standard error", sys.stderr)):
+        try:
+            os.fstat(fd)
+        except OSError:
+            return name
+        if stream is None:
+            return name
+    return None
+
+
+def _silence_stdout() -> None:
+    """After stdout failed, point it at /dev/null so the interpreter's final
+    flush has nothing to complain about (not when a test captures stdout)."""
+    if sys.stdout is not None and sys.stdout is sys.__stdout__:
+        try:
+            fd = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(fd, sys.stdout.fileno())
+            os.close(fd)
+        except (OSError, ValueError):
+            pass
+
+
+def _say_error(text: str) -> None:
+    try:
+        print(f"rmapbench: error: {text}", file=sys.stderr, flush=True)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _os_error_text(e: OSError) -> str:
+    import errno as errno_mod
+
+    code = errno_mod.errorcode.get(e.errno or 0, "")
+    why = f"{e.strerror or e} ({code})" if code else f"{e.strerror or e}"
+    if e.filename is not None:
+        return f"cannot use {str(e.filename)!r}: {why}: check the path, its permissions and " \
+               "the free space of its file system"
+    return (f"writing output failed: {why}: the standard output (or a file being written) "
+            "was closed or its disk is full; give a writable output (e.g. > FILE or --out)")
+
+
 def main(argv: list[str] | None = None) -> int:
     from .variants import forget_user_variants
 
     # a command names its own variant files; it inherits none from a caller
     forget_user_variants()
+    closed = _streams_open()
+    if closed is not None:
+        # a file opened now could land on the closed descriptor and take the
+        # output meant for the stream: refuse before anything runs
+        _say_error(f"{closed} is closed: rmapbench needs it open (redirect it to a file "
+                   "or /dev/null instead of closing it)")
+        return EXIT_USAGE
     parser = make_parser()
     try:
         args = parser.parse_args(argv)
         _check_paths(args)
-        return args.func(args)
+        _check_empty(parser, args)
+        status = args.func(args)
+        if sys.stdout is not None:
+            sys.stdout.flush()
+        return status
+    except _VersionAsked:
+        from . import __version__
+
+        try:
+            sys.stdout.write(f"rmapbench {__version__}\n")
+            sys.stdout.flush()
+            return 0
+        except OSError as e:
+            _silence_stdout()
+            _say_error(_os_error_text(e))
+            return EXIT_USAGE
     except UsageError as e:
-        print(f"rmapbench: error: {e}", file=sys.stderr)
+        _say_error(str(e))
         return EXIT_USAGE
+    except SystemExit:              # --help, --version: what they printed must reach stdout
+        try:
+            if sys.stdout is not None:
+                sys.stdout.flush()
+        except OSError as e:
+            _silence_stdout()
+            _say_error(_os_error_text(e))
+            return EXIT_USAGE
+        raise
     except KeyboardInterrupt:
-        print("rmapbench: interrupted", file=sys.stderr)
+        _say_error("interrupted (SIGINT)")
         return 130
-    except BrokenPipeError:
-        return 0
+    except OSError as e:
+        _silence_stdout()
+        _say_error(_os_error_text(e))
+        return EXIT_USAGE
+    except (MemoryError, RecursionError) as e:
+        _say_error(f"out of {'memory' if isinstance(e, MemoryError) else 'stack'} "
+                   "while reading the input: an input within the limits of docs/limits.md "
+                   "is allowed")
+        return EXIT_USAGE
+    except Exception as e:          # the last resort: still one line, never a traceback
+        if os.environ.get("RMAPBENCH_TRACEBACK"):
+            raise
+        text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        _say_error(f"unexpected {type(e).__name__}{': ' + text[:200] if text else ''}; "
+                   "rerun with RMAPBENCH_TRACEBACK=1 for the traceback and report it")
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .backends import NAMES, get as get_backend
 from .errors import UsageError, read_user_text
+from . import values as _values
 from . import variants as _variants
 from .variants import EXT_MAX, EXT_MIN
 from .workloads import ALLOCS, ORDERS, WORKLOADS
@@ -56,6 +57,9 @@ RANGE_KEYS = ["from", "to", "times", "step"]
 
 DEFAULT_MAX_SPTES = 1 << 22
 DEFAULT_MAX_FOOTPRINT = 1 << 30
+MAX_CASES = 20000        # a config's cases (every grid's product of axes), at most
+MAX_RANGE = 10000        # values of one range table, at most
+MAX_DEPTH = 8            # tables and arrays nested in a config, at most
 
 # Chain lengths of the 4K rmaps of an idle 6 GiB guest (the `guest` workload's
 # distribution, /work/shared/reference/rmap_count_histogram_6G_guest.csv):
@@ -88,22 +92,10 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|K|KB|KiB|M|MB|MiB|G|GB|GiB)?\s*$", re.I)
-SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20,
-              "mb": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
-
-
 def parse_size(text) -> int | None:
-    """'64MiB', '512K', '1GiB', 4096 -> bytes (binary units); None if not a size."""
-    if _is_int(text):
-        return text if text > 0 else None
-    if not isinstance(text, str):
-        return None
-    m = SIZE_RE.match(text)
-    if not m:
-        return None
-    value = int(float(m.group(1)) * SIZE_UNITS[(m.group(2) or "").lower()])
-    return value if value > 0 else None
+    """'64MiB', '512K', '1GiB', 4096 -> bytes (binary units); None if not a
+    size (bench.values: exact, bounded, ASCII digits only)."""
+    return _values.parse_size(text)
 
 
 def fmt_size(n: float) -> str:
@@ -218,6 +210,10 @@ def _parse_config(text: str, source: str = "<string>") -> SweepConfig:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"config {source}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise UsageError(f"config {source}: arrays or tables nested too deeply: at most "
+                         f"{MAX_DEPTH} levels are allowed") from None
+    _check_depth(doc, source)
     for k in doc:
         if k not in TOP_KEYS:
             raise _unknown(k, TOP_KEYS)
@@ -245,8 +241,36 @@ def _parse_config(text: str, source: str = "<string>") -> SweepConfig:
             raise _bad(f"{grid.key}.name", grid.name, "a name no other grid has")
         names.add(grid.name)
         grids.append(grid)
+    total = sum(grid_cases(g) for g in grids)
+    if total > MAX_CASES:
+        big = max(grids, key=grid_cases)
+        raise _bad("grid", f"{total} cases ({big.key} alone {grid_cases(big)})",
+                   f"at most {MAX_CASES} cases in one config (the product of each grid's "
+                   "lists, summed over the grids): split it into several sweeps")
     return SweepConfig(source=source, text=text, description=description,
                        options=options, grids=grids)
+
+
+def _check_depth(doc, source: str) -> None:
+    """No value nested deeper than MAX_DEPTH (checked without recursion)."""
+    todo = [(doc, 1)]
+    while todo:
+        v, d = todo.pop()
+        if d > MAX_DEPTH:
+            raise UsageError(f"config {source}: arrays or tables nested {d} levels deep: "
+                             f"at most {MAX_DEPTH} levels are allowed")
+        if isinstance(v, dict):
+            todo.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            todo.extend((x, d + 1) for x in v)
+
+
+def grid_cases(grid: "Grid") -> int:
+    """How many cases a grid expands to at most (before duplicates are dropped)."""
+    n = 1
+    for k, vals in grid.axes.items():
+        n *= len(vals)
+    return n
 
 
 def _parse_options(raw) -> Options:
@@ -352,15 +376,17 @@ def _as_list(key: str, v, what: str) -> list:
     return vals
 
 
-def _int_range(key: str, table: dict) -> list[int]:
+def _int_range(key: str, table: dict, lo_ok: int, hi_ok: int) -> list[int]:
+    """A range table's values; its bounds and its length are checked before
+    any value is made."""
     for k in table:
         if k not in RANGE_KEYS:
             raise _unknown(f"{key}.{k}", RANGE_KEYS)
     for k in ("from", "to"):
         if k not in table:
             raise _bad(key, table, "a range table with from, to and times or step")
-        if not _is_int(table[k]):
-            raise _bad(f"{key}.{k}", table[k], "an integer")
+        if not _is_int(table[k]) or not lo_ok <= table[k] <= hi_ok:
+            raise _bad(f"{key}.{k}", table[k], f"an integer from {lo_ok} to {hi_ok}")
     lo, hi = table["from"], table["to"]
     if hi < lo:
         raise _bad(f"{key}.to", hi, f"an integer >= from ({lo})")
@@ -371,35 +397,50 @@ def _int_range(key: str, table: dict) -> list[int]:
         if not _is_int(t) or t < 2 or lo < 1:
             raise _bad(f"{key}.times", t, "an integer >= 2, with from >= 1")
         vals, x = [], lo
-        while x <= hi:
+        while x <= hi:          # at most log2(hi) + 1 values
             vals.append(x)
             x *= t
     else:
         s = table["step"]
         if not _is_int(s) or s < 1:
             raise _bad(f"{key}.step", s, "an integer >= 1")
+        count = (hi - lo) // s + 1
+        if count > MAX_RANGE:
+            raise _bad(key, table, f"a range of at most {MAX_RANGE} values (this one has "
+                       f"{count})")
         vals = list(range(lo, hi + 1, s))
-    if len(vals) > 10000:
-        raise _bad(key, table, "a range of at most 10000 values")
+    if len(vals) > MAX_RANGE:
+        raise _bad(key, table, f"a range of at most {MAX_RANGE} values")
     return vals
 
 
 def _ints(key: str, v, lo: int, hi: int) -> list[int]:
     if isinstance(v, dict):
-        vals = _int_range(key, v)
+        vals = _int_range(key, v, lo, hi)
     else:
         vals = _as_list(key, v, f"integers from {lo} to {hi}")
     for x in vals:
         if not _is_int(x) or not lo <= x <= hi:
             raise _bad(key, x, f"integers from {lo} to {hi}")
+    _no_twice(key, vals)
     return vals
+
+
+def _no_twice(key: str, vals: list, shown=None) -> None:
+    """A list naming a value twice is refused (it would be measured twice)."""
+    seen = []
+    for i, x in enumerate(vals):
+        if x in seen:
+            raise _bad(key, (shown or vals)[i], "each value once in the list")
+        seen.append(x)
 
 
 def _choices(key: str, v, allowed: list[str]) -> list[str]:
     vals = _as_list(key, v, ", ".join(allowed))
     for x in vals:
-        if x not in allowed:
+        if not isinstance(x, str) or x not in allowed:
             raise _bad(key, x, ", ".join(allowed))
+    _no_twice(key, vals)
     return vals
 
 
@@ -448,6 +489,7 @@ def _heads(key: str, v) -> list:
             out.append(x)
         else:
             raise _bad(key, x, allowed)
+    _no_twice(key, [x.lower() if isinstance(x, str) else x for x in out], vals)
     return out
 
 
@@ -472,6 +514,7 @@ def _parse_grid(index: int, raw: dict, defaults: dict, options: Options) -> Grid
     variants = _as_list(where("variant"), merged.get("variant", _variants.builtin_names()),
                         "variant names")
     axes["variant"] = [parse_variant(where("variant"), s) for s in variants]
+    _no_twice(where("variant"), axes["variant"], variants)
 
     ext = merged.get("ext", "default")
     ext_vals = _as_list(where("ext"), ext, "integers or \"default\"")
@@ -479,6 +522,7 @@ def _parse_grid(index: int, raw: dict, defaults: dict, options: Options) -> Grid
         if x != "default" and not (_is_int(x) and EXT_MIN <= x <= EXT_MAX):
             raise _bad(where("ext"), x, f"integers from {EXT_MIN} to {EXT_MAX}, or \"default\" "
                        "(the variant's own)")
+    _no_twice(where("ext"), ext_vals)
     axes["ext"] = ext_vals
 
     only_guest = set(axes["workload"]) == {"guest"}
@@ -629,6 +673,50 @@ def shared_heads(target, workload: str, pairs: list[tuple[str, int]], n: int, ca
     return heads, resolved[0][1], capped
 
 
+def check_case(case: dict, options: Options | None = None, backend: str | None = None,
+               bad=None) -> None:
+    """The one validator of a case's parameters, for `run` and `sweep` alike:
+    every value in its range, n as its workload allows, and the heads within
+    the per-case caps (sptes and estimated footprint) of the backend.
+
+    bad(key, value, allowed) makes the UsageError (default: the config's form
+    `config KEY: bad value ...`)."""
+    from .variants import EXT_MAX, EXT_MIN
+
+    options = options or Options()
+    bad = bad or _bad
+    c = case
+    if c.get("workload") not in WORKLOADS:
+        raise bad("workload", c.get("workload"), ", ".join(WORKLOADS))
+    for k, allowed in (("order", ORDERS), ("alloc", ALLOCS)):
+        if c.get(k) not in allowed:
+            raise bad(k, c.get(k), ", ".join(allowed))
+    if not _is_int(c.get("ext")) or not EXT_MIN <= c["ext"] <= EXT_MAX:
+        raise bad("ext", c.get("ext"), f"an integer from {EXT_MIN} to {EXT_MAX}")
+    n, w = c.get("n"), c["workload"]
+    if not _is_int(n) or not 0 <= n <= N_MAX:
+        raise bad("n", n, f"an integer from 0 to {N_MAX}")
+    if w == "guest" and n != 0:
+        raise bad("n", n, "only 0 with workload guest (its chain lengths come from the "
+                  "guest histogram)")
+    if w != "guest" and n == 0:
+        raise bad("n", n, f"an integer from 1 to {N_MAX} for workload {w}")
+    heads = c.get("heads")
+    if not _is_int(heads) or not 1 <= heads <= HEADS_MAX:
+        raise bad("heads", heads, f"an integer from 1 to {HEADS_MAX}")
+    seed = c.get("seed")
+    if not _is_int(seed) or not 0 <= seed <= (1 << 63) - 1:
+        raise bad("seed", seed, f"an integer from 0 to {(1 << 63) - 1}")
+    max_sptes, max_bytes, prefix = caps_for(options, backend)
+    if w != "guest" and heads * max(n, 1) > max_sptes:    # guest: head_limit's histogram mean
+        raise bad("heads", heads, f"heads * n <= {prefix}max_sptes ({max_sptes}) at n = {n}: "
+                  f"at most {max_sptes // max(n, 1)}")
+    limit, why = head_limit(w, c["variant"], c["ext"], n, options, backend)
+    if heads > limit:
+        raise bad("heads", heads, f"at most {limit} heads for {c['variant']}@{c['ext']} at "
+                  f"n = {n} ({why})")
+
+
 def expand(cfg: SweepConfig, caches: dict, cpu: int, backend: str | None = None
            ) -> list[Planned]:
     """Every distinct case of the union of the grids, in grid order.
@@ -659,6 +747,9 @@ def expand(cfg: SweepConfig, caches: dict, cpu: int, backend: str | None = None
                 key = case_key(case)
                 if key in seen:
                     continue
+                check_case(case, cfg.options, backend,
+                           lambda k, v, a: _bad(f"{g.key}.{k} (at {variant}@{ext} n={n})",
+                                                v, a))
                 seen.add(key)
                 out.append(Planned(case=case, grid=g.name,
                                    target=None if _is_int(target) else target,

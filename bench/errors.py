@@ -1,5 +1,7 @@
 """The one error type the CLI turns into a single line and exit status 2."""
 
+import os
+
 
 class UsageError(Exception):
     """Bad input of any kind: the message names the bad value and what is allowed."""
@@ -8,21 +10,87 @@ class UsageError(Exception):
 EXIT_USAGE = 2
 
 
-def read_user_text(path, what: str) -> str:
-    """A file the user named (a config, an op file), as UTF-8 text; any way it
-    cannot be read is one UsageError naming `what` and the path."""
-    from pathlib import Path
+# What the suite reads at most from one file a user names (docs/limits.md).
+LIMITS = {
+    "ops file": 16 << 20,
+    "config": 1 << 20,
+    "meta.json": 64 << 20,
+    "check.json": 16 << 20,
+}
 
+
+def _mib(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n} bytes"
+
+
+def read_stream(stream, what: str, limit: int) -> bytes:
+    """At most limit bytes of an open binary stream (stdin): an endless one is
+    refused after limit + 1 bytes, never read until memory runs out."""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise UsageError(f"{what} is larger than {_mib(limit)}: at most {_mib(limit)} "
+                         "is allowed")
+    return data
+
+
+def read_user_bytes(path, what: str, limit: int | None = None) -> bytes:
+    """A file the user named, as bytes: a regular file of at most limit bytes.
+    A directory, a device, a FIFO or a socket is refused before anything is
+    read (a FIFO is opened without waiting for a writer), and no more than
+    limit + 1 bytes are ever read."""
+    import stat
+
+    limit = LIMITS.get(what, 64 << 20) if limit is None else limit
     where = f"{what} {str(path)!r}"
     try:
-        return Path(path).read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise UsageError(f"{where} not found: no such file") from None
     except IsADirectoryError:
         raise UsageError(f"{where} is a directory, not a file") from None
     except PermissionError:
         raise UsageError(f"{where} cannot be read: permission denied") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{where} is not text (UTF-8 expected)") from None
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{where} cannot be read: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise UsageError(f"{where} is a directory, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else
+                    "a socket" if stat.S_ISSOCK(st.st_mode) else "a device")
+            hint = " (a stream goes to stdin: give '-')" if what == "ops file" else ""
+            raise UsageError(f"{where} is {kind}, not a regular file: a regular file of at "
+                             f"most {_mib(limit)} is allowed{hint}")
+        if st.st_size > limit:
+            raise UsageError(f"{where} is larger than {_mib(limit)} ({st.st_size} bytes): "
+                             f"at most {_mib(limit)} is allowed")
+        chunks, total = [], 0
+        while total <= limit:
+            b = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not b:
+                break
+            chunks.append(b)
+            total += len(b)
+        if total > limit:
+            raise UsageError(f"{where} is larger than {_mib(limit)}: at most {_mib(limit)} "
+                             "is allowed")
+        return b"".join(chunks)
     except OSError as e:
         raise UsageError(f"{where} cannot be read: {e.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def decode_text(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{where} is not text (UTF-8 expected; bad byte at offset "
+                         f"{e.start})") from None
+
+
+def read_user_text(path, what: str, limit: int | None = None) -> str:
+    """A file the user named (a config, an op file), as UTF-8 text; any way it
+    cannot be read is one UsageError naming `what` and the path."""
+    return decode_text(read_user_bytes(path, what, limit), f"{what} {str(path)!r}")

@@ -1057,6 +1057,9 @@ def check_out(out: str) -> Path:
         raise UsageError(f"import: --out {out!r}: a file name ending in .c is allowed")
     if p.is_dir():
         raise UsageError(f"import: --out {out!r} is a directory: a .c file path is allowed")
+    from .results import _regular_or_absent
+
+    _regular_or_absent(p, "import: --out")
     if not p.parent.is_dir():
         raise UsageError(f"import: --out {out!r}: directory {str(p.parent)!r} does not exist")
     if not os.access(p.parent, os.W_OK):

@@ -40,6 +40,7 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     An output that cannot be written (no permission, a directory or a file in
     the way, a full or read-only file system) is a UsageError naming it."""
     path = Path(path)
+    _regular_or_absent(path, "cannot write")
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +57,20 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _regular_or_absent(path: Path, what: str) -> None:
+    """An output path may be absent or a regular file: a device, FIFO or socket
+    there is never replaced by a rename (nor written through)."""
+    import stat
+
+    try:
+        st = path.stat()
+    except OSError:
+        return
+    if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{what} {str(path)!r}: it is a device, FIFO or socket: a regular "
+                         "file path is allowed")
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -93,6 +108,7 @@ def check_output_file(path: str | Path, flag: str = "--out") -> Path:
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"{flag} {str(p)!r} is a directory: a file path is allowed")
+    _regular_or_absent(p, flag)
     base = _nearest_existing(p.parent)      # written by a rename beside it
     if not base.is_dir():
         raise UsageError(f"{flag} {str(p)!r}: {str(base)!r} is not a directory")
@@ -135,24 +151,54 @@ class RunDir:
         self.write_meta({**meta, "status": "incomplete"})
 
     def write_meta(self, meta: dict) -> None:
-        atomic_write(self.path / "meta.json", json.dumps(meta, indent=2, default=str))
+        """meta.json at the current format version (bench.meta.FORMAT_VERSION),
+        checked against its schema before it is written."""
+        from .meta import MetaError, current
+
+        try:
+            meta = current(json.loads(json.dumps(meta, default=str)))
+        except MetaError as e:
+            raise ValueError(f"meta.json for {str(self.path)!r} would not hold: {e}") from None
+        atomic_write(self.path / "meta.json", json.dumps(meta, indent=2))
 
     def read_meta(self) -> dict:
+        """meta.json, bounded, parsed, migrated to the current format version
+        and checked against its schema: any fault is one UsageError naming
+        the field and what is allowed."""
+        from .errors import decode_text, read_user_bytes
+        from .meta import MetaError, current
+
         p = self.path / "meta.json"
+        if not p.exists() and not p.is_symlink():
+            raise UsageError(f"{str(self.path)!r} is not a run directory (no meta.json)")
+        if p.is_dir():
+            raise UsageError(f"{str(p)!r} is a directory: a run's meta.json file is needed")
+        text = decode_text(read_user_bytes(p, "meta.json"), f"{str(p)!r}")
         try:
-            meta = json.loads(p.read_text())
-        except FileNotFoundError:
-            raise UsageError(f"{str(self.path)!r} is not a run directory (no meta.json)") from None
-        except IsADirectoryError:
-            raise UsageError(f"{str(p)!r} is a directory: a run's meta.json file is "
-                             "needed") from None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise UsageError(f"{str(p)!r} is corrupt: not valid JSON") from None
-        except OSError as e:
-            raise UsageError(f"{str(p)!r} cannot be read: {e.strerror}") from None
+            meta = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"{str(p)!r} is corrupt: not valid JSON ({e.msg} at line "
+                             f"{e.lineno})") from None
+        except RecursionError:
+            raise UsageError(f"{str(p)!r} is corrupt: values nested too deeply: the "
+                             "meta.json rmapbench writes is allowed") from None
         if not isinstance(meta, dict):
             raise UsageError(f"{str(p)!r} is corrupt: a JSON object is allowed")
-        return meta
+        try:
+            return current(meta)
+        except MetaError as e:
+            raise UsageError(f"{str(p)!r} is corrupt: {e}") from None
+        except RecursionError:
+            raise UsageError(f"{str(p)!r} is corrupt: values nested too deeply") from None
+
+    def is_complete(self) -> bool:
+        """A finalized run: meta.json says complete AND results.parquet is there
+        (a complete run whose results were deleted is not complete)."""
+        try:
+            meta = self.read_meta()
+        except UsageError:
+            return False
+        return meta.get("status") == "complete" and (self.path / "results.parquet").is_file()
 
     def write_case(self, key: str, rows: list[dict], pyperf_json: str | None = None) -> None:
         """Persist one finished case; the parquet part goes last."""
@@ -173,8 +219,9 @@ class RunDir:
     def finished_keys(self) -> set[str]:
         if not self.parts.is_dir():
             return set()
+        # only regular files: a FIFO or device named like a part is never read
         return {p.name[: -len(".parquet")] for p in self.parts.glob("*.parquet")
-                if not p.name.startswith(".")}
+                if not p.name.startswith(".") and p.is_file()}
 
     def finalize(self, meta: dict, keys: list[str] | None = None) -> None:
         """Concatenate the parts into results.parquet and pyperf.json, then
@@ -200,6 +247,147 @@ class RunDir:
         if pyperf_parts:
             atomic_write(self.path / "pyperf.json", merge_pyperf(pyperf_parts))
         self.write_meta({**meta, "status": "complete", "cases": len(frames)})
+
+
+# -- results.parquet: its schema, checked on load ------------------------------
+
+RESULTS_LIMIT = 4 << 30      # bytes of one results.parquet, at most
+UNITS = ["ns/op", "events/op"]
+# columns whose values are whole numbers, with their allowed range
+INT_COLUMNS = {"ext": (2, 64), "n": (0, 1 << 20), "heads": (1, 1 << 26),
+               "seed": (0, (1 << 63) - 1), "cpu": (0, 1 << 16), "ops": (1, 1 << 62),
+               "loops": (1, 1 << 62), "process": (0, 1 << 30), "sample": (0, 1 << 40)}
+STR_COLUMNS = ["run_id", "host", "backend", "workload", "phase", "variant", "order", "alloc",
+               "metric", "unit"]
+
+
+def _results_bad(where: str, col: str, value, row: int, allowed: str) -> UsageError:
+    if value is None or (isinstance(value, float) and value != value):
+        return UsageError(f"{where} column {col!r} holds null (row {row}): {allowed} "
+                          "is allowed")
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            value = value.item()        # a numpy scalar, shown as the plain value
+        except (ValueError, TypeError):
+            pass
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return UsageError(f"{where} column {col!r} holds {shown} (row {row}): {allowed} "
+                      "is allowed")
+
+
+def check_results(df, where: str):
+    """results.parquet's schema (docs/internals.md section 4) on a loaded
+    DataFrame: every column present, no nulls where a value is needed,
+    numbers finite and in range, names from their lists.  Returns df with
+    the number columns as numbers."""
+    import numpy as np
+    import pandas as pd
+
+    from .backends import NAMES as BACKENDS
+    from .variants import NAME_RE
+    from .workloads import ALLOCS, ORDERS, PHASES
+
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise UsageError(f"{where} lacks column(s) {', '.join(missing)}: the schema needs "
+                         f"{', '.join(COLUMNS + EXTRA_COLUMNS)}")
+    if df.empty:
+        raise UsageError(f"{where} has no rows: a run with at least one measured value is "
+                         "needed")
+
+    def first_bad(col, mask, allowed):
+        if mask.any():
+            i = int(np.flatnonzero(np.asarray(mask))[0])
+            raise _results_bad(where, col, df[col].iloc[i], i, allowed)
+
+    for col in STR_COLUMNS:
+        s = df[col]
+        first_bad(col, ~s.map(lambda v: isinstance(v, str) and v != ""), "a non-empty string")
+    first_bad("backend", ~df["backend"].isin(BACKENDS[1:]), ", ".join(BACKENDS[1:]))
+    first_bad("workload", ~df["workload"].isin(list(PHASES)), ", ".join(PHASES))
+    ok_phase = [ph in PHASES.get(w, ()) for w, ph in zip(df["workload"], df["phase"])]
+    first_bad("phase", ~np.asarray(ok_phase, dtype=bool),
+              "the phases of the row's workload (" +
+              "; ".join(f"{w}: {', '.join(p)}" for w, p in PHASES.items()) + ")")
+    first_bad("order", ~df["order"].isin(ORDERS), ", ".join(ORDERS))
+    first_bad("alloc", ~df["alloc"].isin(ALLOCS), ", ".join(ALLOCS))
+    first_bad("unit", ~df["unit"].isin(UNITS), ", ".join(UNITS))
+    first_bad("variant", ~df["variant"].map(lambda v: bool(NAME_RE.fullmatch(v))),
+              "a variant name (letters, digits and ._+-)")
+    for col, (lo, hi) in INT_COLUMNS.items():
+        s = df[col]
+        if not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)):
+            num = pd.to_numeric(s.map(lambda v: v if isinstance(v, (int, float)) and
+                                      not isinstance(v, bool) else None), errors="coerce")
+        else:
+            num = s.astype(float)
+        f = num.astype(float)
+        first_bad(col, ~np.isfinite(f) | (f != np.floor(f)) | (f < lo) | (f > hi),
+                  f"whole numbers from {lo} to {hi}")
+        df[col] = num.astype("int64")
+    for col, ok, allowed in (("value", lambda f: np.isfinite(f), "finite numbers"),
+                             ("enabled_ratio", lambda f: np.isnan(f) | ((f >= 0) & (f <= 1.000001)),
+                              "a fraction from 0 to 1, or null")):
+        s = df[col]
+        if pd.api.types.is_bool_dtype(s) or not (pd.api.types.is_numeric_dtype(s)
+                                                   or s.isna().all()):
+            first_bad(col, ~s.map(lambda v: v is None or (isinstance(v, (int, float))
+                                                        and not isinstance(v, bool))),
+                      allowed)
+        f = pd.to_numeric(s, errors="coerce").astype(float)
+        first_bad(col, ~ok(f), allowed)
+        df[col] = f
+    if "simulated" in df.columns:
+        first_bad("simulated", ~df["simulated"].map(lambda v: isinstance(v, (bool, np.bool_))),
+                  "true or false")
+        wrong = df["simulated"].astype(bool) != (df["backend"] == "sim")
+        if wrong.any():
+            i = int(np.flatnonzero(np.asarray(wrong))[0])
+            raise UsageError(f"{where} row {i} has backend {df['backend'].iloc[i]!r} with "
+                             f"simulated={bool(df['simulated'].iloc[i])}: simulated must be "
+                             "true exactly for backend sim")
+    if "footprint" in df.columns:
+        s = df["footprint"]
+        f = pd.to_numeric(s, errors="coerce").astype(float) \
+            if not pd.api.types.is_bool_dtype(s) else s.astype(float) * np.nan
+        first_bad("footprint", (s.notna() & ~np.isfinite(f)) | (f < 0),
+                  "a size in bytes (>= 0) or null")
+        df["footprint"] = f
+    return df
+
+
+def load_results(path: str | Path):
+    """A run's results.parquet as a DataFrame, bounded and checked against the
+    schema: any fault is one UsageError naming the column, the value and what
+    is allowed."""
+    import stat
+
+    import pandas as pd
+    import pyarrow
+
+    res = Path(path)
+    where = repr(str(res))
+    try:
+        st = res.stat()
+    except FileNotFoundError:
+        raise UsageError(f"{where} is missing: a finalized run's results.parquet is "
+                         "needed") from None
+    except OSError as e:
+        raise UsageError(f"{where} cannot be read: {e.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{where} is not a regular file: a parquet file is allowed")
+    if st.st_size > RESULTS_LIMIT:
+        raise UsageError(f"{where} is larger than {RESULTS_LIMIT >> 30} GiB: at most that "
+                         "is allowed")
+    try:
+        df = pd.read_parquet(res)
+    except (OSError, ValueError, TypeError, KeyError, IndexError,
+            pyarrow.ArrowException) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(f"{where} is not readable parquet ({first[:120]}): the "
+                         "results.parquet rmapbench writes is allowed") from None
+    return check_results(df, where)
 
 
 def merge_pyperf(paths: list[Path]) -> str:

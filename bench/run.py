@@ -8,23 +8,16 @@ is also written as a run directory (results.parquet, pyperf.json, meta.json).
 
 from __future__ import annotations
 
-import re
 import sys
 
 from .errors import UsageError
 
 
 def _int(name: str, text: str, lo: int, hi: int | None = None) -> int:
-    # plain ASCII decimal: int() would also take '1_000', '+5' and other scripts' digits
-    allowed = f"{lo} to {hi}" if hi is not None else f">= {lo}"
-    shown = text if not isinstance(text, str) or len(text) <= 40 else text[:40] + "..."
-    if not isinstance(text, str) or not re.fullmatch(r"-?[0-9]+", text):
-        raise UsageError(f"bad {name} {shown!r}: an integer {allowed} (decimal digits) "
-                         "is allowed")
-    v = int(text) if len(text) <= 40 else None
-    if v is None or v < lo or (hi is not None and v > hi):
-        raise UsageError(f"{name} {shown} out of range: {allowed} is allowed")
-    return v
+    """Every integer option: bench.values.parse_int (ASCII decimal, a stated range)."""
+    from .values import parse_int
+
+    return parse_int(name, text, lo, hi)
 
 
 def cases_from_args(args) -> list[dict]:
@@ -38,8 +31,12 @@ def cases_from_args(args) -> list[dict]:
         raise UsageError(f"unknown order {args.order!r}: allowed are {', '.join(ORDERS)}")
     if args.alloc not in ALLOCS:
         raise UsageError(f"unknown alloc {args.alloc!r}: allowed are {', '.join(ALLOCS)}")
-    n = _int("--n", args.n, 0, 1 << 20)
-    heads = _int("--heads", args.heads, 1, 1 << 26)
+    from .config import HEADS_MAX, N_MAX
+
+    # --n defaults to 16, and to 0 for guest (whose chain lengths are its own)
+    n_text = args.n if args.n is not None else ("0" if args.workload == "guest" else "16")
+    n = _int("--n", n_text, 0, N_MAX)
+    heads = _int("--heads", args.heads, 1, HEADS_MAX)
     seed = _int("--seed", args.seed, 0, (1 << 63) - 1)     # as a sweep config's seed
     cases = []
     for v in variants:
@@ -48,6 +45,19 @@ def cases_from_args(args) -> list[dict]:
                       "heads": heads, "order": args.order, "alloc": args.alloc,
                       "seed": seed})
     return cases
+
+
+def _bad_option(key: str, value, allowed: str) -> UsageError:
+    return UsageError(f"bad --{key} {value!r}: {allowed} is allowed")
+
+
+def check_cases(cases: list[dict], backend: str | None = None) -> None:
+    """The sweep's validator (bench.config.check_case) under the default caps,
+    named as `run`'s options."""
+    from .config import check_case
+
+    for c in cases:
+        check_case(c, None, backend, _bad_option)
 
 
 PYPERF_INT_OPTIONS = ("processes", "values", "warmups", "loops")
@@ -70,18 +80,18 @@ def pyperf_args_from(args) -> list[str]:
             hi = 1 << 30 if name == "loops" else 1000
             out += [f"--{name}", str(_int(f"--{name}", v, lo, hi))]
     if getattr(args, "min_time", None) is not None:
-        try:
-            t = float(args.min_time)
-        except ValueError:
-            t = -1.0
-        if not 0 < t <= 60:
-            raise UsageError(f"bad --min-time {args.min_time!r}: seconds, more than 0 and at most 60")
+        from .values import parse_number
+
+        t = parse_number("--min-time", args.min_time, 0.0, 60.0,
+                         allowed="seconds, more than 0 and at most 60")
         out += ["--min-time", repr(t)]
     return out
 
 
 def timing_options(args) -> tuple[float | None, float | None]:
     """(precision, budget) from --precision/--budget, checked before anything runs."""
+    from .values import parse_number
+
     out = []
     for name, lo, hi, allowed in (("precision", 0.0, 1.0, "a fraction above 0 and below 1 "
                                    "(0.01 = 1%)"),
@@ -90,13 +100,8 @@ def timing_options(args) -> tuple[float | None, float | None]:
         if v is None:
             out.append(None)
             continue
-        try:
-            x = float(v)
-        except ValueError:
-            x = float("nan")
-        if not lo < x < hi and not (name == "budget" and x == hi):
-            raise UsageError(f"bad --{name} {v!r}: {allowed}")
-        out.append(x)
+        out.append(parse_number(f"--{name}", v, lo, hi, hi_open=name == "precision",
+                                allowed=allowed))
     return out[0], out[1]
 
 
@@ -194,13 +199,12 @@ def overhead_line(df) -> str | None:
 
 
 def cmd_run(args) -> int:
-    import pandas as pd
-
     from .meta import build_meta, now
     from .results import RunDir, case_key, check_output_dir
     from .runner import make_plan, new_run_id, prepare_kernels
 
     cases = cases_from_args(args)
+    check_cases(cases)
     if args.crosscheck is not None:
         from .perfstat import check_crosscheck_arg
         check_crosscheck_arg(args.crosscheck)
@@ -210,6 +214,7 @@ def cmd_run(args) -> int:
     plan = make_plan(args.backend, events=args.events, cpu=args.cpu,
                      pyperf_args=pyperf_args_from(args), sim_profile=args.sim_profile,
                      cflags=args.cflags, precision=precision, budget=budget)
+    check_cases(cases, plan.backend)      # the backend's own caps (sim: tighter)
     prepare_kernels(plan, cases)
     print(f"backend: {plan.backend} ({plan.reason}); pinned to CPU {plan.cpu}", file=sys.stderr)
     if plan.sim_profile:
@@ -237,10 +242,28 @@ def cmd_run(args) -> int:
     def note(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    for case, rows, pyperf_text in measure_group(cases, plan, run_id, host, progress, note):
-        all_rows += rows
+    from .sweep import Interrupted, SignalGuard
+
+    # SIGINT/SIGTERM/SIGHUP: the pinned workers (and valgrind) are killed, the
+    # temporary directories removed on the way out, a run directory is left
+    # "incomplete" with the signal named, and the exit status is 128+signal
+    guard = SignalGuard()
+    try:
+        with guard:
+            measured = measure_group(cases, plan, run_id, host, progress, note)
+            with guard.protect():
+                for case, rows, pyperf_text in measured:
+                    all_rows += rows
+                    if rundir:
+                        rundir.write_case(case_key(case), rows, pyperf_text)
+    except Interrupted as e:
         if rundir:
-            rundir.write_case(case_key(case), rows, pyperf_text)
+            rundir.write_meta({**meta, "status": "incomplete", "interrupted": e.name})
+        print(f"rmapbench: run interrupted by {e.name}: its worker processes were stopped"
+              + (f"; {rundir.path} is left incomplete" if rundir else ""), file=sys.stderr)
+        return 128 + e.signum
+    import pandas as pd
+
     df = pd.DataFrame(all_rows)
     print_tables(df, cases[0]["variant"])
     line = overhead_line(df)
@@ -268,7 +291,7 @@ def register(sub) -> None:
     p = sub.add_parser("run", help="measure one case per variant, print per-phase tables")
     p.add_argument("--variant", required=True, help="comma-separated variants")
     p.add_argument("--workload", default="fork")
-    p.add_argument("--n", default="16", help="sptes per head")
+    p.add_argument("--n", help="sptes per head (default 16; guest: 0)")
     p.add_argument("--heads", default="1000")
     p.add_argument("--ext", help="slots per descriptor (default: each variant's own)")
     p.add_argument("--order", default="fifo", help="exit order: fifo, lifo, random")

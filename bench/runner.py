@@ -65,12 +65,10 @@ class Plan:
 
 
 def _check_cpu(cpu) -> int:
+    from .values import parse_int
+
     allowed = hostmod.online_cpus()
-    try:
-        cpu = int(cpu)
-    except (TypeError, ValueError):
-        raise UsageError(f"bad --cpu {cpu!r}: one of the CPUs this process may run on, "
-                         f"{allowed}") from None
+    cpu = parse_int("--cpu", cpu, 0, max(allowed) if allowed else 0)
     if cpu not in allowed:
         raise UsageError(f"--cpu {cpu} is not available: allowed are {allowed}")
     return cpu

@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 import time
 
-from .errors import UsageError
 
 CASES = [
     {"workload": "fork", "n": 1, "heads": 16384},
@@ -41,13 +40,9 @@ Z_POWER = 1.959964 + 1.644854   # two-sided 5% test, 95% power
 def parse_chains(text: str | None) -> list[int]:
     if text is None:
         return list(CHAINS)
-    out = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part.isdigit() or not 1 <= int(part) <= 4096:
-            raise UsageError(f"bad --chains {text!r}: comma-separated integers from 1 to 4096")
-        out.append(int(part))
-    return out
+    from .values import parse_int_list
+
+    return parse_int_list("--chains", text, 1, 4096)
 
 
 def run(plan, variant: str, ext: int | None = None, chains=None, repeats: int = 1,

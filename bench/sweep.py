@@ -324,6 +324,12 @@ def check_parts(rundir, keys: list[str]) -> None:
     import pyarrow
     import pyarrow.parquet as pq
 
+    if rundir.parts.is_dir():
+        for p in sorted(rundir.parts.iterdir()):
+            if not p.name.startswith(".") and not p.is_file() and not p.is_dir():
+                raise UsageError(f"{str(p)!r} in the run's parts is a device, FIFO or socket: "
+                                 "only the part files a sweep writes are allowed; remove it and "
+                                 "--resume again")
     for k in sorted(rundir.finished_keys() & set(keys)):
         p = rundir.parts / f"{k}.parquet"
         try:
@@ -381,12 +387,11 @@ def cmd_sweep(args) -> int:
         raise UsageError(f"backend {backend} now picks {plan.backend}, but the run in "
                          f"{str(out)!r} was measured with {stored['backend']['chosen']}: "
                          "a run keeps one backend; start a new run with another --out")
+    planned = expand(cfg, plan.caches, plan.cpu, plan.backend)    # validated before any line
     note = f" ({plan.reason})" if plan.requested == "auto" else ""
     _say(f"backend: {plan.backend}{note}; pinned to CPU {plan.cpu}")
     if plan.sim_profile:
         _say(f"sim cache profile: {plan.sim_profile} ({plan.sim_profile_reason})")
-
-    planned = expand(cfg, plan.caches, plan.cpu, plan.backend)
     if args.list:
         return _print_list(cfg, plan, planned)
     if stored is not None:
@@ -446,7 +451,7 @@ def _run(args, out, cfg, plan, cases, stored, caps, planned) -> int:
     todo = [(k, c) for k, c in zip(keys, cases) if k not in done]
     skipped = len(cases) - len(todo)
 
-    if stored is not None and not todo and stored.get("status") == "complete":
+    if stored is not None and not todo and rundir.is_complete():
         _say(f"nothing to measure: all {len(cases)} cases of {out} are finished and the run "
              "is complete")
         _say(str(out), sys.stdout)

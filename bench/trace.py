@@ -45,14 +45,27 @@ def _int(tok: str, what: str, lo: int, hi: int, where: str) -> int:
     return v
 
 
+_BLANKS = re.compile(r"[ \t]+")
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines split on '\n' only (str.splitlines would also split on form
+    feeds, vertical tabs, '\x1c'..'\x1e', '\x85' and U+2028/2029); a '\r'
+    before the '\n' is dropped."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+
+
 def parse_ops(lines: Iterable[str], source: str = "<ops>") -> list[tuple]:
     ops = []
     for no, raw in enumerate(lines, 1):
-        line = raw.strip()
+        line = raw.strip(" \t")        # ASCII blanks only: any other character is content
         if not line or line.startswith("#"):
             continue
         where = f"{source}:{no}"
-        tok = line.split()
+        tok = _BLANKS.split(line)
         op = tok[0]
         if op not in ARITY:
             raise UsageError(f"{where}: unknown op {_clip(op, 20)} in {_clip(line)} "
@@ -70,14 +83,21 @@ def parse_ops(lines: Iterable[str], source: str = "<ops>") -> list[tuple]:
 
 
 def read_ops(path: str) -> list[tuple]:
+    """An op file (or '-' for stdin), at most LIMITS["ops file"] bytes."""
+    from .errors import LIMITS, decode_text, read_stream
+
     if path == "-":
+        if sys.stdin is None:
+            raise UsageError("ops from stdin: standard input is closed: give an op file, or "
+                             "pipe the ops in")
         try:
-            text = sys.stdin.buffer.read().decode("utf-8")
-        except UnicodeDecodeError:
-            raise UsageError("ops from stdin are not text (UTF-8 expected)") from None
-        return parse_ops(text.splitlines(), "<stdin>")
+            data = read_stream(sys.stdin.buffer, "ops from stdin", LIMITS["ops file"])
+        except OSError as e:
+            raise UsageError(f"ops from stdin cannot be read: {e.strerror}: give an op "
+                             "file, or pipe the ops in") from None
+        return parse_ops(split_lines(decode_text(data, "ops from stdin")), "<stdin>")
     text = read_user_text(path, "ops file")
-    return parse_ops(text.splitlines(), path)
+    return parse_ops(split_lines(text), path)
 
 
 def replay(target, ops: list[tuple]) -> list[dict]:

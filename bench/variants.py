@@ -22,7 +22,9 @@ from pathlib import Path
 
 from .errors import UsageError
 
-NATIVE_DIR = Path(__file__).resolve().parent.parent / "native"
+from .paths import native_dir
+
+NATIVE_DIR = native_dir()
 EXT_MIN, EXT_MAX = 2, 64
 USER_DEFAULT_EXT = 14           # a user's file: the kernel's EXT since 2021
 ENV = "RMAPBENCH_USER_VARIANTS"
@@ -161,11 +163,14 @@ def add_user_variant(spec: str, cflags: str | None = None) -> str:
     if not path.suffix == ".c":
         raise UsageError(f"variant file {spec!r} is not a .c file: a variant is one C file "
                          "(docs/variants.md)")
+    from .errors import read_user_bytes
+
+    if path.exists():
+        read_user_bytes(path, "variant file", 4 << 20)    # a regular, readable, bounded file
     try:
         path = path.resolve(strict=True)
-        path.read_bytes()
-    except OSError as e:
-        raise UsageError(f"variant file {spec!r} cannot be read ({e.strerror or e}): "
+    except (OSError, RuntimeError) as e:
+        raise UsageError(f"variant file {spec!r} cannot be read ({getattr(e, 'strerror', None) or e}): "
                          "give the path of an existing .c file") from None
     if not path.is_file():
         raise UsageError(f"variant file {spec!r} is not a file: give the path of a .c file")
@@ -203,7 +208,12 @@ def parse_variants(text: str) -> list[str]:
     if not text.strip() or any(not v for v in names_):
         raise UsageError(
             f"bad variant list {text!r}: give names separated by commas, from {_allowed()}")
-    return [check_variant(v) for v in names_]
+    out = [check_variant(v) for v in names_]
+    for i, v in enumerate(out):
+        if v in out[:i]:
+            raise UsageError(f"bad variant list {text!r}: {names_[i]!r} names {v!r} a second "
+                             "time: each variant once is allowed")
+    return out
 
 
 def get(name: str) -> Variant:
@@ -231,10 +241,7 @@ def layout(name: str, ext: int | None = None):
 
 
 def check_ext(ext: int | str) -> int:
-    try:
-        value = int(ext)
-    except (TypeError, ValueError):
-        raise UsageError(f"bad EXT {ext!r}: an integer from {EXT_MIN} to {EXT_MAX} is allowed") from None
-    if not EXT_MIN <= value <= EXT_MAX:
-        raise UsageError(f"EXT {value} out of range: {EXT_MIN} to {EXT_MAX} is allowed")
-    return value
+    """EXT as given (an int, or a string typed by the user: bench.values.parse_int)."""
+    from .values import parse_int
+
+    return parse_int("EXT", ext, EXT_MIN, EXT_MAX)

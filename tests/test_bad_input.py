@@ -102,7 +102,7 @@ def test_sweep_config_values(extra, needles, tmp_path):
 def _stored(tmp_path, **change):
     out = tmp_path / "run"
     (out / "parts").mkdir(parents=True)
-    meta = {"run_id": "r1", "status": "incomplete",
+    meta = {"run_id": "r1", "status": "incomplete", "host": {"name": "h"},
             "backend": {"requested": "time", "chosen": "time"},
             "config": {"source": "c.toml", "text": TOML},
             "sweep": {"host": "h", "total": 1, "cases": [CASE], "sessions": []}}
@@ -119,7 +119,8 @@ def _stored(tmp_path, **change):
     ({"backend": None}, ["meta.json", "corrupt", "backend"]),
     ({"sweep": {"host": "h", "cases": [{**CASE, "n": -5}]}}, ["sweep.cases[0].n -5", "0 to"]),
     ({"sweep": {"host": "h", "cases": [{"x": 1}]}}, ["sweep.cases[0].workload", "fork"]),
-    ({"config": 5}, ["holds no sweep run"]),
+    ({"config": 5}, ["field config is 5", "an object or null"]),
+    ({"config": {"x": 1}}, ["holds no sweep run"]),
 ])
 def test_resume_damaged_meta(change, needles, tmp_path):
     out = _stored(tmp_path, **change)
@@ -189,13 +190,14 @@ def _damage(run, **cols):
     df.to_parquet(run / "results.parquet")
 
 
-@pytest.mark.parametrize("col,value", [("value", float("nan")), ("value", float("inf")),
-                                       ("heads", float("nan"))])
-def test_report_non_finite_numbers(col, value, tmp_path):
+@pytest.mark.parametrize("col,value,allowed", [("value", float("nan"), "finite numbers"),
+                                               ("value", float("inf"), "finite numbers"),
+                                               ("heads", float("nan"), "whole numbers")])
+def test_report_non_finite_numbers(col, value, allowed, tmp_path):
     run = write_run(tmp_path / "r", variants=["old"], ns=[4])
     _damage(run, **{col: value})
-    assert_usage_error(run_cli("report", run, "--out", tmp_path / "rep"), repr(col),
-                       "finite numbers")
+    assert_usage_error(run_cli("report", run, "--out", tmp_path / "rep"), repr(col), allowed)
+    assert not (tmp_path / "rep").exists()
 
 
 def test_report_meta_is_a_directory(tmp_path):
