@@ -177,7 +177,7 @@ def test_pmu_syntax_refuses_what_perf_refuses():
 
 
 @pytest.mark.parametrize("argv,shown", [
-    (["events", ""], "empty event name"),
+    (["events", ""], "an empty value is not allowed"),
     (["events", "L1-icache-stores"], "'L1-icache-stores'"),
     (["events", "msr/event=zz/"], "'zz'"),
     (["events", "msr/event=0x1,nosuch=2/"], "'nosuch'"),

@@ -18,6 +18,9 @@ import pytest
 from bench.build import ROOT
 from bench.results import COLUMNS, RunDir
 
+# the least meta.json its schema (bench.meta.check_meta) allows
+META = {"run_id": "r", "host": {"name": "h"}, "tuning_warnings": [],
+        "backend": {"requested": "time", "chosen": "time", "reason": None}}
 ROW = {c: 0 for c in COLUMNS} | {"run_id": "r", "host": "h", "backend": "time",
                                  "workload": "walk", "phase": "walk", "variant": "old",
                                  "order": "fifo", "alloc": "bump", "metric": "time",
@@ -60,16 +63,17 @@ def test_begin_removes_stale_results_and_keeps_parts(tmp_path):
     (d / "results.parquet").write_bytes(b"stale results of an earlier run")
     (d / "pyperf.json").write_text("{}")
     (d / "parts" / "k.parquet").write_bytes(b"a finished case")
-    RunDir(d).begin({"run_id": "r"})
+    RunDir(d).begin(dict(META))
     assert not (d / "results.parquet").exists()
     assert not (d / "pyperf.json").exists()
     assert (d / "parts" / "k.parquet").read_bytes() == b"a finished case"
-    assert json.loads((d / "meta.json").read_text()) == {"run_id": "r", "status": "incomplete"}
+    got = json.loads((d / "meta.json").read_text())
+    assert got["status"] == "incomplete" and got["run_id"] == "r"
 
 
 def test_write_case_writes_pyperf_part_then_parquet_part(tmp_path):
     d = tmp_path / "run"
-    RunDir(d).begin({"run_id": "r"})
+    RunDir(d).begin(dict(META))
     proc = _write_case_killed(d, 0)             # 0: never killed
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["rename", "k.pyperf.json", "rename", "k.parquet", "done"]
@@ -84,7 +88,7 @@ def test_killed_inside_write_case_leaves_no_finished_mark(tmp_path, kill_at, lef
     second: the pyperf part alone, complete, and the case is not finished,
     so a resume measures it again and finalize never merges that part."""
     d = tmp_path / "run"
-    RunDir(d).begin({"run_id": "r"})
+    RunDir(d).begin(dict(META))
     proc = _write_case_killed(d, kill_at)
     assert proc.returncode == -9, proc.stdout + proc.stderr
     assert _visible(d) == left
@@ -93,8 +97,8 @@ def test_killed_inside_write_case_leaves_no_finished_mark(tmp_path, kill_at, lef
     if left:
         assert (d / "parts" / "k.pyperf.json").read_text() == PYPERF
     with pytest.raises(ValueError, match="not finished"):
-        rd.finalize({"run_id": "r"}, ["k"])
-    rd.finalize({"run_id": "r"})
+        rd.finalize(dict(META), ["k"])
+    rd.finalize(dict(META))
     assert not (d / "pyperf.json").exists()
     assert len(pd.read_parquet(d / "results.parquet")) == 0
     assert json.loads((d / "meta.json").read_text())["cases"] == 0
