@@ -11,7 +11,7 @@ import sys
 def _cmd_report(args) -> int:
     from .report import write_report
 
-    path = write_report(args.dirs, out=args.out, baseline=args.baseline)
+    path = write_report(args.dirs, out=args.out, baseline=args.baseline, pair=args.pair)
     print(path)
     return 0
 
@@ -34,6 +34,9 @@ def register(subparsers) -> None:
                    help="finished run directories; several (e.g. hosts) merge into one report")
     r.add_argument("--baseline", default=role("baseline"), metavar="V",
                    help=f"series every other one is compared with (default: {role('baseline')})")
+    r.add_argument("--pair", metavar="A,B",
+                   help="the two series the headline and summary.txt compare, B against A "
+                        "(default: the baseline against the newest variant in the data)")
     r.add_argument("--out", metavar="DIR", help="output directory (default: the first DIR)")
     r.set_defaults(func=_cmd_report)
 

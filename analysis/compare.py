@@ -21,8 +21,8 @@ from . import fmt, stats
 from .findings import PHASE_ORDER, param_text
 from .load import load_runs
 from .render import Heading, Para, Table, to_html, to_markdown
-from .report import (_runs_table, _sort_keys, _varying, change_cell, comparison_table,
-                     resolve_out)
+from .report import resolve_out
+from .tables import comparison_table, runs_table, sort_keys, varying
 
 
 @dataclass
@@ -47,13 +47,13 @@ def text_lines(cmp: pd.DataFrame) -> list[str]:
         sim = bool(sim)
         metric = fmt.PRIMARY[sim] if fmt.PRIMARY[sim] in set(g["metric"]) else g["metric"].iloc[0]
         gm = g[g["metric"] == metric]
-        vary = _varying(gm)
+        vary = varying(gm)
         order = {lbl: i for i, lbl in enumerate(stats.labels(gm))}
         gm = gm.assign(_p=gm["phase"].map(lambda p: PHASE_ORDER.get(p, 9)),
                        _o=gm["label"].map(order))
         out.append(f"# {fmt.backend_words(be, sim)}; metric {metric}")
         rows = []
-        for _, c in gm.sort_values(["workload", "_p"] + _sort_keys(vary) + ["n", "_o"]).iterrows():
+        for _, c in gm.sort_values(["workload", "_p"] + sort_keys(vary) + ["n", "_o"]).iterrows():
             unit = fmt.per_op(metric, c["unit"])
             case = (f"{c['workload']} {c['phase']}" + "".join(param_text(k, c[k]) for k in vary)
                     + (f" n={int(c['n'])}" if c["n"] > 0 else "") + f" {c['label']}")
@@ -194,7 +194,7 @@ def compare_dirs(dir_a, dir_b, out=None, baseline: str | None = "auto", *,
                       "of the ratio of means; 'exact' = simulated counts", ""] + text_lines(cmp)
                      + aa_lines)
 
-    blocks: list = [Para(" ".join(s + "." for s in sides)), _runs_table(loaded),
+    blocks: list = [Para(" ".join(s + "." for s in sides)), runs_table(loaded),
                     Para("Change = mean of B / mean of A - 1 per op, per case, series and "
                          "metric (host ignored, so two hosts compare directly). Measured: 95% "
                          "bootstrap interval and Mann-Whitney U with Benjamini-Hochberg q < "
@@ -221,8 +221,8 @@ def compare_dirs(dir_a, dir_b, out=None, baseline: str | None = "auto", *,
                   "verdict": r["verdict_b"], "exact": r["exact"]}
             rows.append([fmt.backend_tag(r["backend"], r["exact"]), r["workload"], r["phase"],
                          f"{r['size_label_a']}, order={r['order']}, alloc={r['alloc']}",
-                         str(int(r["n"])), r["label"], r["metric"], change_cell(ca),
-                         change_cell(cb), "yes" if r["agree"] else "NO"])
+                         str(int(r["n"])), r["label"], r["metric"], fmt.change_cell(ca),
+                         fmt.change_cell(cb), "yes" if r["agree"] else "NO"])
         blocks.append(Table(f"headline metric of each series against {baseline}: A and B "
                             "(does the difference reproduce?)",
                             ["backend", "workload", "phase", "case (A)", "n", "series", "metric",
