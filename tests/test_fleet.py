@@ -43,7 +43,7 @@ def _inventory(tmp: Path, hosts: dict[str, Path]) -> Path:
 def _play(inv: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(ANSIBLE), "-i", str(inv), str(PLAYBOOK)], capture_output=True,
                           text=True, timeout=600, cwd=ROOT,
-                          env={**os.environ, "ANSIBLE_NOCOLOR": "1",
+                          env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_PIPELINING": "1",
                                "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
                                "ANSIBLE_LOCAL_TEMP": str(inv.parent / "ansible-tmp"),
                                "ANSIBLE_REMOTE_TEMP": str(inv.parent / "ansible-tmp"),
