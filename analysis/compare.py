@@ -67,6 +67,53 @@ def text_lines(cmp: pd.DataFrame) -> list[str]:
     return out
 
 
+def short_summary(cmp: pd.DataFrame, ra, rb, width: int = 80, max_lines: int = 40) -> str:
+    """compare-summary.txt: what a commit message quotes (at most 40 lines of
+    80 columns): the two runs, then per backend, workload and phase one line
+    at the case with the most n values (fifo/bump preferred) and its largest
+    n: the newest series' change B against A with its interval (measured) or
+    exact (simulated), and how many series changed significantly there."""
+    from .sections import CASE_PREF, newest
+
+    lines = [fmt.clip("rmapbench compare: B against A, per op (lower is better)", width),
+             fmt.clip(_side(ra, "A"), width), fmt.clip(_side(rb, "B"), width),
+             "measured: change of the mean [95% CI], n.s. = not significant; "
+             "sim: exact", ""]
+    series = newest(stats.labels(cmp), "")
+    for (be, sim), g in cmp.groupby(["backend", "exact"]):
+        sim = bool(sim)
+        metric = fmt.PRIMARY[sim] if fmt.PRIMARY[sim] in set(g["metric"]) else g["metric"].iloc[0]
+        g = g[g["metric"] == metric]
+        lines.append(fmt.clip(f"{fmt.backend_tag(be, sim)}: {metric} per op of {series} "
+                              "(k/m: series that differ, B vs A)", width))
+        for (wl, ph), c in sorted(g.groupby(["workload", "phase"]),
+                                  key=lambda kv: (kv[0][0], PHASE_ORDER.get(kv[0][1], 9))):
+            best = None
+            for key, k in c.groupby(["size", "order", "alloc"]):
+                case = dict(zip(["size", "order", "alloc"], key))
+                rank = (-k["n"].nunique(), sum(case[x] != v for x, v in CASE_PREF.items()), key[0])
+                if best is None or rank < best[0]:
+                    best = (rank, k)
+            k = best[1]
+            k = k[k["n"] == k["n"].max()]
+            changed = k["verdict"].isin([stats.VERDICT_BETTER, stats.VERDICT_WORSE]).sum()
+            r = k[k["label"] == series]
+            if r.empty:
+                r = k.iloc[:1]
+            r = r.iloc[0]
+            ch = (f"{fmt.pct(r['ratio'])}" if sim else
+                  f"{fmt.pct(r['ratio'])} {fmt.ci_pct(r['ci_lo'], r['ci_hi'])[4:-1].join('[]')}"
+                  + ("" if r["verdict"] in (stats.VERDICT_BETTER, stats.VERDICT_WORSE)
+                     else " n.s."))
+            n = f" n={int(r['n'])}" if r["n"] > 0 else ""
+            lines.append(fmt.clip(f"  {wl} {ph}{n} [{r['size_label']}]: {r['label']} {ch}; "
+                                  f"{changed}/{len(k)}", width))
+        lines.append("")
+    if len(lines) > max_lines:
+        lines = lines[:max_lines - 1] + ["(more: compare.csv)"]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
 def _baseline_rows(va: pd.DataFrame, vb: pd.DataFrame, baseline: str) -> pd.DataFrame:
     """Series against the baseline within A and within B, side by side."""
     keys = [k for k in stats.POINT_KEYS if k not in ("host", "size_label")] + ["label"]
@@ -234,6 +281,7 @@ def compare_dirs(dir_a, dir_b, out=None, baseline: str | None = "auto", *,
     html = target / "compare.html"
     atomic_write(md, to_markdown(blocks, title))
     atomic_write(target / "compare.csv", cmp.to_csv(index=False))
+    atomic_write(target / "compare-summary.txt", short_summary(cmp, ra, rb))
     atomic_write(html, to_html(blocks, title))
     return Comparison(text=text, table=cmp, baseline_table=base_tbl, md_path=md, html_path=html,
                       aa=aa_fig)

@@ -403,6 +403,14 @@ def test_compare_two_runs(runs, tmp_path):
     assert re.search(r"A [\d.]+ ns/op -> B [\d.]+ ns/op +-3\d\.\d% \[CI -\d+\.\d%, -\d+\.\d%\] +better", line)
     line = next(l for l in out.splitlines() if l.startswith("fork add n=1024 new "))
     assert line.endswith("no significant difference")
+    short = (tmp_path / "compare-summary.txt").read_text().splitlines()
+    assert len(short) <= 40 and max(map(len, short)) <= 80
+    assert short[1].startswith(f"A = {runs['a']} (host hostA") and "(host hostB" in short[2]
+    cmp = pd.read_csv(tmp_path / "compare.csv")
+    r = cmp[(cmp.workload == "fork") & (cmp.phase == "add") & (cmp.n == 1024)
+            & (cmp.label == "kvm-2023") & (cmp.metric == "time")].iloc[0]
+    (line,) = [l for l in short if l.startswith("  fork add n=1024 ")]
+    assert f"kvm-2023 {(r.ratio - 1) * 100:+.1f}% [" in line
     html = (tmp_path / "compare.html").read_text()
     md = (tmp_path / "compare.md").read_text()
     assert "<table id=" in html and "B against A" in html

@@ -13,13 +13,54 @@ from . import Context, backends_text, case_text, in_case, miss_metric
 TITLE = "Headline"
 
 
-def _cell(pts, metric: str, sim: bool, what: str):
+def _cell(pts, metric: str, sim: bool, where: str):
     p = pts[(pts["metric"] == metric) & (pts["simulated"] == sim)]
     if p.empty:
-        return (what, "", None)
+        return (f"{where}, {metric}", "", None)
     be = p["backend"].iloc[0]
     p = p[p["backend"] == be]
-    return (f"{what} — {fmt.backend_tag(be, sim)}", fmt.per_op(metric, p["unit"].iloc[0]), p)
+    return (f"{where}: {metric} ({fmt.backend_tag(be, sim)})", fmt.per_op(metric, p["unit"].iloc[0]), p)
+
+
+MAX_COLS = 4
+
+
+def figure_grid(ctx: Context, wl: str) -> tuple[list, list[str], bool]:
+    """The panels of one workload's figure: a column per host and metric
+    (time, then misses) when that is at most 4 columns, else a row per host
+    and phase; a row per phase.  Returns (grid, the cases in words, whether
+    the misses are simulated)."""
+    per_host, cases, kinds = [], [], set()
+    for host in ctx.hosts:
+        case = ctx.case(host, wl) if wl in ctx.workloads(host) else None
+        if case is None:
+            continue
+        cases.append((f"host {host}: " if len(ctx.hosts) > 1 else "") + case_text(case))
+        pts = in_case(ctx.points[(ctx.points["host"] == host)
+                                 & (ctx.points["workload"] == wl)], case)
+        mm = miss_metric(pts)
+        if mm:
+            kinds.add("simulated D1 read misses" if mm[1] else "measured L1d load misses")
+        metrics = [("time", False)] + ([mm] if mm else [])
+        per_host.append((host, pts, metrics))
+    phases = sorted({p for _, pts, _ in per_host for p in pts["phase"].unique()}, key=phase_key)
+    ncols = sum(len(m) for _, _, m in per_host)
+    multi = len(per_host) > 1
+    grid = []
+    if ncols <= MAX_COLS:
+        for phase in phases:
+            row = []
+            for host, pts, metrics in per_host:
+                pp = pts[pts["phase"] == phase]
+                where = f"{host}: {wl} {phase}" if multi else f"{wl} {phase}"
+                row += [_cell(pp, m, sim, where) for m, sim in metrics]
+            grid.append(row)
+    else:
+        for host, pts, metrics in per_host:
+            for phase in phases:
+                pp = pts[pts["phase"] == phase]
+                grid.append([_cell(pp, m, sim, f"{host}: {wl} {phase}") for m, sim in metrics])
+    return grid, cases, " / ".join(sorted(kinds))
 
 
 def blocks(ctx: Context) -> list:
@@ -27,7 +68,9 @@ def blocks(ctx: Context) -> list:
     out = [Heading(2, f"{TITLE}: {b} against {a}"),
            Para(f"Hosts {', '.join(ctx.hosts)}; backends {backends_text(ctx.df)}. Per workload "
                 f"one case (the one where {a} and {b} share the most n values, fifo/bump "
-                "preferred); every series is drawn, the pair in bold; error bars: 95% interval "
+                "preferred): every series' measured time per op against n beside its "
+                "D1 read misses per op (simulated; the measured L1d misses where nothing was "
+                "simulated), the pair in bold; error bars: 95% interval "
                 "of the mean (measured), none for exact simulated counts. Every other case is "
                 "in the per-workload sections below.")]
     if not ctx.plots:
@@ -35,29 +78,13 @@ def blocks(ctx: Context) -> list:
     from ..plots import headline_figure
 
     for wl in sorted({w for h in ctx.hosts for w in ctx.workloads(h)}):
-        grid, cases = [], []
-        for host in ctx.hosts:
-            case = ctx.case(host, wl) if wl in ctx.workloads(host) else None
-            if case is None:
-                continue
-            cases.append(f"host {host}: {case_text(case)}")
-            pts = in_case(ctx.points[(ctx.points["host"] == host)
-                                     & (ctx.points["workload"] == wl)], case)
-            mm = miss_metric(pts)
-            for phase in sorted(pts["phase"].unique(), key=phase_key):
-                pp = pts[pts["phase"] == phase]
-                where = f"{host}: {wl} {phase}" if len(ctx.hosts) > 1 else f"{wl} {phase}"
-                row = [_cell(pp, "time", False, f"{where}, time")]
-                if mm:
-                    row.append(_cell(pp, mm[0], mm[1], f"{where}, {mm[0]}"))
-                grid.append(row)
+        grid, cases, misses = figure_grid(ctx, wl)
         if not grid:
             continue
-        png = headline_figure(grid, f"{wl}: cost per op against n — {'; '.join(cases)}",
+        png = headline_figure(grid, f"{wl}: cost per op against n",
                               series_order=stats.labels(ctx.df), pair=ctx.pair)
         out.append(Image(slug(f"headline-{wl}"), png,
-                         f"{wl}: measured time per op (left) beside "
-                         + ("simulated D1 read misses" if mm and mm[1] else "L1d load misses")
-                         + f" per op (right) against n, every series, {a} and {b} bold; "
-                         + "; ".join(cases)))
+                         f"{wl}: measured time per op" + (f" beside {misses}" if misses else "")
+                         + " per op against n, "
+                         f"every series, {a} and {b} bold; " + "; ".join(cases)))
     return out
