@@ -288,7 +288,7 @@ def test_html_opens_with_headline_findings_history_and_precision(report_ab):
     sec = sec[:sec.index("\n## ", 5)]
     assert "*how the times were taken — host hostA, perf, measured*" in sec
     assert "<details>" not in sec
-    assert re.search(r"\| fork \| add \| \d+ \| \d+ \(\d+ in each process\) \|", sec)
+    assert re.search(r"\| fork \| add \| \d+ \| 4, interleaved \| \d+ \|", sec)
 
 
 def test_analysis_modules_import_without_a_circle():

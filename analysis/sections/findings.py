@@ -18,23 +18,24 @@ def blocks(ctx: Context) -> list:
     if ctx.cmp.empty:
         return out + [Para(f"No series other than {ctx.baseline} shares a case with it: "
                            "nothing to compare.")]
-    lines = []
+    out.append(Para(f"Against {ctx.baseline}, at each workload's headline case and largest n: "
+                    "the best and the worst series with the change (95% interval when measured, "
+                    "exact when simulated) and the cause in a few words, from the same data "
+                    "(scaling fits, the counter that moved most). Measured first."))
     for host in ctx.hosts:
         for wl in ctx.workloads(host):
             case = ctx.case(host, wl)
             if case is None:
                 continue
             sub = in_case(ctx.cmp[(ctx.cmp["host"] == host) & (ctx.cmp["workload"] == wl)], case)
-            for be, g in sub.groupby("backend"):
+            lines = []
+            for (sim, be), g in sub.groupby(["simulated", "backend"]):  # measured first
                 ls, _ = workload_findings(g, ctx.fits, host=host, backend=be, workload=wl,
                                           baseline=ctx.baseline)
+                lines += ls
+            if lines:
                 pre = f"host {host}, " if len(ctx.hosts) > 1 else ""
-                lines += [f"{pre}{case_text(case)}: {line}" for line in ls]
-    out.append(Para(f"Against {ctx.baseline}, at each workload's headline case and largest n: "
-                    "the best and the worst series with the change (95% interval when measured, "
-                    "exact when simulated) and the cause in a few words, from the same data "
-                    "(scaling fits, the counter that moved most)."))
-    out.append(Bullets(lines))
+                out += [Para(f"{pre}{wl} at {case_text(case)}:"), Bullets(lines)]
     return out
 
 

@@ -51,14 +51,15 @@ def rows_for(t: pd.DataFrame, target: float | None) -> list[list[str]]:
                  if has["process"] else per_case)
         series = g.drop_duplicates(CASE + ["label"])
         vals = g.groupby(CASE + ["label"], dropna=False).size()
+        k, per_proc = int(per_case.median()), int(inter.median())
         row = [wl, ph, str(len(per_case)),
-               f"{int(per_case.median())} ({int(inter.median())} in each process)",
-               str(int(vals.median()))]
+               (f"{k}, interleaved" if k == per_proc and k > 1 else
+                f"{k} ({per_proc} in a process)"), str(int(vals.median()))]
         if has["halfwidth"]:
             hw = series["halfwidth"].dropna()
             hw = hw[hw == hw]
             row.append(f"{hw.median():.2%} / {hw.max():.2%}" if len(hw) else "n/a")
-            row.append(f"{(hw <= target + 1e-12).sum()} of {len(hw)}" if target and len(hw)
+            row.append(f"{(hw <= target + 1e-12).sum()} of {len(hw)} series" if target and len(hw)
                        else "n/a")
         else:
             row += ["not recorded", "n/a"]
@@ -86,9 +87,9 @@ def blocks(ctx: Context) -> list:
         tgt = f"target ±{target:.1%}" if target else "no target recorded"
         out.append(Table(
             f"how the times were taken — host {host}, {fmt.backend_tag(be, False)}",
-            ["workload", "phase", "cases", "series per case (interleaved)", "values per series",
-             f"95% CI half-width reached, median / max ({tgt})", "cases at target",
-             "values re-measured (disturbed)", "why (most often)", "stopped by"],
+            ["workload", "phase", "cases", "series per case", "values per series",
+             f"95% CI half-width, median / max ({tgt})", "at target",
+             "values re-measured (disturbed)", "why", "stopped by (series)"],
             rows_for(g, target), fold=False,
             note="Series of a case are timed interleaved, in random order, in the same worker "
                  "processes, and compared pairwise per round; the half-width is that of each "
