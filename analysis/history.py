@@ -90,7 +90,8 @@ class Fact:
         numbers in a few words (cut at width columns; the full line is in
         changes.txt)."""
         nums = ", ".join(self.tiny) if self.tiny else f"({self.missing})" if self.missing else ""
-        return fmt.clip(f"({self.key}) {self.title or self.prediction}: {self.verdict}"
+        verdict = self.verdict.replace(" (partly inconclusive)", ", partly n.s.")
+        return fmt.clip(f"({self.key}) {self.title or self.prediction}: {verdict}"
                         + (f"; {nums}" if self.tiny else f" {nums}" if nums else ""), width)
 
 
@@ -300,7 +301,7 @@ def _on_fact(fact: Fact, fits, df, hosts: int) -> Fact:
                               f"{unit} per spte vs {V_HEAD_ONLY} n^{k['exponent_large']:.2f}, "
                               f"{fmt.num(k['slope'])} ({_tag(host, be, sim, hosts)})")
             fact.tiny.append((f"{host} " if hosts > 1 else "") + f"{metric} "
-                             f"n^{f['exponent_large']:.2f} vs n^{k['exponent_large']:.2f}")
+                             f"n^{f['exponent_large']:.2f} vs {k['exponent_large']:.2f}")
             fact.context = f"fork add {_case_text(f)}"
     if not fact.verdicts:
         fact.missing = (f"no scaling fits of {V_SEED} and {V_HEAD_ONLY} fork add "
@@ -330,7 +331,7 @@ def _race_fact(fact: Fact, check: list | None) -> Fact:
     fact.evidence.append("a walker can miss an spte in: " + (", ".join(can) or "none")
                          + "; cannot within the search bounds: " + (", ".join(cannot) or "none")
                          + " (rmapbench check, exhaustive search; not a timing)")
-    fact.tiny.append("cannot miss: " + (", ".join(cannot) or "none"))
+    fact.tiny.append("none in: " + (", ".join(cannot) or "none"))
     return fact
 
 
@@ -343,24 +344,24 @@ def history_facts(df: pd.DataFrame, fits: pd.DataFrame, check: list | None = Non
     loaded results) and fits (stats.scaling_fits)."""
     hosts = df["host"].nunique()
     return [
-        _total_fact(Fact("a", title=f"EXT 3->14 helps fork ({V_BASE}@14 < {V_BASE})",
+        _total_fact(Fact("a", title=f"EXT 3->14 helps fork, {V_BASE}@14<{V_BASE}",
                     prediction="A larger EXT helps fork (2021: PTE_LIST_EXT 3 -> 15 made "
                          f"rmap_fork ~22% faster): {V_BASE}@14 below {V_BASE}."), df, f"{V_BASE}@14",
                     V_BASE, hosts),
-        _total_fact(Fact("b", title=f"counter helps fork ({V_COUNTED} < {V_BASE}@14)",
+        _total_fact(Fact("b", title=f"counter helps, {V_COUNTED}<{V_BASE}@14",
                     prediction="The per-descriptor counter helps fork (2021, at the same EXT): "
                          f"{V_COUNTED} below {V_BASE}@14."), df, V_COUNTED, f"{V_BASE}@14", hosts),
         _o1_fact(Fact("c", title=f"{V_HEAD_ONLY}'s add is O(1) in n",
                     prediction=f"Head-only add ({V_HEAD_ONLY}) is O(1) in chain length: its fork add "
                       "scaling exponent is ~0 (below 0.2)."), fits, df, hosts),
-        _on_fact(Fact("d", title=f"{V_SEED}'s add is O(n), unlike {V_HEAD_ONLY}",
+        _on_fact(Fact("d", title=f"{V_SEED} add O(n), {V_HEAD_ONLY} O(1)",
                     prediction=f"{V_SEED}'s add is still O(n) (it walks the chain to count): its fork "
                       f"add grows with n, unlike {V_HEAD_ONLY}'s."), fits, df, hosts),
-        _total_fact(Fact("e", title=f"2021: fork ~33% faster ({V_COUNTED} < {V_BASE})",
+        _total_fact(Fact("e", title=f"fork ~-33%, {V_COUNTED}<{V_BASE}",
                     prediction="The 2021 change as a whole (EXT 14 + counter) makes fork faster, "
                          f"about 33%: {V_COUNTED} below {V_BASE}."), df, V_COUNTED, V_BASE, hosts,
                     HISTORY_2021),
-        _race_fact(Fact("f", title=f"lockless walk: {V_SEED} can miss, {V_MISS_FREE} not",
+        _race_fact(Fact("f", title=f"walker misses in {V_SEED}, not {V_MISS_FREE}",
                     prediction=f"A lockless walker can miss an spte under {V_SEED} (the review's "
                         f"case), not under {V_MISS_FREE}."), check),
     ]

@@ -124,14 +124,15 @@ def _series_plot(ax, s: pd.DataFrame, lbl: str, emphasis: bool):
 
 
 def headline_figure(grid: list[list[tuple[str, str, pd.DataFrame | None]]], title: str, *,
-                    series_order: list[str], pair: tuple[str, str], dpi: int = 80) -> bytes:
+                    series_order: list[str], pair: tuple[str, str], dpi: int = 76) -> bytes:
     """PNG of a grid of panels: grid[row][col] = (panel title, y label,
     summarize() points of one metric, or None for an empty cell).  A line per
     series against n (log-log); the two series of the pair drawn bold.  A
     panel with one n value (guest) shows one bar per series instead."""
     plt = _pyplot()
     nrows, ncols = len(grid), max(len(r) for r in grid)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols + 1.5, 2.9 * nrows + 0.5),
+    # two figures of two columns side by side fit a 1400 px page
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.5 * ncols + 1.25, 2.6 * nrows + 0.5),
                              squeeze=False)
     for r, row in enumerate(grid):
         for c in range(ncols):
@@ -177,7 +178,7 @@ def headline_figure(grid: list[list[tuple[str, str, pd.DataFrame | None]]], titl
                 names.append(lbl)
     names = [n for n in series_order if n in handles]
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1 - 1.5 / fig.get_figwidth(), 1))
+    fig.tight_layout(rect=(0, 0, 1 - 1.25 / fig.get_figwidth(), 1))
     if names:
         fig.legend([handles[n] for n in names], names, loc="center right", fontsize=8,
                    frameon=False)

@@ -577,7 +577,7 @@ def test_history_agrees_when_kvm2023_is_flat_and_new_grows(runs, report_ab):
     assert md.index("## Findings") < md.index("## What the kernel's history") < md.index("## Host")
     (short,) = [l for l in (report_ab / "summary.txt").read_text().splitlines()
                 if l.startswith("(f)")]
-    assert short == "(f) lockless walk: new can miss, kvm-2023-lf not: agree; cannot miss: kvm-2023"
+    assert short == "(f) walker misses in new, not kvm-2023-lf: agree; none in: kvm-2023"
     summary = (report_ab / "changes.txt").read_text()
     (fl,) = [l for l in summary.splitlines() if l.startswith("(f)")]
     assert "can miss an spte in: new;" in fl and "cannot within the search bounds: kvm-2023" in fl
