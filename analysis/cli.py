@@ -96,7 +96,7 @@ def _cmd_report(args) -> int:
 
     final = _out_dir(args.out, args.dirs[0])
     with staged(final) as stage:
-        path = write_report(args.dirs, out=stage, baseline=args.baseline)
+        path = write_report(args.dirs, out=stage, baseline=args.baseline, pair=args.pair)
     print(final / Path(path).relative_to(stage))
     return 0
 
@@ -123,6 +123,9 @@ def register(subparsers) -> None:
                    help="finished run directories; several (e.g. hosts) merge into one report")
     r.add_argument("--baseline", default=role("baseline"), metavar="V",
                    help=f"series every other one is compared with (default: {role('baseline')})")
+    r.add_argument("--pair", metavar="A,B",
+                   help="the two series the headline and summary.txt compare, B against A "
+                        "(default: the baseline against the newest variant in the data)")
     r.add_argument("--out", metavar="DIR", help="output directory (default: the first DIR)")
     r.set_defaults(func=_cmd_report)
 

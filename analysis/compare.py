@@ -21,8 +21,8 @@ from . import fmt, stats
 from .findings import PHASE_ORDER, param_text
 from .load import load_runs
 from .render import Heading, Para, Table, to_html, to_markdown
-from .report import (_runs_table, _sort_keys, _varying, change_cell, comparison_table,
-                     resolve_out)
+from .report import resolve_out
+from .tables import comparison_table, runs_table, sort_keys, varying
 
 
 @dataclass
@@ -47,13 +47,13 @@ def text_lines(cmp: pd.DataFrame) -> list[str]:
         sim = bool(sim)
         metric = fmt.PRIMARY[sim] if fmt.PRIMARY[sim] in set(g["metric"]) else g["metric"].iloc[0]
         gm = g[g["metric"] == metric]
-        vary = _varying(gm)
+        vary = varying(gm)
         order = {lbl: i for i, lbl in enumerate(stats.labels(gm))}
         gm = gm.assign(_p=gm["phase"].map(lambda p: PHASE_ORDER.get(p, 9)),
                        _o=gm["label"].map(order))
         out.append(f"# {fmt.backend_words(be, sim)}; metric {metric}")
         rows = []
-        for _, c in gm.sort_values(["workload", "_p"] + _sort_keys(vary) + ["n", "_o"]).iterrows():
+        for _, c in gm.sort_values(["workload", "_p"] + sort_keys(vary) + ["n", "_o"]).iterrows():
             unit = fmt.per_op(metric, c["unit"])
             case = (f"{c['workload']} {c['phase']}" + "".join(param_text(k, c[k]) for k in vary)
                     + (f" n={int(c['n'])}" if c["n"] > 0 else "") + f" {c['label']}")
@@ -65,6 +65,53 @@ def text_lines(cmp: pd.DataFrame) -> list[str]:
         out += [f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}} -> {r[2]:<{w[2]}}  {r[3]:<{w[3]}}  {r[4]}"
                 for r in rows] + [""]
     return out
+
+
+def short_summary(cmp: pd.DataFrame, ra, rb, width: int = 80, max_lines: int = 40) -> str:
+    """compare-summary.txt: what a commit message quotes (at most 40 lines of
+    80 columns): the two runs, then per backend, workload and phase one line
+    at the case with the most n values (fifo/bump preferred) and its largest
+    n: the newest series' change B against A with its interval (measured) or
+    exact (simulated), and how many series changed significantly there."""
+    from .sections import CASE_PREF, newest
+
+    lines = [fmt.clip("rmapbench compare: B against A, per op (lower is better)", width),
+             fmt.clip(_side(ra, "A"), width), fmt.clip(_side(rb, "B"), width),
+             "measured: change of the mean [95% CI], n.s. = not significant; "
+             "sim: exact", ""]
+    series = newest(stats.labels(cmp), "")
+    for (be, sim), g in cmp.groupby(["backend", "exact"]):
+        sim = bool(sim)
+        metric = fmt.PRIMARY[sim] if fmt.PRIMARY[sim] in set(g["metric"]) else g["metric"].iloc[0]
+        g = g[g["metric"] == metric]
+        lines.append(fmt.clip(f"{fmt.backend_tag(be, sim)}: {metric} per op of {series} "
+                              "(k/m: series that differ, B vs A)", width))
+        for (wl, ph), c in sorted(g.groupby(["workload", "phase"]),
+                                  key=lambda kv: (kv[0][0], PHASE_ORDER.get(kv[0][1], 9))):
+            best = None
+            for key, k in c.groupby(["size", "order", "alloc"]):
+                case = dict(zip(["size", "order", "alloc"], key))
+                rank = (-k["n"].nunique(), sum(case[x] != v for x, v in CASE_PREF.items()), key[0])
+                if best is None or rank < best[0]:
+                    best = (rank, k)
+            k = best[1]
+            k = k[k["n"] == k["n"].max()]
+            changed = k["verdict"].isin([stats.VERDICT_BETTER, stats.VERDICT_WORSE]).sum()
+            r = k[k["label"] == series]
+            if r.empty:
+                r = k.iloc[:1]
+            r = r.iloc[0]
+            ch = (f"{fmt.pct(r['ratio'])}" if sim else
+                  f"{fmt.pct(r['ratio'])} {fmt.ci_pct(r['ci_lo'], r['ci_hi'])[4:-1].join('[]')}"
+                  + ("" if r["verdict"] in (stats.VERDICT_BETTER, stats.VERDICT_WORSE)
+                     else " n.s."))
+            n = f" n={int(r['n'])}" if r["n"] > 0 else ""
+            lines.append(fmt.clip(f"  {wl} {ph}{n} [{r['size_label']}]: {r['label']} {ch}; "
+                                  f"{changed}/{len(k)}", width))
+        lines.append("")
+    if len(lines) > max_lines:
+        lines = lines[:max_lines - 1] + ["(more: compare.csv)"]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def _baseline_rows(va: pd.DataFrame, vb: pd.DataFrame, baseline: str) -> pd.DataFrame:
@@ -203,7 +250,7 @@ def compare_dirs(dir_a, dir_b, out=None, baseline: str | None = "auto", *,
                       "of the ratio of means; 'exact' = simulated counts", ""] + text_lines(cmp)
                      + aa_lines)
 
-    blocks: list = [Para(" ".join(s + "." for s in sides)), _runs_table(loaded),
+    blocks: list = [Para(" ".join(s + "." for s in sides)), runs_table(loaded),
                     Para("Change = mean of B / mean of A - 1 per op, per case, series and "
                          "metric (host ignored, so two hosts compare directly). Measured: 95% "
                          "bootstrap interval and Mann-Whitney U with Benjamini-Hochberg q < "
@@ -230,8 +277,8 @@ def compare_dirs(dir_a, dir_b, out=None, baseline: str | None = "auto", *,
                   "verdict": r["verdict_b"], "exact": r["exact"]}
             rows.append([fmt.backend_tag(r["backend"], r["exact"]), r["workload"], r["phase"],
                          f"{r['size_label_a']}, order={r['order']}, alloc={r['alloc']}",
-                         str(int(r["n"])), r["label"], r["metric"], change_cell(ca),
-                         change_cell(cb), "yes" if r["agree"] else "NO"])
+                         str(int(r["n"])), r["label"], r["metric"], fmt.change_cell(ca),
+                         fmt.change_cell(cb), "yes" if r["agree"] else "NO"])
         blocks.append(Table(f"headline metric of each series against {baseline}: A and B "
                             "(does the difference reproduce?)",
                             ["backend", "workload", "phase", "case (A)", "n", "series", "metric",
@@ -243,6 +290,7 @@ def compare_dirs(dir_a, dir_b, out=None, baseline: str | None = "auto", *,
     html = target / "compare.html"
     atomic_write(md, to_markdown(blocks, title))
     atomic_write(target / "compare.csv", cmp.to_csv(index=False))
+    atomic_write(target / "compare-summary.txt", short_summary(cmp, ra, rb))
     atomic_write(html, to_html(blocks, title))
     return Comparison(text=text, table=cmp, baseline_table=base_tbl, md_path=md, html_path=html,
                       aa=aa_fig)

@@ -53,7 +53,9 @@ class Fact:
     evidence: list[str] = field(default_factory=list)
     verdicts: list[str] = field(default_factory=list)  # one per backend/metric checked
     missing: str = ""
-    short: list[str] = field(default_factory=list)  # the numbers in brief, for summary.txt
+    short: list[str] = field(default_factory=list)  # the numbers in brief, for changes.txt
+    title: str = ""  # the prediction in a few words, for summary.txt
+    tiny: list[str] = field(default_factory=list)  # the numbers in a few words, for summary.txt
     context: str = ""  # where the numbers were taken, said once
 
     @property
@@ -80,8 +82,17 @@ class Fact:
         return text
 
     def line(self) -> str:
-        """One line for summary.txt: prediction, our numbers in brief, verdict."""
+        """One line for changes.txt: prediction, our numbers in brief, verdict."""
         return f"({self.key}) {self.prediction} Ours: {self.numbers(brief=True)} -> {self.verdict}"
+
+    def short_line(self, width: int = 80) -> str:
+        """summary.txt's line: the prediction in a few words, the verdict, the
+        numbers in a few words (cut at width columns; the full line is in
+        changes.txt)."""
+        nums = ", ".join(self.tiny) if self.tiny else f"({self.missing})" if self.missing else ""
+        verdict = self.verdict.replace(" (partly inconclusive)", ", partly n.s.")
+        return fmt.clip(f"({self.key}) {self.title or self.prediction}: {verdict}"
+                        + (f"; {nums}" if self.tiny else f" {nums}" if nums else ""), width)
 
 
 def _groups(df: pd.DataFrame):
@@ -179,7 +190,7 @@ def _total_fact(fact: Fact, df, test: str, base: str, hosts: int, history: str =
     for (host, be, sim), g in _groups(df):
         sim = bool(sim)
         tag = _tag(host, be, sim, hosts)
-        parts, verdicts, shorts = [], [], []
+        parts, verdicts, shorts, tiny = [], [], [], []
         for metric in TOTAL_METRICS[sim]:
             if metric not in set(g["metric"]):
                 continue
@@ -197,11 +208,13 @@ def _total_fact(fact: Fact, df, test: str, base: str, hosts: int, history: str =
                          f"{change} (add {fmt.pct(r['add'])}, remove {fmt.pct(r['remove'])})"
                          + ("" if d != "n.s." else ", no significant difference"))
             shorts.append(f"{metric} {change}" + ("" if d != "n.s." else " n.s."))
+            tiny.append(f"{metric} {fmt.pct(r['ratio'])}" + ("" if d != "n.s." else " n.s."))
         if parts:
             ctx = f"{test} vs {base}, fork add+remove per spte at n={n} {_case_text(case)}"
             contexts.add(ctx)
             fact.evidence.append(", ".join(parts) + f" ({tag})")
             fact.short.append(", ".join(shorts) + f" ({tag})")
+            fact.tiny.append((f"{host} " if hosts > 1 else "") + ", ".join(tiny))
             fact.verdicts += verdicts
     if len(contexts) == 1:
         fact.context = contexts.pop()
@@ -256,6 +269,8 @@ def _o1_fact(fact: Fact, fits, df, hosts: int) -> Fact:
             fact.short.append(f"{metric} n^{f['exponent_large']:.2f}, {fmt.num(f['slope'])} "
                               f"{fmt.per_op(metric, f['unit'])} per spte "
                               f"({_tag(host, be, sim, hosts)})")
+            fact.tiny.append((f"{host} " if hosts > 1 else "")
+                             + f"{metric} n^{f['exponent_large']:.2f}")
             fact.context = f"{V_HEAD_ONLY} fork add {_case_text(f)}"
     if not fact.verdicts:
         fact.missing = f"no scaling fit of {V_HEAD_ONLY} fork add (needs 3 or more n values)"
@@ -285,6 +300,8 @@ def _on_fact(fact: Fact, fits, df, hosts: int) -> Fact:
             fact.short.append(f"{metric} {V_SEED} n^{f['exponent_large']:.2f}, {fmt.num(f['slope'])} "
                               f"{unit} per spte vs {V_HEAD_ONLY} n^{k['exponent_large']:.2f}, "
                               f"{fmt.num(k['slope'])} ({_tag(host, be, sim, hosts)})")
+            fact.tiny.append((f"{host} " if hosts > 1 else "") + f"{metric} "
+                             f"n^{f['exponent_large']:.2f} vs {k['exponent_large']:.2f}")
             fact.context = f"fork add {_case_text(f)}"
     if not fact.verdicts:
         fact.missing = (f"no scaling fits of {V_SEED} and {V_HEAD_ONLY} fork add "
@@ -314,6 +331,7 @@ def _race_fact(fact: Fact, check: list | None) -> Fact:
     fact.evidence.append("a walker can miss an spte in: " + (", ".join(can) or "none")
                          + "; cannot within the search bounds: " + (", ".join(cannot) or "none")
                          + " (rmapbench check, exhaustive search; not a timing)")
+    fact.tiny.append("none in: " + (", ".join(cannot) or "none"))
     return fact
 
 
@@ -326,18 +344,24 @@ def history_facts(df: pd.DataFrame, fits: pd.DataFrame, check: list | None = Non
     loaded results) and fits (stats.scaling_fits)."""
     hosts = df["host"].nunique()
     return [
-        _total_fact(Fact("a", "A larger EXT helps fork (2021: PTE_LIST_EXT 3 -> 15 made "
+        _total_fact(Fact("a", title=f"EXT 3->14 helps fork, {V_BASE}@14<{V_BASE}",
+                    prediction="A larger EXT helps fork (2021: PTE_LIST_EXT 3 -> 15 made "
                          f"rmap_fork ~22% faster): {V_BASE}@14 below {V_BASE}."), df, f"{V_BASE}@14",
                     V_BASE, hosts),
-        _total_fact(Fact("b", "The per-descriptor counter helps fork (2021, at the same EXT): "
+        _total_fact(Fact("b", title=f"counter helps, {V_COUNTED}<{V_BASE}@14",
+                    prediction="The per-descriptor counter helps fork (2021, at the same EXT): "
                          f"{V_COUNTED} below {V_BASE}@14."), df, V_COUNTED, f"{V_BASE}@14", hosts),
-        _o1_fact(Fact("c", f"Head-only add ({V_HEAD_ONLY}) is O(1) in chain length: its fork add "
+        _o1_fact(Fact("c", title=f"{V_HEAD_ONLY}'s add is O(1) in n",
+                    prediction=f"Head-only add ({V_HEAD_ONLY}) is O(1) in chain length: its fork add "
                       "scaling exponent is ~0 (below 0.2)."), fits, df, hosts),
-        _on_fact(Fact("d", f"{V_SEED}'s add is still O(n) (it walks the chain to count): its fork "
+        _on_fact(Fact("d", title=f"{V_SEED} add O(n), {V_HEAD_ONLY} O(1)",
+                    prediction=f"{V_SEED}'s add is still O(n) (it walks the chain to count): its fork "
                       f"add grows with n, unlike {V_HEAD_ONLY}'s."), fits, df, hosts),
-        _total_fact(Fact("e", "The 2021 change as a whole (EXT 14 + counter) makes fork faster, "
+        _total_fact(Fact("e", title=f"fork ~-33%, {V_COUNTED}<{V_BASE}",
+                    prediction="The 2021 change as a whole (EXT 14 + counter) makes fork faster, "
                          f"about 33%: {V_COUNTED} below {V_BASE}."), df, V_COUNTED, V_BASE, hosts,
                     HISTORY_2021),
-        _race_fact(Fact("f", f"A lockless walker can miss an spte under {V_SEED} (the review's "
+        _race_fact(Fact("f", title=f"walker misses in {V_SEED}, not {V_MISS_FREE}",
+                    prediction=f"A lockless walker can miss an spte under {V_SEED} (the review's "
                         f"case), not under {V_MISS_FREE}."), check),
     ]

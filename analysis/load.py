@@ -69,7 +69,7 @@ SIZE_LABEL_KEYS = ["run_id", "host", "backend", "workload", "phase", "order", "a
 
 def add_size_keys(df):
     """Add the size and size_label columns (see the module docstring)."""
-    from .report import human_bytes
+    from .fmt import human_bytes
 
     df["size"] = (df.groupby(SIZE_RANK_KEYS, dropna=False)["heads"]
                   .rank(method="dense").astype(int) - 1)

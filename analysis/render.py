@@ -90,6 +90,7 @@ def slug(text: str) -> str:
 
 def to_html(blocks: list[Block], title: str, template: str = "report.html.tmpl") -> str:
     body: list[str] = []
+    ntables = 0
     toc: list[str] = []
     ids: set[str] = set()
     for b in blocks:
@@ -114,10 +115,17 @@ def to_html(blocks: list[Block], title: str, template: str = "report.html.tmpl")
             ncols = max((len(r) for r in b.rows), default=0)
             numeric = [all(_NUMERIC.match(str(r[i]).strip()) for r in b.rows
                            if i < len(r) and str(r[i]).strip()) for i in range(ncols)]
-            rows = "".join("<tr>" + "".join(_td(c, numeric[i]) for i, c in enumerate(r)) + "</tr>"
-                           for r in b.rows)
+            # cells carry no class (a default sweep has tens of thousands): the
+            # table's own rule right-aligns its numeric columns
+            rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r)
+                           + "</tr>" for r in b.rows)
             note = f'<p class="note">{html.escape(b.note)}</p>' if b.note else ""
-            table = (f'<table><caption>{html.escape(b.caption)}</caption>'
+            ntables += 1
+            tid = f"t{ntables}"
+            cols = ",".join(f"#{tid} td:nth-child({i + 1})" for i, num in enumerate(numeric) if num)
+            style = (f"<style>{cols}{{text-align:right;white-space:nowrap;"
+                     "font-family:inherit;min-width:0}</style>" if cols else "")
+            table = (f'{style}<table id="{tid}"><caption>{html.escape(b.caption)}</caption>'
                      f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
             if b.folded:
                 body.append(f'<details class="tbl"><summary>{html.escape(b.caption)} '
@@ -131,12 +139,6 @@ def to_html(blocks: list[Block], title: str, template: str = "report.html.tmpl")
                         f"{html.escape(b.alt)}</figcaption></figure>")
     return load_template(template).substitute(
         title=html.escape(title), toc="\n".join(toc), body="\n".join(body))
-
-
-def _td(c, numeric: bool) -> str:
-    text = str(c)
-    cls = "n" if numeric else "t"
-    return f'<td class="{cls}">{html.escape(text)}</td>'
 
 
 # -- Markdown ------------------------------------------------------------------

@@ -74,14 +74,26 @@ def test_report_files_and_labels(run_dir):
     html = (run_dir / "report.html").read_text()
     md = (run_dir / "report.md").read_text()
     summary = (run_dir / "summary.txt").read_text()
+    changes = (run_dir / "changes.txt").read_text()
     assert "data:image/png;base64," in html           # plots inline
     assert "<table" in html and "fork" in html and "walk" in html
     assert re.search(r"\bsimulated\b", html) and re.search(r"\bmeasured\b", html)
     for text in (html, md):
         assert "kvm-2023" in text and "new" in text
-    # the summary has before -> after lines with a percentage and the backend
-    # the kernel-history lines come first, one per fact, each with a verdict
-    history, _, rest = summary.partition("rmapbench summary")
+    # summary.txt fits a commit message: the pair, one line per workload and phase
+    # (measured with its interval, simulated exact), one line per history fact
+    lines = summary.splitlines()
+    assert len(lines) <= 40 and max(map(len, lines)) <= 80
+    assert re.match(r"rmapbench: [\w@-]+ against old, per op", lines[0])
+    assert any(re.match(r"  add +time [+-]\d+\.\d% \[[+-]\d+\.\d%, [+-]\d+\.\d%\]", ln)
+               for ln in lines)
+    assert any(re.search(r"sim D1mr [+-]\d+\.\d%", ln) for ln in lines) or "sim" not in lines[1]
+    facts = [ln for ln in lines if re.match(r"\([a-f]\) ", ln)]
+    assert [ln[:3] for ln in facts] == ["(a)", "(b)", "(c)", "(d)", "(e)", "(f)"]
+    assert all(re.search(r": (agree|disagree|mixed|inconclusive|missing)", ln) for ln in facts)
+    # changes.txt: before -> after lines with a percentage and the backend; the
+    # kernel-history lines come first, one per fact, each with a verdict
+    history, _, rest = changes.partition("rmapbench changes")
     facts = [ln for ln in history.splitlines() if ln.startswith("(")]
     assert [ln[:3] for ln in facts] == ["(a)", "(b)", "(c)", "(d)", "(e)", "(f)"]
     assert all(re.search(r" -> (agree|disagree|mixed|inconclusive|missing)", ln) for ln in facts)
@@ -89,7 +101,7 @@ def test_report_files_and_labels(run_dir):
     assert lines and all(re.search(r"[+-]\d+(\.\d+)?%|n/a exact|up from 0", ln) for ln in lines)
     assert any(re.search(r"[+-]\d+(\.\d+)?% \[CI", ln) for ln in lines)   # measured, with CI
     assert any(re.search(r"[+-]\d+(\.\d+)?% exact", ln) for ln in lines)   # simulated, exact
-    assert "inf%" not in summary
+    assert "inf%" not in summary and "inf%" not in changes
     # check results joined the report: new's lockless-walk miss is there
     assert "counterexample" in html.lower() or "can miss" in html.lower()
 

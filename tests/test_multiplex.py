@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.report import MUX_WARN_RATIO
+from analysis.sections.hosts import MUX_WARN_RATIO
 from bench.native import CounterGroup, Workload, load
 
 ROOT = Path(__file__).resolve().parent.parent

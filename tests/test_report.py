@@ -5,6 +5,8 @@ section, and refusal of corrupt input (exit 2, one line)."""
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -69,12 +71,16 @@ def report_ab(runs, tmp_path_factory):
 def test_html_is_self_contained_with_tables_and_inline_plots(report_ab):
     html = (report_ab / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>")
-    assert "<table>" in html and "$body" not in html and "$title" not in html
+    assert "<table id=" in html and "$body" not in html and "$title" not in html
     imgs = re.findall(r'<img [^>]*src="([^"]+)"', html)
     pngs = sorted((report_ab / "plots").glob("*.png"))
-    # hostA perf 4 metrics + hostA sim 3 + hostB perf 4, for 3 phases each
-    assert len(imgs) == len(pngs) == (4 + 3 + 4) * 3
+    # a headline figure per workload, then per phase: hostA perf time, cycles and L1d
+    # misses + hostA sim Ir, D1mr and DLmr + hostB perf the same 3, for 3 phases each
+    assert len(imgs) == len(pngs) == 2 + (3 + 3 + 3) * 3
     assert all(src.startswith("data:image/png;base64,") for src in imgs)
+    # the page opens with the headline figures: the first image before the first table
+    assert html.index("<img ") < html.index("<table ")
+    assert {p.name for p in pngs} >= {"headline-fork.png", "headline-walk.png"}
     assert not re.search(r'(src|href)="(https?:|//|/)', html)
     assert "<link" not in html and "<script" not in html
     for phase in ("fork add", "fork remove", "walk walk"):
@@ -124,13 +130,15 @@ def test_footprint_placed_against_host_and_sim_caches(report_ab):
 
 
 def _findings(md: str) -> dict[str, tuple[list[str], dict[str, list[list[str]]]]]:
-    """'### heading' of the Findings section -> (its bullet lines, its evidence
-    table's rows by series: [phase/case, series, change, interval, verdict, evidence])."""
-    start = md.index("\n## Findings")
-    sec = md[start:md.index("\n## ", start + 5)]
+    """'#### findings, every case — <workload>, host <host>, <tag>' of the
+    per-workload sections -> (its bullet lines, its evidence table's rows by
+    series: [phase/case, series, change, interval, verdict, evidence])."""
     out = {}
-    for part in sec.split("\n### ")[1:]:
+    for part in md.split("\n#### findings, every case — ")[1:]:
         head, _, body = part.partition("\n")
+        body = re.split(r"\n#{1,4} ", body)[0]
+        wl, _, rest = head.partition(", ")
+        head = f"{wl} — {rest}"
         bullets = [l[2:] for l in body.splitlines() if l.startswith("- ")]
         rows: dict[str, list[list[str]]] = {}
         for l in body.splitlines():
@@ -261,17 +269,91 @@ SUMMARY_LINE = re.compile(
     r"(?:, (?P<verdict>no significant difference|equal))?$")
 
 
-def test_summary_txt_format_matches_comparisons(report_ab):
-    full = (report_ab / "summary.txt").read_text()
+def test_summary_txt_is_a_commit_message(report_ab):
+    """At most 40 lines of 80 columns: the pair, hosts and backends, per host,
+    workload and phase one line (measured change with its interval, simulated
+    exact), the history check one line per fact; the numbers those of
+    comparisons.csv at the headline case and largest n."""
+    text = (report_ab / "summary.txt").read_text()
+    lines = text.splitlines()
+    assert len(lines) <= 40 and max(map(len, lines)) <= 80
+    assert lines[0] == "rmapbench: kvm-2023 against old, per op (lower is better)"
+    assert lines[1] == ("hosts: hostA, hostB; backends: perf (measured), sim (simulated)")
+    cmp = pd.read_csv(report_ab / "comparisons.csv")
+    pct = lambda r: f"{(r - 1) * 100:+.1f}%"  # noqa: E731
+    for host in ("hostA", "hostB"):
+        block = text[text.index(f"host {host}:") + 1:]
+        block = re.split(r"\n(?:host |\n)", block)[0]
+        assert "fork [heads=100] fifo bump, n=1024" in block
+        for phase in ("add", "remove"):
+            (line,) = [l for l in block.splitlines() if l.startswith(f"  {phase} ")]
+            c = cmp[(cmp.host == host) & (cmp.workload == "fork") & (cmp.phase == phase)
+                    & (cmp.n == 1024) & (cmp.label == "kvm-2023")]
+            t = c[(c.metric == "time") & (c.backend == "perf")].iloc[0]
+            assert f"time {pct(t.ratio)} [{pct(t.ci_lo)}, {pct(t.ci_hi)}]" in line, line
+            s = c[(c.metric == "D1mr") & (c.backend == "sim")]
+            if host == "hostA":
+                assert f"sim D1mr {pct(s.iloc[0].ratio)}, Ir " in line, line
+            else:
+                assert s.empty and "sim" not in line
+    hist = lines[lines.index("History check (kernel pte_list history against this run):") + 1:]
+    assert [l[:3] for l in hist[:6]] == ["(a)", "(b)", "(c)", "(d)", "(e)", "(f)"]
+    assert all(re.search(r": (agree|disagree|mixed|inconclusive|missing)", l) for l in hist[:6])
+
+
+def test_pair_names_what_summary_and_headline_compare(runs, tmp_path):
+    proc = run_cli("report", runs["s"], "--pair", "new,new-fixed", "--out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "summary.txt").read_text()
+    assert text.startswith("rmapbench: new-fixed against new, per op")
+    cmp = pd.read_csv(tmp_path / "comparisons.csv")  # the full table stays against old
+    assert set(cmp["baseline"]) == {"old"}
+    assert "## Headline: new-fixed against new" in (tmp_path / "report.md").read_text()
+    for bad in ("old", "old,old", "old,nope", "old,new,kvm-2023"):
+        out = tmp_path / f"bad{len(bad)}"
+        proc = run_cli("report", runs["s"], "--pair", bad, "--out", out)
+        assert_usage_error(proc, "old")
+        assert not (out / "report.html").exists()
+
+
+def test_html_opens_with_headline_findings_history_and_precision(report_ab):
+    html = (report_ab / "report.html").read_text()
+    body = html[html.index("<body>"):]
+    at = {k: body.index(k) for k in (
+        '<h2 id="headline', '<h2 id="findings"', '<h2 id="what-the-kernel',
+        '<h2 id="interleaving', '<h2 id="fork-host-hosta-perf-measured"',
+        '<h2 id="statistical-method"')}
+    assert (at['<h2 id="headline'] < body.index("<img ") < at['<h2 id="findings"']
+            < at['<h2 id="what-the-kernel'] < at['<h2 id="interleaving']
+            < at['<h2 id="fork-host-hosta-perf-measured"'] < at['<h2 id="statistical-method"'])
+    # the precision table is open (not folded) and names each workload and phase
+    md = (report_ab / "report.md").read_text()
+    sec = md[md.index("## Interleaving, disturbance and precision"):]
+    sec = sec[:sec.index("\n## ", 5)]
+    assert "*how the times were taken — host hostA, perf, measured*" in sec
+    assert "<details>" not in sec
+    assert re.search(r"\| fork \| add \| \d+ \| 4, interleaved \| \d+ \|", sec)
+
+
+def test_analysis_modules_import_without_a_circle():
+    code = ("import sys, analysis.load, analysis.fmt, analysis.tables; "
+            "assert 'analysis.report' not in sys.modules, sorted(sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_changes_txt_format_matches_comparisons(report_ab):
+    full = (report_ab / "changes.txt").read_text()
     cmp = pd.read_csv(report_ab / "comparisons.csv")
     # the kernel-history lines come first, one per fact, each ending in its verdict
-    history, _, rest = full.partition("rmapbench summary")
+    history, _, rest = full.partition("rmapbench changes")
     hl = history.strip().splitlines()
     assert hl[0] == "What the kernel's history predicts, and what this run shows:"
     assert [l[:3] for l in hl[1:]] == ["(a)", "(b)", "(c)", "(d)", "(e)", "(f)"]
     assert all(re.search(r" -> (agree|disagree|mixed|inconclusive|missing)", l) for l in hl[1:])
-    text = "rmapbench summary" + rest
-    lines = [l for l in text.splitlines() if l and not l.startswith(("#", "rmapbench summary"))]
+    text = "rmapbench changes" + rest
+    lines = [l for l in text.splitlines() if l and not l.startswith(("#", "rmapbench changes"))]
     headers = [l for l in text.splitlines() if l.startswith("# host")]
     assert len(headers) == 3  # hostA perf, hostA sim, hostB perf
     # perf: time + L1 misses (LLC unsupported: no rows); sim: Ir, D1mr, DLmr
@@ -283,7 +365,7 @@ def test_summary_txt_format_matches_comparisons(report_ab):
             continue
         m = SUMMARY_LINE.match(l)
         if not m:
-            assert not l or l.startswith("rmapbench summary"), l
+            assert not l or l.startswith("rmapbench changes"), l
             continue
         metric = m["u"][:-3]
         metric = "time" if metric == "ns" else metric
@@ -311,7 +393,9 @@ def test_two_hosts_merge_with_host_as_facet(runs, report_ab):
     md = (report_ab / "report.md").read_text()
     for h in ("hostA", "hostB"):
         assert f"## Host {h}: hardware and method" in md
-        assert f"### fork — host {h}, perf, measured" in md
+        assert f"## fork — host {h}, perf, measured" in md
+        # the headline figure has a row of panels per host (the host is a facet)
+        assert f"host {h}: [heads=100] fifo bump" in md
     cmp = pd.read_csv(report_ab / "comparisons.csv")
     # hostA's new-fixed is compared with hostA's old, not hostB's
     nf = cmp[(cmp.label == "new-fixed") & (cmp.metric == "time") & (cmp.backend == "perf")]
@@ -337,8 +421,10 @@ def test_default_output_is_first_run_dir_and_baseline(runs, tmp_path):
     proc = run_cli("report", d, "--baseline", "kvm-2023")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(d / "report.html")
-    text = (d / "summary.txt").read_text()
+    text = (d / "changes.txt").read_text()
     assert "baseline kvm-2023" in text and "-> old " in text and "-> kvm-2023" not in text
+    # summary.txt: the baseline against the newest other variant
+    assert (d / "summary.txt").read_text().startswith("rmapbench: new-fixed against kvm-2023,")
 
 
 def test_build_report_in_process_without_plots(runs):
@@ -361,9 +447,17 @@ def test_compare_two_runs(runs, tmp_path):
     assert re.search(r"A [\d.]+ ns/op -> B [\d.]+ ns/op +-3\d\.\d% \[CI -\d+\.\d%, -\d+\.\d%\] +better", line)
     line = next(l for l in out.splitlines() if l.startswith("fork add n=1024 new "))
     assert line.endswith("no significant difference")
+    short = (tmp_path / "compare-summary.txt").read_text().splitlines()
+    assert len(short) <= 40 and max(map(len, short)) <= 80
+    assert short[1].startswith(f"A = {runs['a']} (host hostA") and "(host hostB" in short[2]
+    cmp = pd.read_csv(tmp_path / "compare.csv")
+    r = cmp[(cmp.workload == "fork") & (cmp.phase == "add") & (cmp.n == 1024)
+            & (cmp.label == "kvm-2023") & (cmp.metric == "time")].iloc[0]
+    (line,) = [l for l in short if l.startswith("  fork add n=1024 ")]
+    assert f"kvm-2023 {(r.ratio - 1) * 100:+.1f}% [" in line
     html = (tmp_path / "compare.html").read_text()
     md = (tmp_path / "compare.md").read_text()
-    assert "<table>" in html and "B against A" in html
+    assert "<table id=" in html and "B against A" in html
     assert "## Series against old, within A and within B" in md
     assert re.search(r"\| perf, measured \| fork \| add \| heads=100, order=fifo, alloc=bump "
                      r"\| 1024 \| new-fixed \| time \| \+50\.\d% .* "
@@ -491,7 +585,8 @@ def test_heads_sized_by_footprint_target(tmp_path):
     fits = r.fits[(r.fits.metric == "Ir") & (r.fits.workload == "fork") & (r.fits.phase == "add")]
     assert (fits.points == 5).all() and len(fits) == 4
     assert fits.set_index("label").loc["kvm-2023", "growth"] == "O(1) per op"
-    assert "[footprint ~" in next(l for l in r.summary.splitlines() if l.startswith("# host"))
+    assert "[footprint ~" in next(l for l in r.changes.splitlines() if l.startswith("# host"))
+    assert re.search(r"^fork \[footprint ~[\d.]+ KiB\] fifo bump, n=1024$", r.summary, re.M)
 
 
 # -- kernel history section, host table, simulated geometry ---------------------------
@@ -528,8 +623,11 @@ def test_history_agrees_when_kvm2023_is_flat_and_new_grows(runs, report_ab):
     # the report and summary.txt carry the section; (f) from check.json: new can miss
     md = (report_ab / "report.md").read_text()
     assert "## What the kernel's history predicts, and what this run shows" in md
-    assert md.index("## What the kernel's history") < md.index("## Findings") < md.index("## Host")
-    summary = (report_ab / "summary.txt").read_text()
+    assert md.index("## Findings") < md.index("## What the kernel's history") < md.index("## Host")
+    (short,) = [l for l in (report_ab / "summary.txt").read_text().splitlines()
+                if l.startswith("(f)")]
+    assert short == "(f) walker misses in new, not kvm-2023-lf: agree; none in: kvm-2023"
+    summary = (report_ab / "changes.txt").read_text()
     (fl,) = [l for l in summary.splitlines() if l.startswith("(f)")]
     assert "can miss an spte in: new;" in fl and "cannot within the search bounds: kvm-2023" in fl
     assert "check.json has no race result for kvm-2023-lf" in fl
@@ -595,5 +693,13 @@ def test_host_table_is_compact_and_sim_geometry_is_a_sentence(tmp_path):
                     "(I1 64 KiB 16-way 64 B lines.)")
     # HTML: text columns are left-aligned; a column of numbers only is right-aligned
     html = to_html(r.blocks, r.title)
-    assert '<td class="t">hostC</td>' in html and '<td class="t">0-3,6</td>' in html
-    assert re.search(r'<td class="t">model</td><td class="t">85</td>', html)
+    m = re.search(r'(<style>[^<]*</style>)?<table id="t\d+"><caption>host hostC \(', html)
+    assert m and m.group(1) is None  # field | value: text, left-aligned
+    assert "<td>hostC</td>" in html and "<td>0-3,6</td>" in html
+    assert re.search(r"<td>model</td><td>85</td>", html)
+    m = re.search(r'<style>([^<]*)</style><table id="(t\d+)"><caption>fork add, host hostC, '
+                  r'sim, simulated: mean per op', html)
+    assert m, "the values table right-aligns its columns of numbers"
+    rule = m.group(1)
+    assert f"#{m.group(2)} td:nth-child(1)," in rule  # n
+    assert not re.search(r"nth-child\(2\)[,{]", rule)  # series names

@@ -286,7 +286,7 @@ def test_a_declaration_that_lies_about_the_walk_is_a_deviation(tmp_path):
 
 def test_report_shows_both_walkers_of_a_head_lock():
     from analysis.render import Table
-    from analysis.report import check_blocks
+    from analysis.sections.check import check_blocks
 
     blocks = check_blocks(run_check(["kvm-2025"]), "check.json")
     table = next(b for b in blocks if isinstance(b, Table))

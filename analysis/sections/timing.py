@@ -1,0 +1,45 @@
+"""Timing quality per case (measured): the precision reached, the values
+re-measured because their region was disturbed and why, the worker processes
+and why timing stopped.  The summary per workload and phase is the
+precision section near the top; this is every case."""
+
+from __future__ import annotations
+
+from ..render import Heading, Para, Table
+from . import Context
+
+TITLE = "Timing quality"
+
+
+def blocks(ctx: Context) -> list:
+    df = ctx.df
+    """Per measured case and phase: the 95% half-width reached, how many values
+    were re-measured because their region was disturbed and why, the worker
+    processes and why timing stopped (docs/measurement.md)."""
+    if "halfwidth" not in df.columns:
+        return []
+    t = df[(df["metric"] == "time") & ~df["simulated"].astype(bool) & df["halfwidth_of"].notna()]
+    if t.empty:
+        return []
+    keys = ["host", "workload", "phase", "n", "heads", "order", "alloc", "label"]
+    rows = []
+    for key, g in t.groupby(keys, sort=True):
+        r = g.iloc[0]
+        hw = r["halfwidth"]
+        rows.append([r["host"], r["workload"], r["phase"],
+                     f"n={int(r['n'])} heads={int(r['heads'])} {r['order']} {r['alloc']}",
+                     r["label"], "n/a" if hw != hw else f"±{hw:.2%}", str(r["halfwidth_of"]),
+                     f"{int(r['remeasured'])} of {len(g)}", str(r["remeasure_reasons"] or "-"),
+                     str(int(r["processes"])), str(r["stopped"])])
+    hws = t.drop_duplicates(keys)["halfwidth"]
+    hws = hws[hws == hws]
+    line = (f"95% CI half-width reached: median {hws.median():.2%}, p90 {hws.quantile(0.9):.2%} "
+            f"over {len(hws)} case/phase series (measured time, raw). "
+            if len(hws) else "")
+    return [Heading(2, TITLE),
+            Para(line + "Re-measured: values whose region was disturbed (preempted, blocked, "
+                 "migrated, page faults, off the CPU) and were measured again, at most 3 times "
+                 "each."),
+            Table("timing quality per case (measured)", ["host", "workload", "phase", "case",
+                  "series", "95% CI half-width", "of", "re-measured", "why", "processes",
+                  "stopped by"], rows, fold=True)]
