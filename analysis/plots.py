@@ -17,6 +17,18 @@ from bench.variants import style as variant_style
 PANEL_KEYS = ["size_label", "order", "alloc"]
 
 
+
+def _legend_handles(axes) -> tuple[dict, list[str]]:
+    """Every labelled line of the panels once, in first-seen order (one legend
+    for a whole figure)."""
+    handles, names = {}, []
+    for ax in axes.flat:
+        for h, lbl in zip(*ax.get_legend_handles_labels()):
+            if lbl not in handles:
+                handles[lbl] = h
+                names.append(lbl)
+    return handles, names
+
 def _pyplot():
     import matplotlib
 
@@ -78,12 +90,7 @@ def metric_figure(points: pd.DataFrame, title: str, ylabel: str, *,
     for ax in list(axes.flat)[len(parts):]:
         ax.set_visible(False)
     # one legend for the figure, right of the panels, so that no line is hidden under it
-    handles, names = {}, []
-    for ax in axes.flat:
-        for h, lbl in zip(*ax.get_legend_handles_labels()):
-            if lbl not in handles:
-                handles[lbl] = h
-                names.append(lbl)
+    handles, names = _legend_handles(axes)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0, 1 - 1.3 / fig.get_figwidth(), 1))
     fig.legend([handles[n] for n in names], names, loc="center right", fontsize=8,
@@ -170,12 +177,7 @@ def headline_figure(grid: list[list[tuple[str, str, pd.DataFrame | None]]], titl
                 ax.set_ylabel(ylabel)
                 ax.grid(True, which="major", alpha=0.3)
             ax.set_title(ptitle, fontsize=9)
-    handles, names = {}, []
-    for ax in axes.flat:
-        for h, lbl in zip(*ax.get_legend_handles_labels()):
-            if lbl not in handles:
-                handles[lbl] = h
-                names.append(lbl)
+    handles, names = _legend_handles(axes)
     names = [n for n in series_order if n in handles]
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0, 1 - 1.25 / fig.get_figwidth(), 1))

@@ -73,6 +73,7 @@ def _clip_logs(levels: list[list[np.ndarray]]) -> tuple[list[list[np.ndarray]], 
 
 
 TRIM = 0.2          # share of the paired log ratios trimmed from each end
+MIN_EPOCHS = 10     # fewer epochs in all: the bootstrap draws rounds within them too
 
 
 def weighted_trim_mean(v: np.ndarray, w: np.ndarray, trim: float = TRIM) -> np.ndarray:
@@ -96,7 +97,8 @@ def weighted_trim_mean(v: np.ndarray, w: np.ndarray, trim: float = TRIM) -> np.n
 
 
 def hier_ratio(num: list, den: list | None = None, *, n_resamples: int = 2000,
-               seed: int = 20130828, level: float = 0.95, trim: float = TRIM) -> dict:
+               seed: int = 20130828, level: float = 0.95, trim: float = TRIM,
+               resample_rounds: bool | None = None) -> dict:
     """The paired ratio num/den with a hierarchical bootstrap interval.
 
     num, den: per unit (a worker process, or one memory layout of one), per
@@ -111,8 +113,14 @@ def hier_ratio(num: list, den: list | None = None, *, n_resamples: int = 2000,
     hypervisor), and the trimmed mean leaves those tails out where the mean
     of logs follows them (docs/measurement.md gives the A/A figures).
     Interval: each resample draws units with replacement, then epochs within
-    each drawn unit, then rounds within each drawn epoch, keeping pairs
-    together, and takes the same trimmed mean of the drawn multiset;
+    each drawn unit, each epoch with all its rounds, keeping pairs together,
+    and takes the same trimmed mean of the drawn multiset.  resample_rounds:
+    also draw the rounds within each drawn epoch; None (the default) does so
+    only when there are fewer than MIN_EPOCHS epochs in all, where drawing
+    epochs alone would say too little (one process of one epoch: nothing).
+    Resampling rounds inside resampled epochs counts their noise twice: on
+    two A/A default sweeps it made the intervals 1.7 times wider than the
+    run-to-run change (docs/measurement.md);
     percentile interval.  Returns {ratio, lo, hi, halfwidth (relative:
     (hi - lo) / 2 / ratio), pvalue (two-sided: the share of resampled
     ratios beyond 1, doubled; nan for den None), processes, epochs, values,
@@ -144,6 +152,8 @@ def hier_ratio(num: list, den: list | None = None, *, n_resamples: int = 2000,
     rng = np.random.default_rng(seed)
     B = n_resamples
     P = len(logs)
+    if resample_rounds is None:
+        resample_rounds = sum(len(ea) for ea in logs) < MIN_EPOCHS
     # the multiplicity of every value in every resample: process drawn m_p
     # times, epoch drawn m_e times within it, round drawn w times within that
     mult = np.zeros((nvals, B))        # values x resamples (rows contiguous)
@@ -153,8 +163,11 @@ def hier_ratio(num: list, den: list | None = None, *, n_resamples: int = 2000,
         E = len(ea)
         me = rng.multinomial(E, np.full(E, 1.0 / E), size=B) if E > 1 else np.ones((B, 1))
         for e, x in enumerate(ea):
-            w = rng.multinomial(len(x), np.full(len(x), 1.0 / len(x)), size=B)
-            mult[col:col + len(x)] = w.T * (me[:, e] * mp[:, p])
+            if resample_rounds:
+                w = rng.multinomial(len(x), np.full(len(x), 1.0 / len(x)), size=B)
+                mult[col:col + len(x)] = w.T * (me[:, e] * mp[:, p])
+            else:                       # an epoch's rounds go with it, whole
+                mult[col:col + len(x)] = me[:, e] * mp[:, p]
             col += len(x)
     order = np.argsort(allv, kind="stable")
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

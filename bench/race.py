@@ -157,17 +157,7 @@ class Writer:
         key = (mem, op, spte)
         r = self.memo.get(key)
         if r is None:
-            if op == "add" and spte == X:
-                def ptr(flat, table):
-                    p = (_XBASE - 1) << 3
-                    table[p] = X
-                    return p
-            else:
-                def ptr(flat, table):
-                    p = (spte + 1) << 3
-                    table.setdefault(p, spte)
-                    return p
-            r = self.memo[key] = self._run(mem, op, ptr)
+            r = self.memo[key] = self._run(mem, op, self._ptr(op, spte))
         return r
 
     def remove_at(self, mem, pos):

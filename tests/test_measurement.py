@@ -122,6 +122,48 @@ def test_hier_ratio_pvalue_is_two_sided():
     assert h["pvalue"] == pytest.approx(8 / 27, abs=0.02)
 
 
+def test_hier_ratio_epochs_carry_their_rounds_and_still_cover_the_truth():
+    """Log ratios from a known model (process, epoch and round effects, the
+    round effect largest): drawing epochs whole covers the true ratio in at
+    least 90% of 200 data sets, with intervals narrower than when the rounds
+    are drawn again inside each drawn epoch (their noise counted twice)."""
+    rng = np.random.default_rng(4)
+    truth = np.exp(0.03)
+    covered, hw_epochs, hw_rounds = 0, [], []
+    for rep in range(200):
+        nums, dens = [], []
+        for p in range(4):
+            pe = rng.normal(0, 0.002)
+            num_p, den_p = [], []
+            for e in range(10):
+                base = np.exp(rng.normal(0, 0.05, 4))        # shared by the pair
+                num_p.append(base * np.exp(0.03 + pe + rng.normal(0, 0.006)
+                                           + rng.normal(0, 0.02, 4)))
+                den_p.append(base)
+            nums.append(num_p)
+            dens.append(den_p)
+        h = hier_ratio(nums, dens, n_resamples=400, seed=rep)
+        covered += h["lo"] < truth < h["hi"]
+        hw_epochs.append(h["halfwidth"])
+        hw_rounds.append(hier_ratio(nums, dens, n_resamples=400, seed=rep,
+                                    resample_rounds=True)["halfwidth"])
+    assert covered >= 180
+    assert np.mean(hw_epochs) < 0.85 * np.mean(hw_rounds)
+
+
+def test_hier_ratio_with_few_epochs_draws_rounds_too():
+    """One process of one epoch: drawing epochs alone would give an interval of
+    width 0; below MIN_EPOCHS epochs the rounds are drawn as well."""
+    rng = np.random.default_rng(2)
+    d = 100 * (1 + rng.normal(0, 0.01, 12))
+    x = 1.05 * d * (1 + rng.normal(0, 0.01, 12))
+    h = hier_ratio([x], [d])
+    assert h["epochs"] == 1 and h["halfwidth"] > 0.001
+    assert h["lo"] < 1.05 < h["hi"]
+    flat = hier_ratio([x], [d], resample_rounds=False)
+    assert flat["lo"] == flat["hi"]
+
+
 def test_variant_libraries_side_by_side_keep_their_own_symbols():
     old, k23 = load("old", 3), load("kvm-2023", 14)
     fa = ctypes.cast(old.lib.pte_list_add, ctypes.c_void_p).value
