@@ -507,10 +507,9 @@ def _run(args, out, cfg, plan, cases, stored, caps, planned) -> int:
                         bar.current(f"pass {npass}: {label}", w)
                         timer.step(Path(tmp))
                         used[gi] += w
-                        if not timer.done:
-                            bar.advance(time.monotonic() - t0, 0)
-                            continue
                         bar.advance(time.monotonic() - t0, 0)
+                        if not timer.done:
+                            continue
                         t0 = time.monotonic()
                     bar.current(label, gweight[gi] - used[gi])
                     measured = measure_group(group, plan, run_id=run_id, host=host,
