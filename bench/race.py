@@ -679,7 +679,9 @@ def _explore_n_quotient(variant, kind, ext, inits, max_ops, res, locked=False) -
     return False
 
 
-def _trace(parent, last) -> dict:
+def _path(parent, last) -> tuple:
+    """The search's path to last: (start node, its history, [(event, node)]
+    in order), read back through parent[node] = (prev, event, history)."""
     events = []
     node = last
     while True:
@@ -690,6 +692,11 @@ def _trace(parent, last) -> dict:
         events.append((ev, node))
         node = prev
     events.reverse()
+    return start, history, events
+
+
+def _trace(parent, last) -> dict:
+    start, history, events = _path(parent, last)
     mem0 = start[0]
     steps = []
     before = mem0
@@ -942,16 +949,7 @@ def _writer_text(wr, sid: int, at: int, to: int) -> str:
 
 
 def _trace_stores(wr, parent, last, mems) -> dict:
-    events = []
-    node = last
-    while True:
-        prev, ev, hist = parent[node]
-        if prev is None:
-            start, history = node, hist
-            break
-        events.append((ev, node))
-        node = prev
-    events.reverse()
+    start, history, events = _path(parent, last)
     mem0 = mems[start[0]]
     counts = wr.layout.count.off >= 0
     steps, writer_ops, stopped = [], [], False
