@@ -81,33 +81,35 @@ def _umask() -> int:
     return mask
 
 
-def _check_inputs(dirs) -> None:
+def _check_inputs(dirs):
     """Every run directory loaded and checked (bench.results, bench.meta) before
     the statistics and plotting modules are even imported: a bad input is
-    refused at once (the report loads the runs again, a small cost beside it)."""
+    refused at once.  Returns the loaded runs, which the command then uses."""
     from .load import load_runs
 
-    load_runs(dirs)
+    return load_runs(dirs)
 
 
 def _cmd_report(args) -> int:
-    _check_inputs(args.dirs)
+    loaded = _check_inputs(args.dirs)
     from .report import write_report
 
     final = _out_dir(args.out, args.dirs[0])
     with staged(final) as stage:
-        path = write_report(args.dirs, out=stage, baseline=args.baseline, pair=args.pair)
+        path = write_report(args.dirs, out=stage, baseline=args.baseline, pair=args.pair,
+                            loaded=loaded)
     print(final / Path(path).relative_to(stage))
     return 0
 
 
 def _cmd_compare(args) -> int:
-    _check_inputs([args.dir_a, args.dir_b])
+    loaded = _check_inputs([args.dir_a, args.dir_b])
     from .compare import compare_dirs
 
     final = _out_dir(args.out, args.dir_b)
     with staged(final) as stage:
-        res = compare_dirs(args.dir_a, args.dir_b, out=stage, baseline=args.baseline or "auto")
+        res = compare_dirs(args.dir_a, args.dir_b, out=stage, baseline=args.baseline or "auto",
+                           loaded=loaded)
     sys.stdout.write(res.text.rstrip("\n") + "\n")
     print(f"wrote {final / res.md_path.relative_to(stage)} and "
           f"{final / res.html_path.relative_to(stage)}")

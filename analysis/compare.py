@@ -221,12 +221,14 @@ def aa_summary(cmp: pd.DataFrame, base_tbl: pd.DataFrame | None, df_a: pd.DataFr
 
 def compare_dirs(dir_a, dir_b, out=None, baseline: str | None = "auto", *,
                  alpha: float = stats.ALPHA, threshold: float = stats.EXACT_THRESHOLD,
-                 n_resamples: int = stats.N_RESAMPLES) -> Comparison:
+                 n_resamples: int = stats.N_RESAMPLES, loaded=None) -> Comparison:
     """Compare run B against run A; write compare.md and compare.html into out
     (default: dir_b).  With a baseline, also set each run's series-against-
     baseline ratios side by side (does a speedup on A hold on B?); "auto":
-    old when both runs have it, else none."""
-    loaded = load_runs([dir_a, dir_b])
+    old when both runs have it, else none.  loaded: the two runs already
+    loaded (analysis.load.load_runs([dir_a, dir_b]))."""
+    if loaded is None:
+        loaded = load_runs([dir_a, dir_b])
     ra, rb = loaded.runs
     kw = dict(alpha=alpha, threshold=threshold, n_resamples=n_resamples)
     cmp = stats.compare_runs(ra.df, rb.df, **kw)

@@ -145,11 +145,13 @@ def write_outputs(report: Report, target: Path, stem: str = "report") -> Path:
 
 
 def write_report(run_dirs, out=None, baseline: str = BASELINE, *, pair: str | None = None,
-                 check: list | None = None, **kw) -> Path:
-    """Load run directories, build the report and write it; returns report.html's path.
-    Default output directory: the first run directory."""
+                 check: list | None = None, loaded: Loaded | None = None, **kw) -> Path:
+    """Load run directories (unless loaded: those runs, already loaded), build
+    the report and write it; returns report.html's path.  Default output
+    directory: the first run directory."""
     run_dirs = list(run_dirs)
-    loaded = load_runs(run_dirs)
+    if loaded is None:
+        loaded = load_runs(run_dirs)
     report = build_report(loaded, baseline, pair=pair, check=check, **kw)
     target = resolve_out(run_dirs, out)
     return write_outputs(report, target)
