@@ -17,7 +17,7 @@ from .build import build_library, build_source
 from .errors import UsageError
 
 # The interface version this package speaks (RB_IFACE_VERSION, native/iface.h).
-IFACE_VERSION = 2
+IFACE_VERSION = 3
 RMAP_STATUS = {0: None, 1: "WARN", 2: "BUG"}
 WALK_KINDS = ("fwd-null", "fwd-count", "rev-count")    # enum pte_list_walk_kind
 HEAD_LOCK = 1                                           # PTE_LIST_HEAD_LOCK
@@ -342,6 +342,12 @@ _MEASURE_SIG = {
     "rb_run_phase": (ctypes.c_int, [_vp, ctypes.c_int, _ul, _vp,
                                     ctypes.POINTER(_CPhaseResult)]),
     "rb_run_empty": (ctypes.c_int, [_ul, _vp, ctypes.POINTER(_CPhaseResult)]),
+    "rb_run_sequence": (ctypes.c_int, [_vp, _ul, _vp, ctypes.POINTER(_CPhaseResult),
+                                       ctypes.c_int]),
+    "rb_work_sequence": (ctypes.c_int, [_vp, ctypes.POINTER(ctypes.c_int), ctypes.c_int]),
+    "rb_work_fingerprint": (_u64, [_vp]),
+    "rb_work_prepare": (ctypes.c_int, [_vp, ctypes.c_int]),
+    "rb_work_phase": (ctypes.c_long, [_vp, ctypes.c_int]),
     "rb_inject_chain": (ctypes.c_int, []),
     "rb_counters_open": (_vp, [ctypes.c_int, ctypes.POINTER(ctypes.c_uint), _P64]),
     "rb_counters_open_ext": (_vp, [ctypes.c_int, ctypes.POINTER(ctypes.c_uint), _P64, _P64,
@@ -617,30 +623,91 @@ class Workload(_Closing):
     def chain_lengths(self) -> list[int]:
         return [self.lib.rb_work_chain_len(self.w, h) for h in range(self.heads)]
 
-    def run(self, phase: str, loops: int = 1, counters: CounterGroup | None = None) -> PhaseResult:
-        ph = self._phase(phase)
-        if not isinstance(loops, int) or loops < 1:
-            raise UsageError(f"bad loops {loops!r}: an integer >= 1 is allowed")
-        res = _CPhaseResult()
-        cg = counters.cg if counters is not None else None
-        if counters is not None and not cg:
-            raise ValueError("counter group is closed")
-        rc = self.lib.rb_run_phase(self.w, ph, loops, cg, ctypes.byref(res))
+    @property
+    def sequence(self) -> list[str]:
+        """The phases one repetition may run back to back (rb_run_sequence;
+        workloads.c states the invariant that makes it measure what run()
+        measures); [] when the workload has none."""
+        n = self.lib.rb_work_sequence(self.w, None, 0)
+        arr = (ctypes.c_int * max(n, 1))()
+        self.lib.rb_work_sequence(self.w, arr, n)
+        names = {v: k for k, v in self.k.ids["phase"].items()}
+        return [names[arr[i]] for i in range(n)]
+
+    def fingerprint(self) -> int:
+        """A hash of the rmap as the walks see it (tests)."""
+        return self.lib.rb_work_fingerprint(self.w)
+
+    def prepare(self, phase: str) -> None:
+        """Build the start state of phase, untimed (tests).  Only from an empty
+        case (new, after run(), or after a phase_once() that emptied it):
+        prepare rewinds the descriptor cache."""
+        rc = self.lib.rb_work_prepare(self.w, self._phase(phase))
+        if rc < 0:
+            raise OSError(-rc, f"rb_work_prepare {self.workload}/{phase}: {os.strerror(-rc)}")
+
+    def phase_once(self, phase: str) -> int:
+        """The measured region of phase once, unclocked (tests): its BUG/WARN count."""
+        return self.lib.rb_work_phase(self.w, self._phase(phase))
+
+    def _check_rc(self, rc: int, what: str) -> None:
         if rc == -errno.EIO:
             raise RuntimeError(
-                f"{self.k.variant} {self.workload}/{phase}: undo left "
+                f"{self.k.variant} {self.workload}/{what}: undo left "
                 f"{self.lib.rb_work_live_after_undo(self.w)} descriptors and "
                 f"{self.lib.rb_work_heads_left(self.w)} heads behind")
         if rc < 0:
-            raise OSError(-rc, f"rb_run_phase {self.workload}/{phase}: {os.strerror(-rc)}")
+            raise OSError(-rc, f"rb_run_phase {self.workload}/{what}: {os.strerror(-rc)}")
+
+    def _result(self, phase: str, res, counters, checksum: int | None = None) -> PhaseResult:
         counts = (counters._counts(res.values, res.time_enabled, res.time_running)
                   if counters is not None else {})
         return PhaseResult(phase=phase, ns=res.ns, ops=res.ops, loops=res.loops,
                            counts=counts, footprint=res.footprint,
                            peak_descs=res.peak_descs, bad=res.bad,
                            live_after=res.live_after,
-                           checksum=self.lib.rb_work_checksum(self.w),
+                           checksum=(self.lib.rb_work_checksum(self.w)
+                                     if checksum is None else checksum),
                            evidence=_evidence(res))
+
+    @staticmethod
+    def _check_loops(loops) -> None:
+        if not isinstance(loops, int) or loops < 1:
+            raise UsageError(f"bad loops {loops!r}: an integer >= 1 is allowed")
+
+    @staticmethod
+    def _cg(counters):
+        cg = counters.cg if counters is not None else None
+        if counters is not None and not cg:
+            raise ValueError("counter group is closed")
+        return cg
+
+    def run(self, phase: str, loops: int = 1, counters: CounterGroup | None = None) -> PhaseResult:
+        ph = self._phase(phase)
+        self._check_loops(loops)
+        cg = self._cg(counters)
+        res = _CPhaseResult()
+        rc = self.lib.rb_run_phase(self.w, ph, loops, cg, ctypes.byref(res))
+        self._check_rc(rc, phase)
+        return self._result(phase, res, counters)
+
+    def run_sequence(self, loops: int = 1,
+                     counters: CounterGroup | None = None) -> list[PhaseResult]:
+        """`loops` repetitions of the phase sequence (rb_run_sequence): one
+        PhaseResult per phase, in sequence order.  Checksums as run() gives
+        them: add's (the sum of add's returns) on add, 0 on remove."""
+        seq = self.sequence
+        if not seq:
+            raise UsageError(f"workload {self.workload} has no phase sequence: "
+                             "fork and guest have one")
+        self._check_loops(loops)
+        cg = self._cg(counters)
+        res = (_CPhaseResult * len(seq))()
+        rc = self.lib.rb_run_sequence(self.w, loops, cg, res, len(seq))
+        self._check_rc(rc, "+".join(seq))
+        total = self.lib.rb_work_checksum(self.w)
+        return [self._result(ph, res[i], counters, total if ph == "add" else 0)
+                for i, ph in enumerate(seq)]
 
     def close(self) -> None:
         if getattr(self, "w", None):

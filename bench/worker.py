@@ -14,7 +14,11 @@ harness's fixed cost, all in this one process:
   spec["max_value_s"] wall time (one repetition at least), and the region of
   a value lasts about spec["value_s"];
 - then rounds: in each round every unit (arm x phase, and the null kernel)
-  is measured once, in a fresh random order, on the same CPU;
+  is measured once, in a fresh random order, on the same CPU.  A workload
+  with a phase sequence (fork, guest: add then remove, workloads.c) is one
+  unit per arm: each repetition runs add and remove back to back, each its
+  own measured region (rb_run_sequence), and gives a value per phase, at
+  about half the untimed work of timing the phases apart;
 - a value whose region was disturbed (bench.measure.disturbed: off-CPU
   time, a context switch, a migration, a page fault) is measured again, at
   most spec["max_retries"] times; every value records its evidence, how
@@ -40,6 +44,11 @@ import random
 import sys
 import time
 
+# numpy (bench.measure) would start BLAS threads, pinned to the measured CPU
+# with the worker: one thread is all a worker may have
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
 
 def check_pinned(cpu: int) -> None:
     got = os.sched_getaffinity(0)
@@ -49,19 +58,28 @@ def check_pinned(cpu: int) -> None:
         os._exit(3)
 
 
-def _calibrate(units, phase, spec) -> tuple[int, float]:
-    """Loops per value of one phase, from the whole cost of one repetition of
-    its slowest arm (a second try when the first was cheap: it warms up), and
-    the wall time one value of the phase will cost at most."""
+def run_unit(u, loops, counters=None) -> list:
+    """One call of a unit: its phases' results (one, or the sequence's)."""
+    if u["seq"]:
+        return u["work"].run_sequence(loops, counters)
+    return [u["work"].run(u["phases"][0], loops, counters)]
+
+
+def _calibrate(units, spec) -> tuple[int, float]:
+    """Loops per value of units of one kind (the same phase or sequence),
+    from the whole cost of one repetition of the slowest arm (a second try
+    when the first was cheap: it warms up), and the wall time one value of
+    them will cost at most.  A sequence unit's regions together aim at
+    value_s per phase."""
     region = whole = 0.0
     for u in units:
         for attempt in range(2):            # the first also faults everything in
             t0 = time.perf_counter()
-            r = u["work"].run(phase, 1)
+            rs = run_unit(u, 1)
             w = time.perf_counter() - t0
             if w > 0.5:
                 break
-        region = max(region, r.ns / 1e9)
+        region = max(region, sum(r.ns for r in rs) / 1e9 / len(rs))
         whole = max(whole, w)
     if spec.get("loops"):
         loops = int(spec["loops"])
@@ -112,12 +130,16 @@ def main(argv=None) -> int:
         for i, (arm, k) in enumerate(zip(spec["arms"], kernels)):
             w = Workload(k, workload=case["workload"], n=case["n"], heads=case["heads"],
                          order=case["order"], alloc=case["alloc"], seed=case["seed"])
-            for phase in w.phases:
-                units.append({"arm": i, "phase": phase, "work": w})
+            seq = w.sequence if spec.get("sequence", True) else []
+            if seq and sorted(seq) == sorted(w.phases):
+                units.append({"arm": i, "phases": seq, "seq": True, "work": w})
+            else:
+                for phase in w.phases:
+                    units.append({"arm": i, "phases": [phase], "seq": False, "work": w})
         if null:
             nw = Workload(kernels[0], workload="null", n=null["n"], heads=null["heads"],
                           order="fifo", alloc=case["alloc"], seed=case["seed"])
-            units.append({"arm": -1, "phase": "null", "work": nw})
+            units.append({"arm": -1, "phases": ["null"], "seq": False, "work": nw})
 
     units: list[dict] = []
     t_build = time.monotonic()
@@ -146,27 +168,41 @@ def main(argv=None) -> int:
     fixed("start")
     loops = {}
     round_s = 0.0
-    for phase in dict.fromkeys(u["phase"] for u in units):
-        same = [u for u in units if u["phase"] == phase]
-        loops[phase], cost = _calibrate(same, phase, spec)
+    for kind in dict.fromkeys(tuple(u["phases"]) for u in units):
+        same = [u for u in units if tuple(u["phases"]) == kind]
+        loops[kind], cost = _calibrate(same, spec)
         round_s += cost
-        emit({"kind": "calibration", "phase": phase, "loops": loops[phase]})
+        for phase in kind:
+            emit({"kind": "calibration", "phase": phase, "loops": loops[kind]})
     t_meas = time.monotonic()
 
     def measure(u, rnd, warmup, epoch):
-        reasons = []
+        """One value of each of the unit's phases.  A disturbed one is
+        measured again (with the unit's other phases: a sequence runs
+        whole); each phase keeps its first undisturbed value, its retries
+        and the reasons of its own disturbed attempts."""
+        kept: dict = {}
+        reasons: dict = {ph: [] for ph in u["phases"]}
         for attempt in range(spec["max_retries"] + 1):
-            r = u["work"].run(u["phase"], loops[u["phase"]], counters)
-            why = disturbed(r.evidence, r.loops, rule)
-            if not why:
+            for r in run_unit(u, loops[tuple(u["phases"])], counters):
+                if r.phase in kept:
+                    continue
+                why = disturbed(r.evidence, r.loops, rule)
+                if why:
+                    reasons[r.phase].append(why)
+                if not why or attempt == spec["max_retries"]:
+                    kept[r.phase] = (r, why)
+            if len(kept) == len(u["phases"]):
                 break
-            reasons.append(why)
-        emit({"kind": "value", "round": rnd, "epoch": epoch, "warmup": warmup, "arm": u["arm"],
-              "phase": u["phase"], "ns": r.ns, "ops": r.ops, "loops": r.loops,
-              "footprint": r.footprint, "peak_descs": r.peak_descs, "bad": r.bad,
-              "counts": {k: list(v) for k, v in r.counts.items()},
-              "evidence": r.evidence, "retries": len(reasons) - (1 if why else 0),
-              "reasons": reasons, "disturbed": bool(why)})
+        for phase in u["phases"]:
+            r, why = kept[phase]
+            emit({"kind": "value", "round": rnd, "epoch": epoch, "warmup": warmup,
+                  "arm": u["arm"], "phase": phase, "ns": r.ns, "ops": r.ops, "loops": r.loops,
+                  "footprint": r.footprint, "peak_descs": r.peak_descs, "bad": r.bad,
+                  "counts": {k: list(v) for k, v in r.counts.items()},
+                  "evidence": r.evidence,
+                  "retries": len(reasons[phase]) - (1 if why else 0),
+                  "reasons": reasons[phase], "disturbed": bool(why)})
 
     rnd = 0
     warm = spec.get("warmup_rounds", 1)
@@ -191,7 +227,7 @@ def main(argv=None) -> int:
                 epoch, in_epoch = epoch + 1, 0
                 t_epoch = time.monotonic()
                 for u in units:                   # one untimed repetition each
-                    u["work"].run(u["phase"], 1)
+                    run_unit(u, 1)
             check_pinned(cpu)
             order = list(units)
             rng.shuffle(order)

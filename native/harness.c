@@ -156,12 +156,85 @@ int rb_run_phase(struct rb_work *w, int phase, unsigned long loops,
 		if (ret)
 			return ret;
 	}
+	ret = rb_work_check_empty(w);
+	if (ret)
+		return ret;
 	res->loops = loops;
 	res->ops = rb_work_ops(w, phase);
 	res->footprint = rb_work_footprint(w);
 	res->peak_descs = rb_work_peak_descs(w);
 	res->live_after = rb_work_live_after_undo(w);
 	return counters_finish(cg, base, en0, run0, res);
+}
+
+/*
+ * Run `loops` repetitions of the workload's phase sequence (fork, guest:
+ * add, then remove): one prepare, then every phase of the sequence as its
+ * own measured region, back to back, then one undo.  The sequence's
+ * invariant (workloads.c) makes each region start from the state its own
+ * prepare would build, so res[k] measures what rb_run_phase() of phase k
+ * measures, at a fraction of the untimed work: no undo after add, no
+ * second add before remove.  res[0 .. nres) get the phases in sequence
+ * order (rb_work_sequence()); nres must be the sequence's length.
+ *
+ * Counters: reset once, read (untimed, outside the wall window) on both
+ * sides of each region, and each region's difference summed into its own
+ * phase; so each result's counts, like its ns and evidence, are sums over
+ * its own regions alone.
+ */
+int rb_run_sequence(struct rb_work *w, unsigned long loops,
+		    struct rb_counters *cg, struct rb_phase_result *res,
+		    int nres)
+{
+	unsigned long long a[RB_MAX_EVENTS], b[RB_MAX_EVENTS];
+	unsigned long long en_a, run_a, en_b, run_b;
+	int seq[RB_MAX_SEQUENCE], nseq, k, e, ret;
+	struct timespec t0;
+	struct evidence ev;
+	unsigned long i;
+
+	nseq = rb_work_sequence(w, seq, RB_MAX_SEQUENCE);
+	if (nseq < 1 || nseq != nres || !loops)
+		return -EINVAL;
+	memset(res, 0, nres * sizeof(*res));
+	if (cg && rb_counters_reset(cg))
+		return -errno;
+	for (i = 0; i < loops; i++) {
+		ret = rb_work_prepare(w, seq[0]);
+		if (ret)
+			return ret;
+		for (k = 0; k < nseq; k++) {
+			if (cg && rb_counters_read(cg, a, &en_a, &run_a))
+				return -errno;
+			region_enter(&ev, cg, &t0);
+			res[k].bad += rb_work_phase(w, seq[k]);
+			region_exit(&ev, cg, &t0, &res[k]);
+			if (!cg)
+				continue;
+			if (rb_counters_read(cg, b, &en_b, &run_b))
+				return -errno;
+			res[k].nvalues = rb_counters_nevents(cg);
+			for (e = 0; e < res[k].nvalues; e++)
+				res[k].values[e] += b[e] - a[e];
+			res[k].time_enabled += en_b - en_a;
+			res[k].time_running += run_b - run_a;
+			res[k].counters_ok = 1;
+		}
+		ret = rb_work_undo(w, seq[nseq - 1]);
+		if (ret)
+			return ret;
+	}
+	ret = rb_work_check_empty(w);
+	if (ret)
+		return ret;
+	for (k = 0; k < nseq; k++) {
+		res[k].loops = loops;
+		res[k].ops = rb_work_ops(w, seq[k]);
+		res[k].footprint = rb_work_footprint(w);
+		res[k].peak_descs = rb_work_peak_descs(w);
+		res[k].live_after = rb_work_live_after_undo(w);
+	}
+	return 0;
 }
 
 /*

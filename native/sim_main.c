@@ -135,6 +135,8 @@ static int run_case(const struct sim_case *sc)
 	CALLGRIND_DUMP_STATS_AT(sc->tag);
 
 	ret = rb_work_undo(w, sc->phase);
+	if (!ret)
+		ret = rb_work_check_empty(w);
 	if (ret) {
 		fprintf(stderr, "%s: undo left %ld descriptors, %ld heads\n",
 			sc->tag, rb_work_live_after_undo(w),

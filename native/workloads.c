@@ -52,10 +52,20 @@ struct rb_hist {
  * its rmap handlers: the phases it has (a bit per enum rb_phase), its
  * set-up, the start state of a phase (untimed), the measured region, and
  * the ops one repetition of a phase performs.
+ *
+ * sequence: phases that one repetition may run back to back, each its own
+ * measured region (rb_run_sequence(), harness.c).  Invariant: each phase
+ * of the sequence starts from exactly the state the one before it ends in,
+ * and that is the state its own prepare builds (fork, guest: remove starts
+ * from every spte added, which is where add ends); the first is prepared,
+ * the last undone.  rb_work_sequence() states it to Python, and
+ * tests/test_sequence.py checks it for every variant by fingerprint.
  */
 struct rb_workload_ops {
 	const char *name;
 	unsigned int phases;
+	int sequence[RB_MAX_SEQUENCE];
+	int nsequence;
 	int (*init)(struct rb_work *w, const struct rb_hist *hist);
 	void (*prepare)(struct rb_work *w, int phase);
 	long (*run)(struct rb_work *w, int phase);
@@ -92,6 +102,13 @@ struct rb_work {
 
 	/* undo's scratch: one head's sptes */
 	u64 **scratch;
+	/*
+	 * The heads the phases can map, which undo drains: undo_heads[0 ..
+	 * nundo) (guest: the heads with a chain, most have none), or every
+	 * head when undo_heads is NULL.  rb_work_check_empty() looks at all.
+	 */
+	const unsigned int *undo_heads;
+	unsigned long nundo;
 
 	struct rmap_cache *cache;
 	size_t expected;		/* descriptors the cache is sized for */
@@ -334,6 +351,9 @@ static int guest_init(struct rb_work *w, int nb, const unsigned int *lo,
 		}
 	}
 	free(fill);
+	/* child 0 maps every head with a chain: those are all undo drains */
+	w->undo_heads = w->child_heads;
+	w->nundo = w->nchildren ? w->child_first[1] : 0;
 	return spt_alloc(w, off);
 }
 
@@ -727,6 +747,7 @@ static unsigned long guest_ops(const struct rb_work *w)
 
 static const struct rb_workload_ops fork_ops = {
 	.name = "fork", .phases = PH(RB_PH_ADD) | PH(RB_PH_REMOVE),
+	.sequence = { RB_PH_ADD, RB_PH_REMOVE }, .nsequence = 2,
 	.init = fork_init, .prepare = fork_prepare, .run = fork_run, .ops = heads_x_n,
 };
 static const struct rb_workload_ops walk_ops = {
@@ -739,6 +760,7 @@ static const struct rb_workload_ops churn_ops = {
 };
 static const struct rb_workload_ops guest_ops_tbl = {
 	.name = "guest", .phases = PH(RB_PH_ADD) | PH(RB_PH_REMOVE),
+	.sequence = { RB_PH_ADD, RB_PH_REMOVE }, .nsequence = 2,
 	.init = guest_setup, .prepare = guest_prepare, .run = guest_run, .ops = guest_ops,
 };
 static const struct rb_workload_ops null_ops = {
@@ -818,6 +840,16 @@ static long drain_head(struct rb_work *w, struct kvm_rmap_head *head)
 	return bad;
 }
 
+static void undo_head(struct rb_work *w, unsigned long h, long *bad)
+{
+	if (w->rmap[h].val)
+		*bad += drain_head(w, &w->rmap[h]);
+	if (w->rmap[h].val) {
+		w->heads_left++;
+		w->rmap[h].val = 0;
+	}
+}
+
 int rb_work_undo(struct rb_work *w, int phase)
 {
 	unsigned long h;
@@ -826,13 +858,12 @@ int rb_work_undo(struct rb_work *w, int phase)
 	if (!rb_work_has_phase(w, phase) || !w->cache)
 		return -EINVAL;
 	w->heads_left = 0;
-	for (h = 0; h < w->heads; h++) {
-		if (w->rmap[h].val)
-			bad += drain_head(w, &w->rmap[h]);
-		if (w->rmap[h].val) {
-			w->heads_left++;
-			w->rmap[h].val = 0;
-		}
+	if (w->undo_heads) {
+		for (h = 0; h < w->nundo; h++)
+			undo_head(w, w->undo_heads[h], &bad);
+	} else {
+		for (h = 0; h < w->heads; h++)
+			undo_head(w, h, &bad);
 	}
 	live = rmap_cache_live(w->cache);
 	w->live_after = live;
@@ -841,6 +872,58 @@ int rb_work_undo(struct rb_work *w, int phase)
 	if (rmap_cache_arena_bytes(w->cache) != w->arena0)
 		w->arena_grew = 1;
 	return bad || live || w->heads_left ? -EIO : 0;
+}
+
+/*
+ * Every head empty, the ones undo does not drain included: what a
+ * repetition loop checks once at its end (a variant that wrote to a head
+ * it was not given would show here).  0 or -EIO.
+ */
+int rb_work_check_empty(struct rb_work *w)
+{
+	unsigned long h;
+
+	for (h = 0; h < w->heads; h++) {
+		if (w->rmap[h].val) {
+			w->heads_left++;
+			w->rmap[h].val = 0;
+		}
+	}
+	return w->heads_left ? -EIO : 0;
+}
+
+int rb_work_sequence(const struct rb_work *w, int *phases, int max)
+{
+	int k;
+
+	for (k = 0; k < w->ops->nsequence && k < max; k++)
+		phases[k] = w->ops->sequence[k];
+	return w->ops->nsequence;
+}
+
+static void fp_spte(u64 *sptep, void *arg)
+{
+	u64 *h = arg;
+
+	*h = (*h ^ (u64)(unsigned long)sptep) * 0x100000001b3ull;
+}
+
+/*
+ * A hash of the rmap as the walks see it: every head's sptes in walk
+ * order, and the live descriptors.  Tests compare a phase's start state
+ * reached by its prepare with the one the sequence reaches.
+ */
+unsigned long long rb_work_fingerprint(struct rb_work *w)
+{
+	u64 h = 0xcbf29ce484222325ull;
+	unsigned long i;
+
+	for (i = 0; i < w->heads; i++) {
+		h = (h ^ i) * 0x100000001b3ull;
+		if (w->rmap[i].val)
+			pte_list_walk(&w->rmap[i], fp_spte, &h);
+	}
+	return h ^ (u64)(w->cache ? rmap_cache_live(w->cache) : 0);
 }
 
 /* ---- what a case reports ---- */

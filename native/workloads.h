@@ -75,6 +75,18 @@ int rb_work_prepare(struct rb_work *w, int phase);
 long rb_work_phase(struct rb_work *w, int phase);
 /* 0, or -EIO when a descriptor or head was left behind. */
 int rb_work_undo(struct rb_work *w, int phase);
+/* 0, or -EIO when any head (drained by undo or not) still maps something. */
+int rb_work_check_empty(struct rb_work *w);
+
+/* Most phases one repetition of rb_run_sequence() runs. */
+#define RB_MAX_SEQUENCE 4
+/*
+ * The workload's phase sequence (workloads.c states its invariant): its
+ * length, 0 when it has none; the first `max` phases go to phases[].
+ */
+int rb_work_sequence(const struct rb_work *w, int *phases, int max);
+/* A hash of the rmap (every head's sptes in walk order, live descriptors). */
+unsigned long long rb_work_fingerprint(struct rb_work *w);
 
 unsigned long rb_work_ops(const struct rb_work *w, int phase);
 unsigned long rb_work_sptes(const struct rb_work *w);
@@ -114,6 +126,9 @@ int rb_run_phase(struct rb_work *w, int phase, unsigned long loops,
 		 struct rb_counters *cg, struct rb_phase_result *res);
 int rb_run_empty(unsigned long loops, struct rb_counters *cg,
 		 struct rb_phase_result *res);
+int rb_run_sequence(struct rb_work *w, unsigned long loops,
+		    struct rb_counters *cg, struct rb_phase_result *res,
+		    int nres);
 /* k of -DRB_INJECT_CHAIN=k (0 when not built with it) */
 int rb_inject_chain(void);
 

@@ -102,12 +102,16 @@ def test_a_run_records_the_ratio_and_the_report_flags_it(tmp_path):
     sw = df[df.metric.isin(["task-clock", "page-faults"])]
     assert len(sw) >= 4
     assert (sw.enabled_ratio == 0.25).all()
-    # every value is scaled by enabled/running, then divided by its ops
+    # every value is scaled by enabled/running, then divided by its ops.  The
+    # fake source hands out (start, end) per read pair: rb_run_phase reads one
+    # pair per value, rb_run_sequence (fork's add and remove) one per region
+    assert set(sw.phase) == {"add", "remove"}
+    pairs = sw.loops
     total = sw.value * sw.loops * sw.ops
     assert list(total[sw.metric == "task-clock"]) == \
-        pytest.approx([12_000_000] * (sw.metric == "task-clock").sum())
+        pytest.approx(list(12_000_000 * pairs[sw.metric == "task-clock"]))
     assert list(total[sw.metric == "page-faults"]) == \
-        pytest.approx([28] * (sw.metric == "page-faults").sum())
+        pytest.approx(list(28 * pairs[sw.metric == "page-faults"]))
     assert "multiplexed counters" in report
     assert "Multiplexing warnings:" in report
     assert "task-clock: counted only 25.0% of the measured time" in report

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Every phase of every workload, through rb_run_phase(), for one small
- * case per (workload, order, allocator): built with ASan and UBSan by
+ * Every phase of every workload, through rb_run_phase(), and the phase
+ * sequence of the workloads that have one, through rb_run_sequence(), for
+ * one small case per (workload, order, allocator): built with ASan and UBSan by
  * tests/test_workloads.py.  Any BUG/WARN status, descriptor left live,
  * head left set or arena outgrown is a failure; the sanitizers catch the
  * rest (out-of-bounds spte or descriptor access, use after free, leaks).
@@ -20,7 +21,8 @@ static const unsigned long long weight[] = { 50, 20, 10, 5, 3, 2 };
 static int run_one(int kind, int order, int alloc, unsigned long n,
 		   unsigned long heads, unsigned long long seed)
 {
-	struct rb_phase_result res;
+	struct rb_phase_result res, sres[RB_MAX_SEQUENCE];
+	int seq[RB_MAX_SEQUENCE], nseq, k;
 	struct rb_work *w;
 	int phase, ret, fails = 0;
 
@@ -41,6 +43,20 @@ static int run_one(int kind, int order, int alloc, unsigned long n,
 				pte_list_layout.name, kind, phase, order, alloc,
 				ret, res.bad, res.live_after,
 				rb_work_arena_grew(w));
+			fails++;
+		}
+	}
+	nseq = rb_work_sequence(w, seq, RB_MAX_SEQUENCE);
+	if (nseq > 0) {
+		ret = rb_run_sequence(w, 3, NULL, sres, nseq);
+		for (k = 0; k < nseq && !ret; k++) {
+			if (sres[k].bad || sres[k].live_after || sres[k].loops != 3 ||
+			    sres[k].ops != rb_work_ops(w, seq[k]))
+				ret = -1;
+		}
+		if (ret || rb_work_heads_left(w) || rb_work_arena_grew(w)) {
+			fprintf(stderr, "%s: workload %d sequence order %d alloc %d: ret %d\n",
+				pte_list_layout.name, kind, order, alloc, ret);
 			fails++;
 		}
 	}
