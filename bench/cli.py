@@ -32,6 +32,15 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2
         raise UsageError(f"{self.prog}: {message}")
 
+    def _print_message(self, message, file=None):
+        # argparse drops a failed write (--help into a full disk, a closed
+        # pipe) and exits 0; let the OSError reach main(), which reports it
+        # like any other failed output
+        if message:
+            file = file or sys.stderr
+            if file is not None:
+                file.write(message)
+
 
 class _VersionAsked(Exception):
     pass

@@ -9,6 +9,7 @@ is also written as a run directory (results.parquet, pyperf.json, meta.json).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from .errors import UsageError
 
@@ -199,8 +200,8 @@ def overhead_line(df) -> str | None:
 
 
 def cmd_run(args) -> int:
-    from .meta import build_meta, now
-    from .results import RunDir, case_key, check_output_dir
+    from .meta import build_meta
+    from .results import RunDir, check_output_dir
     from .runner import make_plan, new_run_id, prepare_kernels
 
     cases = cases_from_args(args)
@@ -223,8 +224,46 @@ def cmd_run(args) -> int:
     meta = build_meta(plan, run_id, config={"command": "run", "cases": cases})
     host = meta["host"]["name"]
     rundir = RunDir(args.out) if args.out is not None else None
+    created = _created_by_begin(Path(args.out)) if rundir else None
     if rundir:
         rundir.begin(meta)
+    try:
+        return _measure_and_report(args, cases, plan, run_id, meta, host, rundir)
+    except Exception:
+        # a run that failed (valgrind, a worker, a full disk) leaves nothing
+        # half-written: what begin() made is removed; `run` has no resume
+        if rundir:
+            _discard(rundir, created)
+        raise
+
+
+def _created_by_begin(out: Path) -> Path | None:
+    """The outermost directory RunDir.begin() will create for out; None when
+    out exists already (an empty directory: then only its contents are the run's)."""
+    if out.exists() or out.is_symlink():
+        return None
+    top = out
+    while not top.parent.exists() and top.parent != top:
+        top = top.parent
+    return top
+
+
+def _discard(rundir, created: Path | None) -> None:
+    import shutil
+
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
+        return
+    for p in rundir.path.iterdir():     # it was empty when the run began
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+
+
+def _measure_and_report(args, cases, plan, run_id, meta, host, rundir) -> int:
+    from .meta import now
+    from .results import case_key
     from .runner import measure_group
 
     t = plan.timing

@@ -210,6 +210,35 @@ def parse_dump(text: str) -> tuple[str | None, dict[str, int]]:
     return tag, dict(zip(events, totals))
 
 
+class SimError(RuntimeError):
+    """valgrind ran but gave no usable result: the message names what failed
+    and what to do."""
+
+
+_WHAT_TO_DO = "check `valgrind --version` and the sim driver, or use --backend time"
+
+
+def _status(code: int) -> str:
+    import signal
+
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name}"
+    return f"exit status {code}"
+
+
+def _last_line(stderr: str) -> str:
+    """The last line of valgrind's stderr, in parentheses (its own ==PID==
+    lines skipped when the program said something)."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    own = [ln for ln in lines if not ln.startswith(("==", "--"))]
+    last = (own or lines or [""])[-1]
+    return f" ({last[:200]})" if last else " (no message on stderr)"
+
+
 def run(variant: str, ext: int, items: list[tuple[dict, str]], profile: str = "host",
         cflags: str | None = None, workdir: str | Path | None = None,
         timeout: float | None = None) -> list[dict]:
@@ -232,26 +261,49 @@ def run(variant: str, ext: int, items: list[tuple[dict, str]], profile: str = "h
                 f"--callgrind-out-file={tmp}/cg.%p",
                 f"--I1={geo['I1'].arg()}", f"--D1={geo['D1'].arg()}", f"--LL={geo['LL'].arg()}",
                 str(art.path), str(casefile)]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              check=False, env={**os.environ, "LC_ALL": "C"})
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                                  check=False, env={**os.environ, "LC_ALL": "C"})
+        except (FileNotFoundError, PermissionError, NotADirectoryError) as e:
+            # found when the run was planned, gone (or no longer runnable) now
+            raise UsageError(f"valgrind (callgrind) cannot be started for {variant} EXT {ext}: "
+                             f"{e.strerror or e}: {FIX_VALGRIND}, check `valgrind --version`, "
+                             "or use --backend time") from None
+        except subprocess.TimeoutExpired:
+            raise SimError("valgrind (callgrind) did not finish "
+                           f"within {timeout:g} s and was stopped; {_WHAT_TO_DO}") from None
         if proc.returncode != 0:
-            err = [ln for ln in proc.stderr.splitlines() if not ln.startswith(("==", "--"))]
-            raise RuntimeError(f"sim driver for {variant} EXT {ext} failed "
-                               f"(exit {proc.returncode}): {err[-1] if err else proc.stderr[-300:]}")
-        info = {}
-        for line in proc.stdout.splitlines():
-            parts = line.split()
-            if parts and parts[0] in tags:
-                info[parts[0]] = {k: int(v) for k, v in (p.split("=") for p in parts[1:])}
+            raise SimError("valgrind (callgrind) failed: "
+                           f"{_status(proc.returncode)}{_last_line(proc.stderr)}; {_WHAT_TO_DO}")
+        try:
+            info = {}
+            for line in proc.stdout.splitlines():
+                parts = line.split()
+                if parts and parts[0] in tags:
+                    info[parts[0]] = {k: int(v) for k, v in (p.split("=") for p in parts[1:])}
+        except ValueError:
+            raise SimError("valgrind (callgrind): the driver's output "
+                           f"line {line[:80]!r} is not TAG KEY=INTEGER...; {_WHAT_TO_DO}") from None
         dumps = {}
-        for f in tmp.glob("cg.*.*"):
-            tag, counts = parse_dump(f.read_text())
+        files = sorted(tmp.glob("cg.*.*"))
+        for f in files:
+            try:
+                tag, counts = parse_dump(f.read_text(errors="replace"))
+            except ValueError:
+                raise SimError("valgrind (callgrind): its output file "
+                               f"{f.name} has a summary line that is not integers; "
+                               f"{_WHAT_TO_DO}") from None
             if tag is not None:
                 dumps[tag] = counts
         out = []
         for t, (case, phase) in zip(tags, items):
             if t not in info or t not in dumps:
-                raise RuntimeError(f"sim driver produced no result for {case['workload']}/{phase}")
+                what = ("no output file" if not files else
+                        f"no dump tagged {t} in its {len(files)} output file(s)"
+                        if t not in dumps else f"no driver line for {t}")
+                raise SimError("valgrind (callgrind) exited 0 but left "
+                               f"no result for {case['workload']}/{phase} ({what}); "
+                               f"{_WHAT_TO_DO}")
             row = {m: dumps[t].get(m, 0) for m in SIM_METRICS}
             row.update(info[t])
             out.append(row)
@@ -267,6 +319,6 @@ def meta(profile: str = "host") -> dict:
             "profile": profile}
 
 
-__all__ = ["SIM_METRICS", "PROFILES", "Level", "geometry", "geometry_meta", "host_caches",
+__all__ = ["SIM_METRICS", "SimError", "PROFILES", "Level", "geometry", "geometry_meta", "host_caches",
            "fit_assoc", "check_tools", "valgrind_version", "build_driver", "run",
            "parse_dump", "meta"]

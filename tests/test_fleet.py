@@ -6,6 +6,7 @@ reported, and a rerun measures only that host and merges all three."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,10 +26,22 @@ def _need_ansible():
         pytest.skip("ansible-core is not installed (pip install -e '.[test]')")
 
 
-def _inventory(tmp: Path, hosts: dict[str, Path]) -> Path:
+# A host that cannot be reached: ssh to a port of this machine nothing listens
+# on (refused at once), without asking for anything.
+UNREACHABLE = ["          ansible_connection: ssh", "          ansible_host: 127.0.0.1",
+               "          ansible_port: 1", "          ansible_timeout: 5",
+               "          ansible_ssh_common_args: -o BatchMode=yes -o StrictHostKeyChecking=no"
+               " -o UserKnownHostsFile=/dev/null -o ConnectionAttempts=1"]
+
+
+def _inventory(tmp: Path, hosts: dict[str, Path], down: tuple[str, ...] = ()) -> Path:
     lines = ["all:", "  vars:", f"    fleet_out: {tmp / 'out'}",
              f"    rmapbench_local_cmd: {Path(sys.executable).parent / 'rmapbench'}",
              "  children:", "    fleet:", "      hosts:"]
+    for name in down:
+        lines += [f"        {name}:", *UNREACHABLE,
+                  f"          rmapbench_home: {tmp / 'homes' / name}",
+                  f"          rmapbench_config: {ROOT / 'deploy' / 'tiny.toml'}"]
     for name, cfg in hosts.items():
         lines += [f"        {name}:", "          ansible_connection: local",
                   f"          ansible_python_interpreter: {sys.executable}",
@@ -102,3 +115,48 @@ def test_fleet_sweeps_each_host_fetches_and_merges(tmp_path):
         assert f"Host {h}: hardware and method" in html
     assert len(summary.splitlines()) <= 40
     assert max(len(l) for l in summary.splitlines()) <= 80
+
+
+def test_an_unreachable_host_is_named_and_the_others_merged(tmp_path):
+    _need_ansible()
+    if shutil.which("ssh") is None:
+        pytest.skip("no ssh client: an ssh host cannot be tried")
+    tiny = ROOT / "deploy" / "tiny.toml"
+    inv = _inventory(tmp_path, {"host-a": tiny}, down=("host-down",))
+    proc = _play(inv)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    # named like a failed host, with the connection's own message
+    assert "FAILED host-down: unreachable: " in out, out
+    assert "port 1" in out or "refused" in out.lower(), out
+    assert "1 host(s) failed or were unreachable: host-down" in out, out
+    runs = tmp_path / "out" / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == ["host-a"]
+    assert json.loads((runs / "host-a" / "meta.json").read_text())["status"] == "complete"
+    summary = (tmp_path / "out" / "report" / "summary.txt").read_text()
+    assert "host-a" in summary and "host-down" not in summary
+    stamp = (runs / "host-a" / "results.parquet").stat().st_mtime_ns
+
+    # reachable again: a rerun measures only that host and merges both
+    second = _play(_inventory(tmp_path, {"host-a": tiny, "host-down": tiny}))
+    out = second.stdout + second.stderr
+    assert second.returncode == 0, out
+    assert "FAILED" not in out
+    assert (runs / "host-a" / "results.parquet").stat().st_mtime_ns == stamp
+    summary = (tmp_path / "out" / "report" / "summary.txt").read_text()
+    assert "host-a" in summary and "host-down" in summary
+
+
+def test_no_reachable_host_ends_with_a_clear_message(tmp_path):
+    _need_ansible()
+    if shutil.which("ssh") is None:
+        pytest.skip("no ssh client: an ssh host cannot be tried")
+    inv = _inventory(tmp_path, {}, down=("host-x", "host-y"))
+    proc = _play(inv)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    # the merge play ran: each host named, then one message instead of a merge error
+    assert "FAILED host-x: unreachable: " in out and "FAILED host-y: unreachable: " in out, out
+    assert "no host produced a run, so there is nothing to merge" in out, out
+    assert re.search(r"TASK \[rmapbench report [^\n]*\n(skipping: \[localhost\]\n)", out), out
+    assert not (tmp_path / "out" / "report").exists()

@@ -306,6 +306,13 @@ add("stdout-broken-pipe", ["trace", "--variant", "old", "-"], ["EPIPE"],
     stdin="".join(f"add 0 {i}\n" for i in range(1, 20000)), stdout="broken-pipe")
 add("stdin-closed", ["trace", "--variant", "old", "-"], ["standard input is closed"],
     stdin="closed")
+# --help and --version write through argparse, which drops a failed write
+for argv in (["--help"], ["check", "--help"], ["sweep", "--help"], ["--version"]):
+    what = " ".join(argv)
+    if argv != ["--version"]:
+        add(f"stdout-full:{what}", argv, ["No space left", "ENOSPC"], stdout="/dev/full")
+    add(f"stdout-broken-pipe:{what}", argv, ["Broken pipe", "EPIPE"], stdout="broken-pipe")
+    add(f"stdout-closed:{what}", argv, ["standard output is closed"], stdout="closed")
 
 # -- toolchain ------------------------------------------------------------------------
 add("cc-false", ["build", "--variant", "old"], ["/bin/false", "status 1"],

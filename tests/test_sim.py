@@ -142,3 +142,71 @@ def test_missing_callgrind_header_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="callgrind.h.*apt-get install valgrind"):
         sim._check_header.__wrapped__(str(fake))
     assert os.path.exists(fake)
+
+
+# -- valgrind failing during a run: a fake `valgrind` first on PATH ---------------
+# Each answers --version (the run is planned with it) and then fails its own way
+# when the run starts it; the real callgrind.h is still needed for planning.
+
+_VERSION = '#!/bin/sh\nif [ "$1" = --version ]; then echo valgrind-3.99.fake; {gone}exit 0; fi\n'
+FAKE_VALGRIND = {
+    "exit-1": ('echo "==1== valgrind noise" >&2\necho "fake: cannot load the tool" >&2\nexit 1\n',
+               ["valgrind (callgrind) failed", "exit status 1", "fake: cannot load the tool",
+                "valgrind --version", "--backend time"]),
+    "sigkill": ("kill -KILL $$\n",
+                ["valgrind (callgrind) failed", "killed by SIGKILL", "--backend time"]),
+    "no-output": ("exit 0\n",
+                  ["valgrind (callgrind) exited 0", "no result for fork/", "no output file",
+                   "--backend time"]),
+    "bad-output": ('echo "i0 ops=lots"\nexit 0\n',
+                   ["valgrind (callgrind)", "'i0 ops=lots'", "--backend time"]),
+    # removed from PATH between planning and the run (PATH holds nothing else)
+    "gone": ("exit 3\n", ["valgrind (callgrind) cannot be started", "old EXT 3",
+                          "No such file", "apt-get install valgrind", "--backend time"]),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FAKE_VALGRIND))
+def test_valgrind_failing_mid_run_is_one_line_and_leaves_nothing(kind, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+    from tests.test_hostile import _session_alive
+
+    try:
+        sim._check_header(sim.find_compiler())
+    except UsageError as e:
+        pytest.skip(str(e))
+    body, needles = FAKE_VALGRIND[kind]
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "valgrind"
+    fake.write_text(_VERSION.replace("{gone}", '/bin/rm -f "$0"; ' if kind == "gone" else "")
+                    + body)
+    fake.chmod(0o755)
+    tmpdir = tmp_path / "TMPDIR"
+    tmpdir.mkdir()
+    out = tmp_path / "out" / "run"
+    path = str(bindir) if kind == "gone" else f"{bindir}{os.pathsep}{os.environ['PATH']}"
+    env = {**os.environ, "PATH": path, "TMPDIR": str(tmpdir), "CC": sim.find_compiler()}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.cli", "run", "--variant", "old", "--n", "2", "--heads",
+         "4", "--backend", "sim", "--processes", "1", "--values", "1", "--warmups", "0",
+         "--loops", "1", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+        start_new_session=True)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err and "unexpected" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("rmapbench: error: ") and sum("error:" in ln for ln in
+                                                        err.splitlines()) == 1, err
+    for n in needles:
+        assert n in last, (n, last)
+    assert fake.exists() == (kind != "gone")        # the run really started it
+    assert not (tmp_path / "out").exists(), "a half-written run directory is left"
+    assert not any(tmpdir.iterdir()), list(tmpdir.iterdir())
+    time.sleep(0.05)
+    assert not _session_alive(proc.pid), "a process of the command is still running"
