@@ -74,6 +74,7 @@ def _clip_logs(levels: list[list[np.ndarray]]) -> tuple[list[list[np.ndarray]], 
 
 TRIM = 0.2          # share of the paired log ratios trimmed from each end
 MIN_EPOCHS = 10     # fewer epochs in all: the bootstrap draws rounds within them too
+MIN_PROCESSES_T = 5  # this many processes or more (and MIN_EPOCHS): the process-level t interval
 
 
 def weighted_trim_mean(v: np.ndarray, w: np.ndarray, trim: float = TRIM) -> np.ndarray:
@@ -112,7 +113,14 @@ def hier_ratio(num: list, den: list | None = None, *, n_resamples: int = 2000,
     right-skewed (a value is now and then several percent slow: a tick, the
     hypervisor), and the trimmed mean leaves those tails out where the mean
     of logs follows them (docs/measurement.md gives the A/A figures).
-    Interval: each resample draws units with replacement, then epochs within
+    Interval, with at least MIN_PROCESSES_T units and MIN_EPOCHS epochs in
+    all (a sweep's or run's usual case): Student's t over the units, from
+    the bootstrap standard error of the log ratio when whole units are drawn
+    ("process-t": the run-to-run variance lives between processes, and
+    drawing layouts again inside drawn processes counted theirs twice: on
+    two A/A default sweeps those intervals were 1.37 times wider than the
+    run-to-run change; the t quantile keeps the few-unit ones honest).
+    Otherwise: each resample draws units with replacement, then epochs within
     each drawn unit, each epoch with all its rounds, keeping pairs together,
     and takes the same trimmed mean of the drawn multiset.  resample_rounds:
     also draw the rounds within each drawn epoch; None (the default) does so
@@ -122,9 +130,9 @@ def hier_ratio(num: list, den: list | None = None, *, n_resamples: int = 2000,
     two A/A default sweeps it made the intervals 1.7 times wider than the
     run-to-run change (docs/measurement.md);
     percentile interval.  Returns {ratio, lo, hi, halfwidth (relative:
-    (hi - lo) / 2 / ratio), pvalue (two-sided: the share of resampled
-    ratios beyond 1, doubled; nan for den None), processes, epochs, values,
-    clipped}."""
+    (hi - lo) / 2 / ratio), pvalue (two-sided: process-t from t, else the
+    share of resampled ratios beyond 1, doubled; nan for den None),
+    processes, epochs, values, clipped, interval (which of the above)}."""
     from scipy import stats as sst
 
     a_lv = _levels(num)
@@ -152,16 +160,24 @@ def hier_ratio(num: list, den: list | None = None, *, n_resamples: int = 2000,
     rng = np.random.default_rng(seed)
     B = n_resamples
     P = len(logs)
+    nep = sum(len(ea) for ea in logs)
     if resample_rounds is None:
         resample_rounds = sum(len(ea) for ea in logs) < MIN_EPOCHS
+    by_process = P >= MIN_PROCESSES_T and nep >= MIN_EPOCHS and not resample_rounds
+    out["interval"] = "process-t" if by_process else (
+        "process-layout-round" if resample_rounds else "process-layout")
     # the multiplicity of every value in every resample: process drawn m_p
     # times, epoch drawn m_e times within it, round drawn w times within that
+    # (by_process: each process's values all go with it, whole)
     mult = np.zeros((nvals, B))        # values x resamples (rows contiguous)
     mp = rng.multinomial(P, np.full(P, 1.0 / P), size=B) if P > 1 else np.ones((B, 1))
     col = 0
     for p, ea in enumerate(logs):
         E = len(ea)
-        me = rng.multinomial(E, np.full(E, 1.0 / E), size=B) if E > 1 else np.ones((B, 1))
+        if by_process:
+            me = np.ones((B, E))
+        else:
+            me = rng.multinomial(E, np.full(E, 1.0 / E), size=B) if E > 1 else np.ones((B, 1))
         for e, x in enumerate(ea):
             if resample_rounds:
                 w = rng.multinomial(len(x), np.full(len(x), 1.0 / len(x)), size=B)
@@ -176,6 +192,23 @@ def hier_ratio(num: list, den: list | None = None, *, n_resamples: int = 2000,
     if len(r) < B // 2:
         return out
     q = (1 - level) / 2
+    if by_process:
+        # Student's t over the processes: the bootstrap's standard error of the
+        # log ratio, drawing whole processes (the level the run-to-run variance
+        # lives in), times sqrt(P / (P - 1)) (a draw from P units understates
+        # their variance by (P - 1) / P), and t with P - 1 degrees of freedom:
+        # with 5 to 10 processes the standard error is itself uncertain, and a
+        # normal quantile would be overconfident exactly where the processes
+        # happened to agree (docs/measurement.md gives the A/A figures).
+        se = float(np.std(np.log(r), ddof=1)) * np.sqrt(P / (P - 1))
+        tq = float(sst.t.ppf(1 - q, P - 1))
+        lo, hi = ratio * np.exp(-tq * se), ratio * np.exp(tq * se)
+        out["lo"], out["hi"] = float(lo), float(hi)
+        out["halfwidth"] = float((hi - lo) / 2 / ratio) if ratio else float("nan")
+        if den is not None:
+            tstat = abs(np.log(ratio)) / se if se > 0 else (0.0 if ratio == 1 else np.inf)
+            out["pvalue"] = float(min(1.0, 2 * sst.t.sf(tstat, P - 1)))
+        return out
     lo, hi = np.quantile(r, [q, 1 - q])
     out["lo"], out["hi"] = float(lo), float(hi)
     out["halfwidth"] = float((hi - lo) / 2 / ratio) if ratio else float("nan")

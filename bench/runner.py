@@ -232,14 +232,14 @@ class Timing:
     options fix the corresponding part (timing_from_args)."""
     precision: float = 0.01          # target 95% CI half-width of each ratio to the baseline
     budget: float = 12.0             # seconds of timing per case group, at most (about)
-    min_processes: int = 3
+    min_processes: int = 9
     max_processes: int | None = None # None: as many as the budget allows
     rounds: int = 100000             # per worker process, at most
     slice_s: float | None = None     # seconds of rounds per process (None: from budget)
     warmup_rounds: int = 1
     loops: int = 0                   # 0: calibrate on the whole repetition cost
     value_s: float = 0.002           # target region time of one value
-    epoch_rounds: int = 4            # rounds per memory layout (0: one layout per process)
+    epoch_rounds: int = 2            # rounds per memory layout (0: one layout per process)
     max_value_s: float = 0.05        # no value costs more wall time (one repetition at least)
     max_retries: int = MAX_RETRIES_DEFAULT
     adaptive: bool = True
@@ -703,16 +703,39 @@ def measure_group(cases: list[dict], plan: Plan, run_id: str, host: str,
     own: list = [None] * len(cases)
     errors: list = []
 
+    def simulate_one(i):
+        c, b = cases[i], bases[i]
+        if note and backend.simulated:
+            note(f"  simulating {c['variant']}@{c['ext']} under valgrind ...")
+        own[i] = backend.rows(c, plan, b)
+
     def simulate():
         if beside:      # this thread (and the valgrind it starts) off the timed CPU
             os.sched_setaffinity(threading.get_native_id(), others)
         try:
-            for i, (c, b) in enumerate(zip(cases, bases)):
-                if note and backend.simulated:
-                    note(f"  simulating {c['variant']}@{c['ext']} under valgrind ...")
-                own[i] = backend.rows(c, plan, b)
+            for i in range(len(cases)):
+                simulate_one(i)
         except BaseException as e:          # raised again in the caller
             errors.append(e)
+
+    def simulate_parallel():
+        """After the timing, nothing is timed: one valgrind per online CPU at
+        a time (simulated counts do not depend on what else runs)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        jobs = min(len(cases), len(hostmod.online_cpus()))
+        if jobs < 2 or not backend.simulated:
+            return simulate()
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futs = [pool.submit(simulate_one, i) for i in range(len(cases))]
+            for f in futs:
+                try:
+                    f.result()
+                except BaseException as e:
+                    if not errors:
+                        for g in futs:
+                            g.cancel()
+                    errors.append(e)
 
     # By default the timing first, then valgrind; with sim_beside, valgrind runs on the
     # other CPUs during the timing (it then shares the last-level cache and the memory
@@ -727,7 +750,7 @@ def measure_group(cases: list[dict], plan: Plan, run_id: str, host: str,
         if th:
             th.join()
     if not th:
-        simulate()
+        simulate_parallel()
     if errors:
         raise errors[0]
     out = []

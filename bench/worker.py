@@ -68,8 +68,9 @@ def run_unit(u, loops, counters=None) -> list:
 def _calibrate(units, spec) -> tuple[int, float]:
     """Loops per value of units of one kind (the same phase or sequence),
     from the whole cost of one repetition of the slowest arm (a second try
-    when the first was cheap: it warms up), and the wall time one value of
-    them will cost at most.  A sequence unit's regions together aim at
+    when the first was cheap: it warms up; one that costs more than a value
+    may is not tried twice: a value is one repetition of it anyway), and the
+    wall time one value of them will cost at most.  A sequence unit's regions together aim at
     value_s per phase."""
     region = whole = 0.0
     for u in units:
@@ -77,7 +78,7 @@ def _calibrate(units, spec) -> tuple[int, float]:
             t0 = time.perf_counter()
             rs = run_unit(u, 1)
             w = time.perf_counter() - t0
-            if w > 0.5:
+            if w > spec["max_value_s"]:     # one repetition per value either way
                 break
         region = max(region, sum(r.ns for r in rs) / 1e9 / len(rs))
         whole = max(whole, w)
