@@ -99,7 +99,8 @@ def weighted_trim_mean(v: np.ndarray, w: np.ndarray, trim: float = TRIM) -> np.n
 
 def hier_ratio(num: list, den: list | None = None, *, n_resamples: int = 2000,
                seed: int = 20130828, level: float = 0.95, trim: float = TRIM,
-               resample_rounds: bool | None = None) -> dict:
+               resample_rounds: bool | None = None,
+               min_processes_t: int = MIN_PROCESSES_T) -> dict:
     """The paired ratio num/den with a hierarchical bootstrap interval.
 
     num, den: per unit (a worker process, or one memory layout of one), per
@@ -113,7 +114,7 @@ def hier_ratio(num: list, den: list | None = None, *, n_resamples: int = 2000,
     right-skewed (a value is now and then several percent slow: a tick, the
     hypervisor), and the trimmed mean leaves those tails out where the mean
     of logs follows them (docs/measurement.md gives the A/A figures).
-    Interval, with at least MIN_PROCESSES_T units and MIN_EPOCHS epochs in
+    Interval, with at least min_processes_t units and MIN_EPOCHS epochs in
     all (a sweep's or run's usual case): Student's t over the units, from
     the bootstrap standard error of the log ratio when whole units are drawn
     ("process-t": the run-to-run variance lives between processes, and
@@ -163,7 +164,7 @@ def hier_ratio(num: list, den: list | None = None, *, n_resamples: int = 2000,
     nep = sum(len(ea) for ea in logs)
     if resample_rounds is None:
         resample_rounds = sum(len(ea) for ea in logs) < MIN_EPOCHS
-    by_process = P >= MIN_PROCESSES_T and nep >= MIN_EPOCHS and not resample_rounds
+    by_process = P >= min_processes_t and nep >= MIN_EPOCHS and not resample_rounds
     out["interval"] = "process-t" if by_process else (
         "process-layout-round" if resample_rounds else "process-layout")
     # the multiplicity of every value in every resample: process drawn m_p

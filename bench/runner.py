@@ -232,7 +232,7 @@ class Timing:
     options fix the corresponding part (timing_from_args)."""
     precision: float = 0.01          # target 95% CI half-width of each ratio to the baseline
     budget: float = 12.0             # seconds of timing per case group, at most (about)
-    min_processes: int = 9
+    min_processes: int = 5
     max_processes: int | None = None # None: as many as the budget allows
     rounds: int = 100000             # per worker process, at most
     slice_s: float | None = None     # seconds of rounds per process (None: from budget)
@@ -484,7 +484,7 @@ class GroupTimer:
             "epoch_rounds": t.epoch_rounds, "fixed_warmups": t.fixed_warmups}
         self.procs: list[list[dict]] = []
         self.spent = 0.0                # wall seconds of this group's processes so far
-        self.overhead = 1.0             # worker start-up, re-estimated
+        self.overhead = 0.4             # worker start-up, re-estimated after each process
         self.prec: dict = {}
         self.worst = float("inf")
         self.stopped: str | None = None

@@ -210,3 +210,54 @@ def test_valgrind_failing_mid_run_is_one_line_and_leaves_nothing(kind, tmp_path)
     assert not any(tmpdir.iterdir()), list(tmpdir.iterdir())
     time.sleep(0.05)
     assert not _session_alive(proc.pid), "a process of the command is still running"
+
+
+def test_a_groups_valgrind_runs_one_per_cpu_after_its_timing(tmp_path):
+    """After a group's timing nothing is timed, so its valgrind runs go one
+    per online CPU at a time: with two variants and two CPUs the two runs
+    overlap in time (a wrapper around the real valgrind logs when each
+    starts and ends), and the counts are the ones a valgrind run gives."""
+    import subprocess
+    import sys
+    import shutil
+
+    from bench import host
+    from tests.conftest import ROOT
+
+    if len(host.online_cpus()) < 2:
+        pytest.skip("one online CPU: valgrind runs go one after another")
+    real = shutil.which("valgrind")
+    if real is None:
+        pytest.skip("valgrind is not installed")
+    log = tmp_path / "vg.log"
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    wrap = bindir / "valgrind"
+    wrap.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = --version ]; then exec {real} --version; fi\n'
+        f'echo "start $$ $(date +%s.%N)" >> {log}\n'
+        "sleep 0.3\n"
+        f'{real} "$@"\nrc=$?\n'
+        f'echo "end $$ $(date +%s.%N)" >> {log}\n'
+        "exit $rc\n")
+    wrap.chmod(0o755)
+    out = tmp_path / "run"
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
+    p = subprocess.run([sys.executable, "-m", "bench.cli", "run", "--variant", "old,kvm-2023",
+                        "--n", "2", "--heads", "40", "--backend", "sim", "--processes", "1",
+                        "--values", "1", "--warmups", "0", "--out", str(out)],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    spans: dict = {}
+    for line in log.read_text().splitlines():
+        what, pid, ts = line.split()
+        spans.setdefault(pid, {})[what] = float(ts)
+    runs = sorted((s["start"], s["end"]) for s in spans.values())
+    assert len(runs) == 2, runs
+    assert runs[1][0] < runs[0][1], f"the two valgrind runs did not overlap: {runs}"
+    import pandas as pd
+
+    df = pd.read_parquet(out / "results.parquet")
+    sim = df[df.simulated.astype(bool) & (df.metric == "Ir")]
+    assert set(sim.variant) == {"old", "kvm-2023"} and (sim.value > 0).all()
