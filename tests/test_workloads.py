@@ -191,3 +191,20 @@ def test_workloads_under_asan_ubsan(variant):
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout
     assert "60 cases, 0 failures" in proc.stdout
     assert "runtime error" not in proc.stderr
+
+
+@pytest.mark.parametrize("variant", ALL)
+def test_churn_never_outgrows_its_arena_in_a_measured_region(variant):
+    """The bump allocator never reuses a freed descriptor, so a churn phase
+    allocates up to one per add beyond the chains' own: sized for the chains
+    alone, the arena grew inside the measured region (a new chunk, page
+    faults in the region, a new cache every repetition)."""
+    for ext in sorted({default_ext(variant), 3, 14}):
+        k = load(variant, ext)
+        for n in (2, 4, 16, 64):
+            for alloc in ("bump", "slab", "scatter"):
+                with Workload(k, "churn", n=n, heads=300, order="fifo", alloc=alloc,
+                              seed=1) as w:
+                    faults = [w.run("churn", 1).evidence["faults"] for _ in range(3)]
+                    assert not w.arena_grew, (ext, n, alloc)
+                    assert faults[1:] == [0, 0], (ext, n, alloc, faults)
