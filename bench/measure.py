@@ -163,7 +163,7 @@ def hier_ratio(num: list, den: list | None = None, *, n_resamples: int = 2000,
     P = len(logs)
     nep = sum(len(ea) for ea in logs)
     if resample_rounds is None:
-        resample_rounds = sum(len(ea) for ea in logs) < MIN_EPOCHS
+        resample_rounds = nep < MIN_EPOCHS
     by_process = P >= min_processes_t and nep >= MIN_EPOCHS and not resample_rounds
     out["interval"] = "process-t" if by_process else (
         "process-layout-round" if resample_rounds else "process-layout")

@@ -650,14 +650,14 @@ class Workload(_Closing):
         """The measured region of phase once, unclocked (tests): its BUG/WARN count."""
         return self.lib.rb_work_phase(self.w, self._phase(phase))
 
-    def _check_rc(self, rc: int, what: str) -> None:
+    def _check_rc(self, rc: int, call: str, what: str) -> None:
         if rc == -errno.EIO:
             raise RuntimeError(
                 f"{self.k.variant} {self.workload}/{what}: undo left "
                 f"{self.lib.rb_work_live_after_undo(self.w)} descriptors and "
                 f"{self.lib.rb_work_heads_left(self.w)} heads behind")
         if rc < 0:
-            raise OSError(-rc, f"rb_run_phase {self.workload}/{what}: {os.strerror(-rc)}")
+            raise OSError(-rc, f"{call} {self.workload}/{what}: {os.strerror(-rc)}")
 
     def _result(self, phase: str, res, counters, checksum: int | None = None) -> PhaseResult:
         counts = (counters._counts(res.values, res.time_enabled, res.time_running)
@@ -688,7 +688,7 @@ class Workload(_Closing):
         cg = self._cg(counters)
         res = _CPhaseResult()
         rc = self.lib.rb_run_phase(self.w, ph, loops, cg, ctypes.byref(res))
-        self._check_rc(rc, phase)
+        self._check_rc(rc, "rb_run_phase", phase)
         return self._result(phase, res, counters)
 
     def run_sequence(self, loops: int = 1,
@@ -704,7 +704,7 @@ class Workload(_Closing):
         cg = self._cg(counters)
         res = (_CPhaseResult * len(seq))()
         rc = self.lib.rb_run_sequence(self.w, loops, cg, res, len(seq))
-        self._check_rc(rc, "+".join(seq))
+        self._check_rc(rc, "rb_run_sequence", "+".join(seq))
         total = self.lib.rb_work_checksum(self.w)
         return [self._result(ph, res[i], counters, total if ph == "add" else 0)
                 for i, ph in enumerate(seq)]

@@ -565,14 +565,9 @@ def _explore_n(variant, kind, ext, inits, max_ops, res, locked=False):
                 assert r is None, (variant, mem, s, r)
                 succ.append(((m2, pc, pending - {s}, nops + 1, fresh),
                              ("writer", f"remove {s}")))
-        for child, ev in succ:
-            if child in parent:
-                continue
-            parent[child] = (node, ev, None)
-            res.states += 1
-            if child[1][0] == "done" and child[2]:
-                return _trace(parent, child)
-            q.append(child)
+        bad = _visit(succ, node, parent, q, res)
+        if bad is not None:
+            return _trace(parent, bad)
     return None
 
 
@@ -693,6 +688,21 @@ def _path(parent, last) -> tuple:
         node = prev
     events.reverse()
     return start, history, events
+
+
+def _visit(succ, node, parent, q, res):
+    """Queue the successors of node not seen before (breadth first, each
+    remembering how it was reached); the first one in which the reader is
+    done while sptes are still pending is returned (a violation), else None."""
+    for child, ev in succ:
+        if child in parent:
+            continue
+        parent[child] = (node, ev, None)
+        res.states += 1
+        if child[1][0] == "done" and child[2]:
+            return child
+        q.append(child)
+    return None
 
 
 def _trace(parent, last) -> dict:
@@ -914,14 +924,9 @@ def _explore_n_stores(variant, kind, ext, inits, max_ops, res, locked=False):
                         w2 = None if to == len(pts) - 1 else (sid, to)
                         succ.append(((pts[to], pc, pend, nops + 1, fr, w2),
                                      ("writer", (sid, -1, to))))
-        for child, ev in succ:
-            if child in parent:
-                continue
-            parent[child] = (node, ev, None)
-            res.states += 1
-            if child[1][0] == "done" and child[2]:
-                return _trace_stores(wr, parent, child, mems)
-            q.append(child)
+        bad = _visit(succ, node, parent, q, res)
+        if bad is not None:
+            return _trace_stores(wr, parent, bad, mems)
     return None
 
 

@@ -105,21 +105,27 @@ static int counters_start(struct rb_counters *cg, unsigned long long *base,
 	return 0;
 }
 
+/*
+ * Read the group and add what it counted since (base, en0, run0) to res:
+ * once at the end of rb_run_phase() (res zeroed: the sum over its regions),
+ * once per region in rb_run_sequence() (each phase its own regions).
+ */
 static int counters_finish(struct rb_counters *cg, const unsigned long long *base,
 			   unsigned long long en0, unsigned long long run0,
 			   struct rb_phase_result *res)
 {
+	unsigned long long now[RB_MAX_EVENTS], en, run;
 	int k;
 
 	if (!cg)
 		return 0;
 	res->nvalues = rb_counters_nevents(cg);
-	if (rb_counters_read(cg, res->values, &res->time_enabled, &res->time_running))
+	if (rb_counters_read(cg, now, &en, &run))
 		return -errno;
 	for (k = 0; k < res->nvalues; k++)
-		res->values[k] -= base[k];
-	res->time_enabled -= en0;
-	res->time_running -= run0;
+		res->values[k] += now[k] - base[k];
+	res->time_enabled += en - en0;
+	res->time_running += run - run0;
 	res->counters_ok = 1;
 	return 0;
 }
@@ -186,9 +192,8 @@ int rb_run_sequence(struct rb_work *w, unsigned long loops,
 		    struct rb_counters *cg, struct rb_phase_result *res,
 		    int nres)
 {
-	unsigned long long a[RB_MAX_EVENTS], b[RB_MAX_EVENTS];
-	unsigned long long en_a, run_a, en_b, run_b;
-	int seq[RB_MAX_SEQUENCE], nseq, k, e, ret;
+	unsigned long long a[RB_MAX_EVENTS], en_a = 0, run_a = 0;
+	int seq[RB_MAX_SEQUENCE], nseq, k, ret;
 	struct timespec t0;
 	struct evidence ev;
 	unsigned long i;
@@ -209,16 +214,9 @@ int rb_run_sequence(struct rb_work *w, unsigned long loops,
 			region_enter(&ev, cg, &t0);
 			res[k].bad += rb_work_phase(w, seq[k]);
 			region_exit(&ev, cg, &t0, &res[k]);
-			if (!cg)
-				continue;
-			if (rb_counters_read(cg, b, &en_b, &run_b))
-				return -errno;
-			res[k].nvalues = rb_counters_nevents(cg);
-			for (e = 0; e < res[k].nvalues; e++)
-				res[k].values[e] += b[e] - a[e];
-			res[k].time_enabled += en_b - en_a;
-			res[k].time_running += run_b - run_a;
-			res[k].counters_ok = 1;
+			ret = counters_finish(cg, a, en_a, run_a, &res[k]);
+			if (ret)
+				return ret;
 		}
 		ret = rb_work_undo(w, seq[nseq - 1]);
 		if (ret)

@@ -123,20 +123,16 @@ def _results(damage):
     return f
 
 
-def _cell(col, value):
+def _cell(col, value, as_type=object):
     def damage(df):
-        df[col] = df[col].astype(object)
+        df[col] = df[col].astype(as_type)
         df.at[0, col] = value
         return df
     return damage
 
 
 def _column_text(col, value):
-    def damage(df):
-        df[col] = df[col].astype(str)
-        df.at[0, col] = value
-        return df
-    return damage
+    return _cell(col, value, str)
 
 
 def _two_runs(d):
