@@ -240,6 +240,7 @@ class Timing:
     loops: int = 0                   # 0: calibrate on the whole repetition cost
     value_s: float = 0.002           # target region time of one value
     epoch_rounds: int = 2            # rounds per memory layout (0: one layout per process)
+    fresh_layouts: bool = True       # each layout in memory the worker has not used for it (worker.py)
     max_value_s: float = 0.05        # no value costs more wall time (one repetition at least)
     max_retries: int = MAX_RETRIES_DEFAULT
     adaptive: bool = True
@@ -464,12 +465,17 @@ class GroupTimer:
 
     store: a directory where each finished process's records are kept
     (p<N>.json, written whole and renamed into place), so that an interrupted
-    sweep resumes with the processes already run; None keeps them in memory."""
+    sweep resumes with the processes already run; None keeps them in memory.
+    every_process: the intervals after every process (`run` shows them as
+    it goes), not only once they can end the group (min_processes) or it
+    ends."""
 
     MAX_STORED = 256 << 20          # a stored process file larger than this is not read
 
-    def __init__(self, cases: list[dict], plan: Plan, store: Path | None = None):
+    def __init__(self, cases: list[dict], plan: Plan, store: Path | None = None,
+                 every_process: bool = False):
         t = plan.timing
+        self.every_process = every_process
         case0 = cases[0]
         self.t, self.cases, self.store = t, cases, store
         self.phases = _phases(case0)
@@ -481,7 +487,8 @@ class GroupTimer:
             "cpu": plan.cpu, "events": plan.events, "rule": plan.rule,
             "max_retries": t.max_retries, "rounds": t.rounds, "warmup_rounds": t.warmup_rounds,
             "loops": t.loops, "value_s": t.value_s, "max_value_s": t.max_value_s,
-            "epoch_rounds": t.epoch_rounds, "fixed_warmups": t.fixed_warmups}
+            "epoch_rounds": t.epoch_rounds, "fresh_layouts": t.fresh_layouts,
+            "fixed_warmups": t.fixed_warmups}
         self.procs: list[list[dict]] = []
         self.spent = 0.0                # wall seconds of this group's processes so far
         self.overhead = 0.4             # worker start-up, re-estimated after each process
@@ -513,17 +520,23 @@ class GroupTimer:
 
     def _decide(self) -> None:
         t, p = self.t, len(self.procs)
-        self.prec = precision_of(self.procs, len(self.cases), self.phases)
-        self.worst = _worst(self.prec)
         left = t.budget - self.spent
-        if t.max_processes is not None and p >= t.max_processes:
+        full = t.max_processes is not None and p >= t.max_processes
+        # the budget is a bound: no new process once it is spent, even before
+        # min_processes (a case whose one round outlasts the budget gets one)
+        spent = t.max_processes is None and (
+            left < 0.3 or (p >= t.min_processes and left < self.overhead + 0.3))
+        # the intervals (a bootstrap per arm and phase, a tenth of a second
+        # or more per process of a ten-arm group) only where they decide
+        # something or are the result, unless every process is to be shown
+        if self.every_process or full or spent or p >= t.min_processes:
+            self.prec = precision_of(self.procs, len(self.cases), self.phases)
+            self.worst = _worst(self.prec)
+        if full:
             self.stopped = "processes"
         elif t.adaptive and p >= t.min_processes and self.worst <= t.precision:
             self.stopped = "precision"
-        # the budget is a bound: no new process once it is spent, even before
-        # min_processes (a case whose one round outlasts the budget gets one)
-        elif t.max_processes is None and (
-                left < 0.3 or (p >= t.min_processes and left < self.overhead + 0.3)):
+        elif spent:
             self.stopped = "budget"
 
     @property
@@ -562,7 +575,7 @@ def time_group(cases: list[dict], plan: Plan, progress=None) -> dict:
     cases[0] reaches the target precision or the budget is spent.  Returns
     {"procs": [records of each process], "prec": precision_of(...),
     "seconds", "stopped"}."""
-    g = GroupTimer(cases, plan)
+    g = GroupTimer(cases, plan, every_process=progress is not None)
     with tempfile.TemporaryDirectory(prefix="rmapbench-") as tmp:
         while not g.done:
             g.step(Path(tmp))

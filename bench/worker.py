@@ -50,6 +50,34 @@ for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
 
+# A new layout must be new memory.  glibc's malloc serves a block of 128 KiB
+# or more from a mapping of its own only until the first such block is freed;
+# then it raises that threshold to the freed size and keeps later blocks in
+# its heap, where a freed block is handed out again at the same address: a
+# worker's later layouts were in part the memory of its earlier ones (fork
+# n = 16 at 1008 heads: 65 of its 96 pages faulted in anew per layout).  On
+# this host the epochs of a process then timed alike (walk: within 1%) while
+# processes differed by up to 25%, and six processes could not average
+# that.  A fixed threshold (mallopt, which also turns the raising off) gives
+# every block of a page or more a fresh mapping, unmapped when freed: each
+# layout faults in all of its pages (99 of 96: tests/test_runner.py), and
+# walk's 95% half-widths fell from 4-14% to 1-2% at five 1.5 s processes.
+M_MMAP_THRESHOLD = -3           # glibc's mallopt parameter number
+FRESH_BYTES = 4096
+
+
+def fresh_layouts() -> bool:
+    """Serve every allocation of FRESH_BYTES or more from a fresh mapping (see
+    above); False where the C library has no mallopt (then a process keeps
+    one layout of its larger blocks, and the done record says so)."""
+    import ctypes
+
+    try:
+        return bool(ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, FRESH_BYTES))
+    except (OSError, AttributeError):
+        return False
+
+
 def check_pinned(cpu: int) -> None:
     got = os.sched_getaffinity(0)
     if got != {cpu}:
@@ -108,6 +136,7 @@ def main(argv=None) -> int:
     if spec.get("pin", True):
         os.sched_setaffinity(0, {cpu})
     check_pinned(cpu)
+    fresh = fresh_layouts() if spec.get("fresh_layouts", True) else False
 
     from bench.events import resolve_list
     from bench.measure import disturbed
@@ -121,8 +150,9 @@ def main(argv=None) -> int:
 
     def build():
         """Every arm's Workload (and the null kernel's), allocated afresh: a new
-        layout (addresses, physical pages) for the next epoch.  A spacer of a
-        random number of pages, mapped first, moves the virtual addresses too."""
+        layout (addresses, physical pages: fresh_layouts) for the next epoch.
+        A spacer of a random number of pages, mapped first and never touched,
+        moves the virtual addresses too."""
         for u in units:
             u["work"].close()
         units.clear()
@@ -239,7 +269,7 @@ def main(argv=None) -> int:
             in_epoch += rnd > warm
         fixed("end")
         emit({"kind": "done", "rounds": max(0, rnd - warm), "pid": os.getpid(),
-              "seconds": time.monotonic() - t_start})
+              "seconds": time.monotonic() - t_start, "fresh_layouts": fresh})
     finally:
         out.close()
         if counters is not None:

@@ -179,3 +179,43 @@ def test_doctor_reports_events_and_auto_choice():
 def test_make_plan_rejects_bad_backend():
     with pytest.raises(UsageError, match="gpu"):
         make_plan("gpu")
+
+
+
+_LAYOUTS = r"""
+import resource, sys
+from bench.native import Workload, load
+from bench.worker import fresh_layouts
+if sys.argv[1] == "fresh":
+    assert fresh_layouts()
+k = load("kvm-2023", 14)
+w, faults = None, []
+for epoch in range(5):
+    # a worker's epoch: the last layout freed, every Workload built afresh,
+    # one repetition run (prepare faults its memory in)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    if w is not None:
+        w.close()
+    w = Workload(k, workload="fork", n=16, heads=1008, order="fifo", alloc="bump", seed=1)
+    w.run_sequence(1)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(w.footprint // 4096, *faults[1:])
+"""
+
+
+def test_each_layout_is_new_memory():
+    """A worker's new layout (an epoch) faults in pages of its own: its blocks
+    are fresh mappings, not blocks the last layout freed (glibc hands those
+    out again, same addresses and pages, once a large block has been freed)."""
+    faults = {}
+    for mode in ("fresh", "default"):
+        out = subprocess.run([sys.executable, "-c", _LAYOUTS, mode], capture_output=True,
+                             text=True, timeout=120, check=True).stdout.split()
+        pages, faults[mode] = int(out[0]), [int(x) for x in out[1:]]
+    assert pages > 50
+    # fresh: every new layout faults in at least the case's whole footprint
+    assert min(faults["fresh"]) >= pages, (faults, pages)
+    # glibc's default (the control: what fresh_layouts changes) hands part
+    # of the freed blocks out again: a new layout faults in only part of its
+    # pages (65 of 96 here)
+    assert max(faults["default"]) < pages, (faults, pages)
