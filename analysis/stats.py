@@ -210,7 +210,8 @@ def compare_paired(g: pd.DataFrame, base: pd.DataFrame, *, alpha: float = ALPHA,
     x, b = g["value"].to_numpy(dtype=float), base["value"].to_numpy(dtype=float)
     out = {"mean": float(np.mean(x)), "base_mean": float(np.mean(b)), "ratio": h["ratio"],
            "ci_lo": h["lo"], "ci_hi": h["hi"], "pvalue": h["pvalue"], "exact": False,
-           "paired": True, "pairs": len(m)}
+           "paired": True, "pairs": len(m), "interval": h.get("interval"),
+           "se": h.get("se", float("nan")), "df": h.get("df", float("nan"))}
     out["verdict"] = sampled_verdict(out["ratio"], out["ci_lo"], out["ci_hi"], out["pvalue"],
                                      alpha)
     return out
@@ -301,7 +302,25 @@ def compare_variants(df: pd.DataFrame, baseline: str | None = None, **kw) -> pd.
         return pd.DataFrame()
     out = pd.concat(parts, ignore_index=True)
     out["baseline"] = baseline
-    return _readjust(out, kw.get("alpha", ALPHA))
+    return _readjust(_moderate(out), kw.get("alpha", ALPHA))
+
+
+def _moderate(out: pd.DataFrame) -> pd.DataFrame:
+    """The paired ratios of the series measured together at one point (and
+    metric), their variances moderated across the series as the runner
+    moderates a group's arms (bench.measure.moderate)."""
+    from bench.measure import moderate
+
+    if "interval" not in out.columns:
+        return out
+    keys = [k for k in POINT_KEYS if k in out.columns]
+    for _, g in out[out["interval"] == "process-t"].groupby(keys, sort=False, dropna=False):
+        res = [{"ratio": r.ratio, "lo": r.ci_lo, "hi": r.ci_hi, "pvalue": r.pvalue,
+                "interval": r.interval, "se": r.se, "df": r.df} for r in g.itertuples()]
+        for i, r in zip(g.index, moderate(res)):
+            out.loc[i, ["ci_lo", "ci_hi", "pvalue", "interval"]] = \
+                [r["lo"], r["hi"], r["pvalue"], r["interval"]]
+    return out
 
 
 def compare_runs(df_a: pd.DataFrame, df_b: pd.DataFrame, **kw) -> pd.DataFrame:

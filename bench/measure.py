@@ -97,6 +97,91 @@ def weighted_trim_mean(v: np.ndarray, w: np.ndarray, trim: float = TRIM) -> np.n
         return (v @ hi_edge) / (total - 2 * k)
 
 
+def _t_interval(out: dict, se: float, df: float, level: float, ratio_test: bool) -> None:
+    """out's interval and p-value from Student's t: the log ratio's standard
+    error se with df degrees of freedom (kept as out["se"], out["df"])."""
+    from scipy import stats as sst
+
+    ratio = out["ratio"]
+    tq = float(sst.t.ppf(1 - (1 - level) / 2, df))
+    lo, hi = ratio * np.exp(-tq * se), ratio * np.exp(tq * se)
+    out["lo"], out["hi"], out["se"], out["df"] = float(lo), float(hi), float(se), float(df)
+    out["halfwidth"] = float((hi - lo) / 2 / ratio) if ratio else float("nan")
+    if ratio_test:
+        tstat = abs(np.log(ratio)) / se if se > 0 else (0.0 if ratio == 1 else np.inf)
+        out["pvalue"] = float(min(1.0, 2 * sst.t.sf(tstat, df)))
+
+
+# Moderated variances (empirical Bayes, as limma's squeezeVar; Smyth 2004).
+# The arms of a group are timed in the same processes, so their
+# process-level variances are alike, and each arm's own estimate rests on
+# P - 1 = 5 degrees of freedom only: t_5 makes its interval 1.31 times as
+# wide as a normal one.  The variances of the group's arms together estimate
+# a prior (d0, s0^2); each arm's variance is shrunk towards s0^2 with the
+# weight of d0 degrees of freedom, and its t gets them too.  On the A/A
+# pairs of this host d0 came out near 6 (docs/measurement.md).  D0_MAX: the
+# prior never outweighs five degrees of freedom of an arm's own by more than
+# four to one (from ten arms, a spread at or below the sampling noise would
+# say "infinitely many").  MIN_MODERATE: fewer process-t arms are left alone.
+D0_MAX = 20.0
+MIN_MODERATE = 4
+
+
+def _trigamma_inverse(y: float) -> float:
+    """x > 0 with trigamma(x) = y (Newton's method, as in limma)."""
+    from scipy.special import polygamma
+
+    if y > 1e7:
+        return 1.0 / np.sqrt(y)
+    if y < 1e-6:
+        return 1.0 / y
+    x = 0.5 + 1.0 / y
+    for _ in range(50):
+        tri = float(polygamma(1, x))
+        step = tri * (1 - tri / y) / float(polygamma(2, x))
+        x += step
+        if -step / x < 1e-8:
+            break
+    return float(x)
+
+
+def prior_variance(s2: np.ndarray, df: np.ndarray) -> tuple[float, float]:
+    """(d0, s0^2): the scaled inverse chi-square prior that the variances s2
+    (df degrees of freedom each) are drawn from, by the method of moments on
+    log s2 (limma's fitFDist); d0 capped at D0_MAX."""
+    from scipy.special import digamma, polygamma
+
+    e = np.log(s2) - digamma(df / 2) + np.log(df / 2)
+    excess = float(np.var(e, ddof=1) - np.mean(polygamma(1, df / 2)))
+    d0 = 2 * _trigamma_inverse(excess) if excess > 0 else np.inf
+    d0 = min(d0, D0_MAX)
+    return d0, float(np.exp(np.mean(e) + digamma(d0 / 2) - np.log(d0 / 2)))
+
+
+def moderate(results: list[dict], level: float = 0.95) -> list[dict]:
+    """The ratio intervals of one group's arms in one phase (hier_ratio
+    results, each against the same baseline), their process-t variances
+    moderated (see D0_MAX above): each such arm's standard error becomes
+    sqrt((d0 s0^2 + d se^2) / (d0 + d)) and its t has d + d0 degrees of
+    freedom; interval "process-t-moderated", prior_df d0.  Other intervals,
+    and groups of fewer than MIN_MODERATE process-t arms, are left as they
+    are.  Returns new dicts."""
+    out = [dict(r) for r in results]
+    idx = [i for i, r in enumerate(out) if r.get("interval") == "process-t"
+           and np.isfinite(r.get("pvalue", np.nan)) and r.get("df", 0) >= 1
+           and np.isfinite(r.get("se", np.nan)) and r["se"] > 0]
+    if len(idx) < MIN_MODERATE:
+        return out
+    s2 = np.array([out[i]["se"] ** 2 for i in idx])
+    df = np.array([out[i]["df"] for i in idx])
+    d0, s02 = prior_variance(s2, df)
+    for i, v, d in zip(idx, s2, df):
+        se = float(np.sqrt((d0 * s02 + d * v) / (d0 + d)))
+        _t_interval(out[i], se, d + d0, level, True)
+        out[i]["interval"], out[i]["prior_df"] = "process-t-moderated", float(d0)
+    return out
+
+
 def hier_ratio(num: list, den: list | None = None, *, n_resamples: int = 2000,
                seed: int = 20130828, level: float = 0.95, trim: float = TRIM,
                resample_rounds: bool | None = None,
@@ -202,13 +287,7 @@ def hier_ratio(num: list, den: list | None = None, *, n_resamples: int = 2000,
         # normal quantile would be overconfident exactly where the processes
         # happened to agree (docs/measurement.md gives the A/A figures).
         se = float(np.std(np.log(r), ddof=1)) * np.sqrt(P / (P - 1))
-        tq = float(sst.t.ppf(1 - q, P - 1))
-        lo, hi = ratio * np.exp(-tq * se), ratio * np.exp(tq * se)
-        out["lo"], out["hi"] = float(lo), float(hi)
-        out["halfwidth"] = float((hi - lo) / 2 / ratio) if ratio else float("nan")
-        if den is not None:
-            tstat = abs(np.log(ratio)) / se if se > 0 else (0.0 if ratio == 1 else np.inf)
-            out["pvalue"] = float(min(1.0, 2 * sst.t.sf(tstat, P - 1)))
+        _t_interval(out, se, P - 1, level, den is not None)
         return out
     lo, hi = np.quantile(r, [q, 1 - q])
     out["lo"], out["hi"] = float(lo), float(hi)

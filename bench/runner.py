@@ -415,8 +415,10 @@ def layout_units(num, den):
 def precision_of(procs: list[list[dict]], n_arms: int, phases: list[str],
                  n_resamples: int = 1000) -> dict:
     """{(arm, phase): hier_ratio result}: each arm's ratio to arm 0 (the
-    baseline), arm 0 (or a group of one) the interval of its mean."""
-    from .measure import hier_ratio
+    baseline), its variance moderated with the other arms' of the phase
+    (bench.measure.moderate), arm 0 (or a group of one) the interval of its
+    mean."""
+    from .measure import hier_ratio, moderate
 
     out = {}
     for phase in phases:
@@ -424,6 +426,9 @@ def precision_of(procs: list[list[dict]], n_arms: int, phases: list[str],
             base = 0 if arm > 0 else None
             num, den = _paired(procs, arm, phase, base)
             out[(arm, phase)] = hier_ratio(num, den, n_resamples=n_resamples)
+        ratios = [(arm, phase) for arm in range(1, n_arms)]
+        for k, r in zip(ratios, moderate([out[k] for k in ratios])):
+            out[k] = r
     return out
 
 
