@@ -53,15 +53,16 @@ for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 # A new layout must be new memory.  glibc's malloc serves a block of 128 KiB
 # or more from a mapping of its own only until the first such block is freed;
 # then it raises that threshold to the freed size and keeps later blocks in
-# its heap, where a freed block is handed out again at the same address: a
-# worker's later layouts were in part the memory of its earlier ones (fork
-# n = 16 at 1008 heads: 65 of its 96 pages faulted in anew per layout).  On
-# this host the epochs of a process then timed alike (walk: within 1%) while
-# processes differed by up to 25%, and six processes could not average
-# that.  A fixed threshold (mallopt, which also turns the raising off) gives
-# every block of a page or more a fresh mapping, unmapped when freed: each
-# layout faults in all of its pages (99 of 96: tests/test_runner.py), and
-# walk's 95% half-widths fell from 4-14% to 1-2% at five 1.5 s processes.
+# its heap, where a freed block is handed out again at the same address on
+# the same physical pages: a worker's later layouts were in part its earlier
+# ones (fork n = 16 at 8192 heads: 536-601 of a layout's 784 pages new, as
+# (virtual page, frame) pairs).  On this host the epochs of a process then
+# timed alike (walk: within 1%) while processes differed by up to 25%, and
+# six processes could not average that.  A fixed threshold (mallopt, which
+# also turns the raising off) gives every block of a page or more a fresh
+# mapping, unmapped when freed: each layout's pages are all new pairs
+# (tests/test_runner.py), and walk's 95% half-widths fell from 4-14% to 1-2%
+# at five 1.5 s processes.
 M_MMAP_THRESHOLD = -3           # glibc's mallopt parameter number
 FRESH_BYTES = 4096
 
@@ -158,7 +159,13 @@ def main(argv=None) -> int:
         units.clear()
         pad[0] = None
         pad[0] = bytearray(4096 * (64 + rng.randrange(512)))
-        for i, (arm, k) in enumerate(zip(spec["arms"], kernels)):
+        # in a random order: built first, an arm got the same place among the
+        # new mappings in every layout, and the first arm ran 0.1-0.3% faster
+        # than copies of itself (16 of 16 A/A ratios above 1; shuffled, 8 of 16)
+        arms = list(enumerate(kernels))
+        rng.shuffle(arms)
+        build_orders.append([i for i, _ in arms])
+        for i, k in arms:
             w = Workload(k, workload=case["workload"], n=case["n"], heads=case["heads"],
                          order=case["order"], alloc=case["alloc"], seed=case["seed"])
             seq = w.sequence if spec.get("sequence", True) else []
@@ -173,6 +180,7 @@ def main(argv=None) -> int:
             units.append({"arm": -1, "phases": ["null"], "seq": False, "work": nw})
 
     units: list[dict] = []
+    build_orders: list[list[int]] = []
     t_build = time.monotonic()
     build()
     build_s = time.monotonic() - t_build
@@ -269,7 +277,8 @@ def main(argv=None) -> int:
             in_epoch += rnd > warm
         fixed("end")
         emit({"kind": "done", "rounds": max(0, rnd - warm), "pid": os.getpid(),
-              "seconds": time.monotonic() - t_start, "fresh_layouts": fresh})
+              "seconds": time.monotonic() - t_start, "fresh_layouts": fresh,
+              "build_orders": build_orders})
     finally:
         out.close()
         if counters is not None:
