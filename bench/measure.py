@@ -119,11 +119,13 @@ def _t_interval(out: dict, se: float, df: float, level: float, ratio_test: bool)
 # wide as a normal one.  The variances of the group's arms together estimate
 # a prior (d0, s0^2); each arm's variance is shrunk towards s0^2 with the
 # weight of d0 degrees of freedom, and its t gets them too.  On the A/A
-# pairs of this host d0 came out near 6 (docs/measurement.md).  D0_MAX: the
-# prior never outweighs five degrees of freedom of an arm's own by more than
-# four to one (from ten arms, a spread at or below the sampling noise would
-# say "infinitely many").  MIN_MODERATE: fewer process-t arms are left alone.
-D0_MAX = 20.0
+# pairs of this host d0 came out near 6-8 (docs/measurement.md).  D0_MAX:
+# the prior never outweighs five degrees of freedom of an arm's own by more
+# than two to one.  The arms share their baseline's values, so their
+# variances agree more than independent ones would and d0 is estimated
+# high; a cap of 20 let one A/A pair in five call a ratio changed, 10 none
+# (docs/measurement.md).  MIN_MODERATE: fewer process-t arms are left alone.
+D0_MAX = 10.0
 MIN_MODERATE = 4
 
 
