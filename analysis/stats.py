@@ -318,8 +318,8 @@ def _moderate(out: pd.DataFrame) -> pd.DataFrame:
         res = [{"ratio": r.ratio, "lo": r.ci_lo, "hi": r.ci_hi, "pvalue": r.pvalue,
                 "interval": r.interval, "se": r.se, "df": r.df} for r in g.itertuples()]
         for i, r in zip(g.index, moderate(res)):
-            out.loc[i, ["ci_lo", "ci_hi", "pvalue", "interval"]] = \
-                [r["lo"], r["hi"], r["pvalue"], r["interval"]]
+            out.loc[i, ["ci_lo", "ci_hi", "pvalue", "interval", "se", "df"]] = \
+                [r["lo"], r["hi"], r["pvalue"], r["interval"], r["se"], r["df"]]
     return out
 
 

@@ -48,8 +48,7 @@ def parse_chains(text: str | None) -> list[int]:
 def run(plan, variant: str, ext: int | None = None, chains=None, repeats: int = 1,
         say=print) -> dict:
     from .build import resolve_cflags
-    from .measure import hier_ratio, moderate
-    from .runner import _paired, time_group
+    from .runner import precision_of, time_group
     from .variants import default_ext
 
     ext = default_ext(variant) if ext is None else ext
@@ -67,12 +66,11 @@ def run(plan, variant: str, ext: int | None = None, chains=None, repeats: int = 
             timed = time_group(cases, plan)
             phases = sorted({v["phase"] for v in timed["procs"][0]
                              if v.get("kind") == "value" and v["arm"] >= 0})
+            # the arms' intervals as a sweep's runner makes them (moderated together)
+            prec = precision_of(timed["procs"], len(arms), phases, n_resamples=2000)
             for phase in phases:
-                # the arms' intervals as a sweep's runner makes them (moderated together)
-                hs = moderate([hier_ratio(*_paired(timed["procs"], i, phase, 0))
-                               for i in range(1, len(arms))])
                 for i, (name, k) in enumerate(arms[1:], 1):
-                    h = hs[i - 1]
+                    h = prec[(i, phase)]
                     sig = h["pvalue"] < plan_alpha() and not (h["lo"] <= 1 <= h["hi"])
                     results.append({"workload": point["workload"], "n": point["n"],
                                     "heads": point["heads"], "phase": phase, "repeat": rep,
