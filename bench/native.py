@@ -347,6 +347,7 @@ _MEASURE_SIG = {
     "rb_work_sequence": (ctypes.c_int, [_vp, ctypes.POINTER(ctypes.c_int), ctypes.c_int]),
     "rb_work_fingerprint": (_u64, [_vp]),
     "rb_work_prepare": (ctypes.c_int, [_vp, ctypes.c_int]),
+    "rb_work_populate": (ctypes.c_int, [_vp]),
     "rb_work_phase": (ctypes.c_long, [_vp, ctypes.c_int]),
     "rb_inject_chain": (ctypes.c_int, []),
     "rb_counters_open": (_vp, [ctypes.c_int, ctypes.POINTER(ctypes.c_uint), _P64]),
@@ -637,6 +638,14 @@ class Workload(_Closing):
     def fingerprint(self) -> int:
         """A hash of the rmap as the walks see it (tests)."""
         return self.lib.rb_work_fingerprint(self.w)
+
+    def populate(self) -> None:
+        """Fault in the descriptor arena and the heads now, untimed (the
+        worker, after building a layout), instead of a page at a time in
+        the first repetition."""
+        rc = self.lib.rb_work_populate(self.w)
+        if rc < 0:
+            raise MemoryError(f"rb_work_populate {self.workload}: {os.strerror(-rc)}")
 
     def prepare(self, phase: str) -> None:
         """Build the start state of phase, untimed (tests).  Only from an empty

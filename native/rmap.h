@@ -59,6 +59,8 @@ struct rmap_cache *rmap_cache_create(int mode, size_t obj_size,
 				     size_t expected, u64 seed);
 void rmap_cache_destroy(struct rmap_cache *cache);
 int rmap_cache_reset(struct rmap_cache *cache);
+/* Fault in memory for writing, untimed (alloc.c); its contents stay. */
+void rb_populate(void *p, size_t bytes);
 void *mmu_alloc_pte_list_desc(struct rmap_cache *cache);
 void mmu_free_pte_list_desc(struct rmap_cache *cache, void *desc);
 long rmap_cache_live(const struct rmap_cache *cache);

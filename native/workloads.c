@@ -794,6 +794,25 @@ static const struct rb_workload_ops *workload_ops(int kind)
  * the last repetition is rewound (same placements, no new arena) when all
  * its objects were freed, else a fresh one is made.
  */
+/*
+ * A new layout's memory, faulted in now: the descriptor arena (created here
+ * when no prepare has created it yet; chunk_new() populates it) and the
+ * heads.  Otherwise the first repetition after rb_work_create() faults them
+ * in a page at a time (fork n = 16 at 8192 heads, scattered, ten arms: that
+ * repetition 239 ms, the next ones 68 ms; populated, 66 ms).
+ */
+int rb_work_populate(struct rb_work *w)
+{
+	if (!w->cache) {
+		w->cache = rmap_cache_create(w->alloc, pte_list_desc_size,
+					     w->expected, w->seed);
+		if (!w->cache)
+			return -ENOMEM;
+	}
+	rb_populate(w->rmap, w->heads * sizeof(*w->rmap));
+	return 0;
+}
+
 int rb_work_prepare(struct rb_work *w, int phase)
 {
 	if (!rb_work_has_phase(w, phase))

@@ -69,6 +69,8 @@ void rb_work_destroy(struct rb_work *w);
 
 /* Is phase one of w's phases? */
 int rb_work_has_phase(const struct rb_work *w, int phase);
+/* Fault in the arena and the heads now, untimed: 0 or -ENOMEM. */
+int rb_work_populate(struct rb_work *w);
 /* 0, or -errno (-EINVAL for a phase the workload does not have). */
 int rb_work_prepare(struct rb_work *w, int phase);
 /* The measured region.  Returns the BUG/WARN statuses it saw. */

@@ -2,7 +2,8 @@
 /*
  * Every phase of every workload, through rb_run_phase(), and the phase
  * sequence of the workloads that have one, through rb_run_sequence(), for
- * one small case per (workload, order, allocator): built with ASan and UBSan by
+ * one small case per (workload, order, allocator), half of them populated
+ * first (rb_work_populate): built with ASan and UBSan by
  * tests/test_workloads.py.  Any BUG/WARN status, descriptor left live,
  * head left set or arena outgrown is a failure; the sanitizers catch the
  * rest (out-of-bounds spte or descriptor access, use after free, leaks).
@@ -30,6 +31,12 @@ static int run_one(int kind, int order, int alloc, unsigned long n,
 			   weight);
 	if (!w) {
 		fprintf(stderr, "create %d/%d/%d failed\n", kind, order, alloc);
+		return 1;
+	}
+	/* half the cases with their memory populated first, as the worker does */
+	if ((kind + order + alloc) % 2 == 0 && rb_work_populate(w)) {
+		fprintf(stderr, "populate %d/%d/%d failed\n", kind, order, alloc);
+		rb_work_destroy(w);
 		return 1;
 	}
 	for (phase = RB_PH_ADD; phase <= RB_PH_NULL; phase++) {
