@@ -96,17 +96,21 @@ def run_unit(u, loops, counters=None) -> list:
 
 def _calibrate(units, spec) -> tuple[int, float]:
     """Loops per value of units of one kind (the same phase or sequence),
-    from the whole cost of one repetition of the slowest arm (a second try
-    when the first was cheap: it warms up; one that costs more than a value
-    may is not tried twice: a value is one repetition of it anyway), and the
+    from the whole cost of one repetition of the slowest arm (the first try
+    is the layout's untimed repetition, new_layout; a second try when that
+    was cheap; one that costs more than a value may is not tried twice: a
+    value is one repetition of it anyway), and the
     wall time one value of them will cost at most.  A sequence unit's regions together aim at
     value_s per phase."""
     region = whole = 0.0
     for u in units:
-        for attempt in range(2):            # the first also faults everything in
-            t0 = time.perf_counter()
-            rs = run_unit(u, 1)
-            w = time.perf_counter() - t0
+        for attempt in range(2):
+            if attempt == 0 and "first" in u:
+                rs, w = u.pop("first")      # the layout's untimed repetition
+            else:
+                t0 = time.perf_counter()
+                rs = run_unit(u, 1)
+                w = time.perf_counter() - t0
             if w > spec["max_value_s"]:     # one repetition per value either way
                 break
         region = max(region, sum(r.ns for r in rs) / 1e9 / len(rs))
@@ -153,7 +157,11 @@ def main(argv=None) -> int:
         """Every arm's Workload (and the null kernel's), allocated afresh: a new
         layout (addresses, physical pages: fresh_layouts) for the next epoch.
         A spacer of a random number of pages, mapped first and never touched,
-        moves the virtual addresses too."""
+        moves the virtual addresses too.  Each Workload's heads and arena are
+        populated at once (Workload.populate); build_s[0] is the build's time
+        without that."""
+        t0 = time.monotonic()
+        populating = 0.0
         for u in units:
             u["work"].close()
         units.clear()
@@ -168,6 +176,9 @@ def main(argv=None) -> int:
         for i, k in arms:
             w = Workload(k, workload=case["workload"], n=case["n"], heads=case["heads"],
                          order=case["order"], alloc=case["alloc"], seed=case["seed"])
+            t1 = time.monotonic()
+            w.populate()
+            populating += time.monotonic() - t1
             seq = w.sequence if spec.get("sequence", True) else []
             if seq and sorted(seq) == sorted(w.phases):
                 units.append({"arm": i, "phases": seq, "seq": True, "work": w})
@@ -177,13 +188,29 @@ def main(argv=None) -> int:
         if null:
             nw = Workload(kernels[0], workload="null", n=null["n"], heads=null["heads"],
                           order="fifo", alloc=case["alloc"], seed=case["seed"])
+            t1 = time.monotonic()
+            nw.populate()
+            populating += time.monotonic() - t1
             units.append({"arm": -1, "phases": ["null"], "seq": False, "work": nw})
+        build_s[0] = time.monotonic() - t0 - populating
 
     units: list[dict] = []
     build_orders: list[list[int]] = []
-    t_build = time.monotonic()
-    build()
-    build_s = time.monotonic() - t_build
+    build_s = [0.0]
+
+    def new_layout() -> None:
+        """A new layout (build), then every unit once, untimed, so that no
+        value is the first repetition on new memory; each unit keeps that
+        repetition's results and wall time as _calibrate's first try (which
+        then needs no repetition of its own for a unit dearer than a value:
+        a round's worth of time per process at the dear cold cases)."""
+        build()
+        for u in units:
+            t1 = time.perf_counter()
+            rs = run_unit(u, 1)
+            u["first"] = (rs, time.perf_counter() - t1)
+
+    new_layout()
     events = resolve_list(spec["events"]) if spec.get("events") else []
     counters = CounterGroup(events, kernel=kernels[0]) if events else None
     if counters is not None and os.environ.get("RMAPBENCH_FAKE_READS"):
@@ -256,17 +283,16 @@ def main(argv=None) -> int:
             if rnd >= warm + spec.get("min_rounds", 1) and \
                     time.monotonic() - t_meas > spec["slice_s"]:
                 break
-            # a new layout every epoch_rounds rounds, but no more than a fifth
-            # of the time goes to building layouts
+            # a new layout every epoch_rounds rounds, at least 4 builds' time
+            # apart (build_s: making the Workloads, not populating their memory
+            # nor their untimed repetition; counting all three halved the
+            # layouts of fork n = 16 at 8192 heads, scattered, and widened
+            # its intervals: docs/measurement.md)
             if epoch_rounds and in_epoch >= epoch_rounds and rnd >= warm and \
-                    time.monotonic() - t_epoch >= 4 * build_s:
-                t_build = time.monotonic()
-                build()
-                build_s = time.monotonic() - t_build
+                    time.monotonic() - t_epoch >= 4 * build_s[0]:
+                new_layout()
                 epoch, in_epoch = epoch + 1, 0
                 t_epoch = time.monotonic()
-                for u in units:                   # one untimed repetition each
-                    run_unit(u, 1)
             check_pinned(cpu)
             order = list(units)
             rng.shuffle(order)
