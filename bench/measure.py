@@ -1,42 +1,16 @@
-"""The measurement rules of the interleaved design (docs/measurement.md):
-when a value was disturbed, and the hierarchical paired bootstrap that gives
-ratio confidence intervals (used for adaptive stopping here and by the
-analysis).
+"""The statistics of the interleaved design (docs/measurement.md): the
+hierarchical paired bootstrap that gives ratio confidence intervals (used for
+adaptive stopping here and by the analysis), and the moderation of their
+variances.  When a value was disturbed is bench.disturb's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-# A value is disturbed when, summed over its measured regions:
-#  - the thread was switched out involuntarily (preempted) or voluntarily (blocked),
-#  - a region ended on another CPU than it began on (migrated),
-#  - a page fault happened (the harness pre-faults everything a region touches),
-#  - or the wall time exceeds the thread's CPU time (whose window encloses the
-#    wall window) by more than OFF_CPU_FRAC of the wall time plus
-#    OFF_CPU_SLACK_NS per repetition (off-cpu).
-OFF_CPU_FRAC = 0.01
-OFF_CPU_SLACK_NS = 2000
-MAX_RETRIES = 3
-RULE = {"off_cpu_frac": OFF_CPU_FRAC, "off_cpu_slack_ns": OFF_CPU_SLACK_NS,
-        "max_retries": MAX_RETRIES}
-REASONS = ["preempted", "blocked", "migrated", "page-faults", "off-cpu"]
-
-
-def disturbed(ev: dict, loops: int, rule: dict = RULE) -> str | None:
-    """The first reason (REASONS order) the evidence of one value shows, or None."""
-    if ev["nivcsw"] > 0:
-        return "preempted"
-    if ev["nvcsw"] > 0:
-        return "blocked"
-    if ev["migrations"] > 0:
-        return "migrated"
-    if ev["faults"] > 0:
-        return "page-faults"
-    if ev["wall_ns"] - ev["cpu_ns"] > rule["off_cpu_frac"] * ev["wall_ns"] + \
-            rule["off_cpu_slack_ns"] * loops:
-        return "off-cpu"
-    return None
+# The disturbance rule lives in bench.disturb (workers import it without numpy).
+from .disturb import (MAX_RETRIES, OFF_CPU_FRAC, OFF_CPU_SLACK_NS, REASONS, RULE,  # noqa: F401
+                      disturbed)
 
 
 def _levels(x) -> list[list[np.ndarray]]:

@@ -19,7 +19,7 @@ harness's fixed cost, all in this one process:
   unit per arm: each repetition runs add and remove back to back, each its
   own measured region (rb_run_sequence), and gives a value per phase, at
   about half the untimed work of timing the phases apart;
-- a value whose region was disturbed (bench.measure.disturbed: off-CPU
+- a value whose region was disturbed (bench.disturb.disturbed: off-CPU
   time, a context switch, a migration, a page fault) is measured again, at
   most spec["max_retries"] times; every value records its evidence, how
   often it was re-measured and why;
@@ -44,8 +44,8 @@ import random
 import sys
 import time
 
-# numpy (bench.measure) would start BLAS threads, pinned to the measured CPU
-# with the worker: one thread is all a worker may have
+# numpy, were anything to import it here, would start BLAS threads, pinned to
+# the measured CPU with the worker: one thread is all a worker may have
 for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
@@ -144,7 +144,7 @@ def main(argv=None) -> int:
     fresh = fresh_layouts() if spec.get("fresh_layouts", True) else False
 
     from bench.events import resolve_list
-    from bench.measure import disturbed
+    from bench.disturb import disturbed
     from bench.native import CounterGroup, Workload, load, run_empty
 
     case = spec["case"]
