@@ -50,6 +50,7 @@ SIM_METRICS = ("Ir", "Dr", "Dw", "D1mr", "D1mw", "DLmr", "DLmw")
 SYSFS_CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
 SOURCES = ("alloc.c", "workloads.c", "counters.c", "iface.c", "sim_main.c")
 FIX_VALGRIND = "install valgrind and its headers (apt-get install valgrind)"
+SIM_ENV = {"LC_ALL": "C", "PATH": "/usr/bin:/bin"}   # the sim driver's whole environment (run)
 
 
 @dataclass(frozen=True)
@@ -239,9 +240,28 @@ def _last_line(stderr: str) -> str:
     return f" ({last[:200]})" if last else " (no message on stderr)"
 
 
+# Where the driver runs.  The length of valgrind's working directory, of the
+# driver's arguments and of its environment move the driver's stack, in
+# 16-byte steps, and with it the simulated cache sets of its locals: fork
+# n = 1024 at 17 heads, kvm-2021, add gave D1mw 2520, 3424, 2579 and 2580 as
+# the working directory's path grew from 14 to 58 bytes, and the caller's
+# TMPDIR, the checkout's path (the driver is built under it) and the
+# environment all used to reach it.  So valgrind runs in a scratch directory of
+# fixed length (/tmp/rmapbench-sim-XXXXXXXX, whatever TMPDIR says; TMPDIR only
+# where /tmp cannot be written, and then the counts depend on its length), on a
+# copy of the driver, as "./driver cases.txt", with SIM_ENV as its whole
+# environment.  tests/test_sim.py runs a case from two TMPDIRs, caller
+# directories and environments and asks for the same counts.
+SIM_SCRATCH = Path("/tmp")
+
+
+def _scratch() -> Path:
+    root = SIM_SCRATCH if os.access(SIM_SCRATCH, os.W_OK | os.X_OK) else None
+    return Path(tempfile.mkdtemp(prefix="rmapbench-sim-", dir=root))
+
+
 def run(variant: str, ext: int, items: list[tuple[dict, str]], profile: str = "host",
-        cflags: str | None = None, workdir: str | Path | None = None,
-        timeout: float | None = None) -> list[dict]:
+        cflags: str | None = None, timeout: float | None = None) -> list[dict]:
     """Run every (case, phase) item of one variant/EXT in one valgrind run.
 
     Returns, per item in order, {Ir, Dr, Dw, D1mr, D1mw, DLmr, DLmw, ops,
@@ -250,20 +270,25 @@ def run(variant: str, ext: int, items: list[tuple[dict, str]], profile: str = "h
         return []
     geo = geometry(profile)
     art = build_driver(variant, ext, cflags)
-    own = workdir is None
-    tmp = Path(tempfile.mkdtemp(prefix="rmapbench-sim-")) if own else Path(workdir)
-    tmp.mkdir(parents=True, exist_ok=True)
+    tmp = _scratch()
     try:
         tags = [f"i{i}" for i in range(len(items))]
         casefile = tmp / "cases.txt"
         casefile.write_text("".join(_case_line(t, c, p) + "\n" for t, (c, p) in zip(tags, items)))
-        argv = ["valgrind", "--tool=callgrind", "--cache-sim=yes", "--collect-atstart=no",
-                f"--callgrind-out-file={tmp}/cg.%p",
+        shutil.copyfile(art.path, tmp / "driver")
+        (tmp / "driver").chmod(0o700)
+        vg = shutil.which("valgrind")
+        if vg is None:      # found when the run was planned, gone now
+            raise UsageError(f"valgrind (callgrind) cannot be started for {variant} EXT {ext}: "
+                             f"No such file on PATH: {FIX_VALGRIND}, check "
+                             "`valgrind --version`, or use --backend time")
+        argv = [vg, "--tool=callgrind", "--cache-sim=yes",
+                "--collect-atstart=no", "--callgrind-out-file=cg.%p",
                 f"--I1={geo['I1'].arg()}", f"--D1={geo['D1'].arg()}", f"--LL={geo['LL'].arg()}",
-                str(art.path), str(casefile)]
+                "./driver", "cases.txt"]
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                                  check=False, env={**os.environ, "LC_ALL": "C"})
+                                  check=False, cwd=tmp, env=SIM_ENV)
         except (FileNotFoundError, PermissionError, NotADirectoryError) as e:
             # found when the run was planned, gone (or no longer runnable) now
             raise UsageError(f"valgrind (callgrind) cannot be started for {variant} EXT {ext}: "
@@ -309,8 +334,7 @@ def run(variant: str, ext: int, items: list[tuple[dict, str]], profile: str = "h
             out.append(row)
         return out
     finally:
-        if own:
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def meta(profile: str = "host") -> dict:

@@ -261,3 +261,38 @@ def test_a_groups_valgrind_runs_one_per_cpu_after_its_timing(tmp_path):
     df = pd.read_parquet(out / "results.parquet")
     sim = df[df.simulated.astype(bool) & (df.metric == "Ir")]
     assert set(sim.variant) == {"old", "kvm-2023"} and (sim.value > 0).all()
+
+
+_COUNTS = r"""
+import json, sys
+from bench import sim
+case = dict(workload="fork", n=1024, heads=17, order="fifo", alloc="bump", seed=1)
+rows = sim.run("kvm-2021", 14, [(case, "add"), (case, "remove")])
+print(json.dumps([{m: r[m] for m in sim.SIM_METRICS} for r in rows]))
+"""
+
+
+def test_counts_do_not_depend_on_the_callers_environment_or_paths(tmp_path):
+    """The lengths of valgrind's working directory and of the driver's
+    arguments and environment move the driver's stack in 16-byte steps, and
+    with it the simulated cache sets of its locals: this case's D1mw was
+    2520 with a TMPDIR of 14 bytes and 3424 with one of 29.  The driver now
+    runs from a scratch directory of fixed length, as "./driver cases.txt",
+    with a fixed environment: the same counts whoever runs it, from where."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    got = []
+    for extra, name in (("", "t"), ("x" * 4096, "a-much-longer-temporary-directory-name")):
+        tmpdir = tmp_path / name
+        tmpdir.mkdir()
+        env = {**os.environ, "RMAPBENCH_PAD": extra, "TMPDIR": str(tmpdir),
+               "PYTHONPATH": str(ROOT)}
+        out = subprocess.run([sys.executable, "-c", _COUNTS], capture_output=True, text=True,
+                             cwd=tmpdir, env=env, timeout=300, check=True).stdout
+        got.append(json.loads(out))
+        assert not any(tmpdir.iterdir())
+    assert got[0] == got[1]
