@@ -243,7 +243,7 @@ def _last_line(stderr: str) -> str:
 # Where the driver runs.  The length of valgrind's working directory, of the
 # driver's arguments and of its environment move the driver's stack, in
 # 16-byte steps, and with it the simulated cache sets of its locals: fork
-# n = 1024 at 17 heads, kvm-2021, add gave D1mw 2520, 3424, 2579 and 2580 as
+# n = 1024 at 17 heads, the 2021 kernel's add, gave D1mw 2520, 3424, 2579 and 2580 as
 # the working directory's path grew from 14 to 58 bytes, and the caller's
 # TMPDIR, the checkout's path (the driver is built under it) and the
 # environment all used to reach it.  So valgrind runs in a scratch directory of

@@ -153,17 +153,19 @@ MUTANTS: list[Mutant] = [
       (f"{STATS_T}::test_footprint_levels_host_and_sim",),
       "KiB read as 1000 bytes"),
 
-    # ---- statistics of the measurement: bench/measure.py ------------------------------
-    M("measure-preempted-once-ok", "bench/measure.py",
+    # ---- the disturbance rule: bench/disturb.py ----------------------------------------
+    M("measure-preempted-once-ok", "bench/disturb.py",
       'if ev["nivcsw"] > 0:',
       'if ev["nivcsw"] > 1:',
       (MEASURE_T, "-k", "disturbance_rule"),
       "one involuntary context switch not called a disturbance"),
-    M("measure-slack-not-per-loop", "bench/measure.py",
+    M("measure-slack-not-per-loop", "bench/disturb.py",
       'rule["off_cpu_slack_ns"] * loops',
       'rule["off_cpu_slack_ns"]',
       (MEASURE_T, "-k", "disturbance_rule"),
       "the off-CPU slack granted once per value, not per repetition"),
+
+    # ---- statistics of the measurement: bench/measure.py ------------------------------
     M("measure-pvalue-one-sided", "bench/measure.py",
       'out["pvalue"] = float(min(1.0, 2 * min(below, above)))',
       'out["pvalue"] = float(min(1.0, min(below, above)))',
