@@ -18,7 +18,8 @@ the same item again; I1mr = 10 for the first item (walk code not yet run)
 and 0 for the second.  So a footprint that fits a simulated level starts
 warm in it, and one that does not starts with whatever part of it prepare
 touched last.  Instruction caches carry over between items of one run.
-The results are deterministic: the same item list gives the same counts.
+The results are deterministic: the same item list gives the same counts, from
+whatever directory, checkout and environment rmapbench runs (run(), below).
 
 Geometry.  valgrind needs a power-of-two number of sets, so a host level
 whose size/(assoc*line) is not one (e.g. a 480 MiB 16-way L3) keeps its
