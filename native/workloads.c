@@ -789,11 +789,12 @@ static const struct rb_workload_ops *workload_ops(int kind)
 	return rb_workload_ops[kind];
 }
 
-/*
- * Every repetition starts from the same state: the descriptor cache of
- * the last repetition is rewound (same placements, no new arena) when all
- * its objects were freed, else a fresh one is made.
- */
+/* The case's descriptor cache, sized for what its chains need. */
+static struct rmap_cache *new_cache(const struct rb_work *w)
+{
+	return rmap_cache_create(w->alloc, pte_list_desc_size, w->expected, w->seed);
+}
+
 /*
  * A new layout's memory, faulted in now: the descriptor arena (created here
  * when no prepare has created it yet; chunk_new() populates it) and the
@@ -804,8 +805,7 @@ static const struct rb_workload_ops *workload_ops(int kind)
 int rb_work_populate(struct rb_work *w)
 {
 	if (!w->cache) {
-		w->cache = rmap_cache_create(w->alloc, pte_list_desc_size,
-					     w->expected, w->seed);
+		w->cache = new_cache(w);
 		if (!w->cache)
 			return -ENOMEM;
 	}
@@ -813,14 +813,18 @@ int rb_work_populate(struct rb_work *w)
 	return 0;
 }
 
+/*
+ * Every repetition starts from the same state: the descriptor cache of
+ * the last repetition is rewound (same placements, no new arena) when all
+ * its objects were freed, else a fresh one is made.
+ */
 int rb_work_prepare(struct rb_work *w, int phase)
 {
 	if (!rb_work_has_phase(w, phase))
 		return -EINVAL;
 	if (rmap_cache_reset(w->cache)) {
 		rmap_cache_destroy(w->cache);
-		w->cache = rmap_cache_create(w->alloc, pte_list_desc_size,
-					     w->expected, w->seed);
+		w->cache = new_cache(w);
 		if (!w->cache)
 			return -ENOMEM;
 	}
