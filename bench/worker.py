@@ -153,13 +153,13 @@ def main(argv=None) -> int:
     null = spec.get("null")
     pad = [None]
 
-    def build():
+    def build() -> float:
         """Every arm's Workload (and the null kernel's), allocated afresh: a new
         layout (addresses, physical pages: fresh_layouts) for the next epoch.
         A spacer of a random number of pages, mapped first and never touched,
         moves the virtual addresses too.  Each Workload's heads and arena are
-        populated at once (Workload.populate); build_s[0] is the build's time
-        without that."""
+        populated at once (Workload.populate).  Returns the build's seconds
+        without the populating."""
         t0 = time.monotonic()
         populating = 0.0
         for u in units:
@@ -192,25 +192,26 @@ def main(argv=None) -> int:
             nw.populate()
             populating += time.monotonic() - t1
             units.append({"arm": -1, "phases": ["null"], "seq": False, "work": nw})
-        build_s[0] = time.monotonic() - t0 - populating
+        return time.monotonic() - t0 - populating
 
     units: list[dict] = []
     build_orders: list[list[int]] = []
-    build_s = [0.0]
 
-    def new_layout() -> None:
+    def new_layout() -> float:
         """A new layout (build), then every unit once, untimed, so that no
         value is the first repetition on new memory; each unit keeps that
         repetition's results and wall time as _calibrate's first try (which
         then needs no repetition of its own for a unit dearer than a value:
-        a round's worth of time per process at the dear cold cases)."""
-        build()
+        a round's worth of time per process at the dear cold cases).
+        Returns build()'s seconds."""
+        seconds = build()
         for u in units:
             t1 = time.perf_counter()
             rs = run_unit(u, 1)
             u["first"] = (rs, time.perf_counter() - t1)
+        return seconds
 
-    new_layout()
+    build_s = new_layout()
     events = resolve_list(spec["events"]) if spec.get("events") else []
     counters = CounterGroup(events, kernel=kernels[0]) if events else None
     if counters is not None and os.environ.get("RMAPBENCH_FAKE_READS"):
@@ -289,8 +290,8 @@ def main(argv=None) -> int:
             # layouts of fork n = 16 at 8192 heads, scattered, and widened
             # its intervals: docs/measurement.md)
             if epoch_rounds and in_epoch >= epoch_rounds and rnd >= warm and \
-                    time.monotonic() - t_epoch >= 4 * build_s[0]:
-                new_layout()
+                    time.monotonic() - t_epoch >= 4 * build_s:
+                build_s = new_layout()
                 epoch, in_epoch = epoch + 1, 0
                 t_epoch = time.monotonic()
             check_pinned(cpu)
