@@ -35,6 +35,7 @@ LL cannot model) and `zen3` (32 KiB 8-way L1s, LL = 32 MiB 16-way L3).
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
@@ -278,17 +279,16 @@ def run(variant: str, ext: int, items: list[tuple[dict, str]], profile: str = "h
         casefile.write_text("".join(_case_line(t, c, p) + "\n" for t, (c, p) in zip(tags, items)))
         shutil.copyfile(art.path, tmp / "driver")
         (tmp / "driver").chmod(0o700)
-        vg = shutil.which("valgrind")
-        if vg is None:      # found when the run was planned, gone now
-            raise UsageError(f"valgrind (callgrind) cannot be started for {variant} EXT {ext}: "
-                             f"No such file on PATH: {FIX_VALGRIND}, check "
-                             "`valgrind --version`, or use --backend time")
-        argv = [vg, "--tool=callgrind", "--cache-sim=yes",
-                "--collect-atstart=no", "--callgrind-out-file=cg.%p",
+        argv = ["--tool=callgrind", "--cache-sim=yes", "--collect-atstart=no",
+                "--callgrind-out-file=cg.%p",
                 f"--I1={geo['I1'].arg()}", f"--D1={geo['D1'].arg()}", f"--LL={geo['LL'].arg()}",
                 "./driver", "cases.txt"]
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+            # looked up on the caller's PATH: SIM_ENV's is the driver's
+            vg = shutil.which("valgrind")
+            if vg is None:
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
+            proc = subprocess.run([vg, *argv], capture_output=True, text=True, timeout=timeout,
                                   check=False, cwd=tmp, env=SIM_ENV)
         except (FileNotFoundError, PermissionError, NotADirectoryError) as e:
             # found when the run was planned, gone (or no longer runnable) now
