@@ -93,10 +93,16 @@ def test_time_backend_rows_pair_values_with_counters():
 
 
 def _worker(tmp_path, **spec):
-    """`python -m bench.worker` on a SMALL case, one arm of old@3 unless spec
-    says otherwise; its output lines are in tmp_path / "out.jsonl"."""
+    """`python -m bench.worker` on a SMALL case, one arm of old@3, pinned to the
+    last allowed CPU, under a rule whose off-CPU limit no value reaches (a
+    switch, a migration or a fault still count), unless spec says otherwise;
+    its output lines are in tmp_path / "out.jsonl"."""
+    import os
+
     spec = {"case": {k: SMALL[k] for k in ("workload", "n", "heads", "order", "alloc", "seed")},
-            "arms": [{"variant": "old", "ext": 3}], "null": None, "events": [], "rule": {},
+            "arms": [{"variant": "old", "ext": 3}], "null": None, "events": [],
+            "cpu": sorted(os.sched_getaffinity(0))[-1],
+            "rule": {"off_cpu_frac": 1.0, "off_cpu_slack_ns": 1e9},
             "max_retries": 0, "rounds": 1, "warmup_rounds": 0, "loops": 1, "value_s": 0.001,
             "max_value_s": 0.01, "epoch_rounds": 0, "seed": 1, "slice_s": 1.0, **spec}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
@@ -250,11 +256,7 @@ def test_worker_builds_the_arms_of_each_layout_in_a_random_order(tmp_path):
     """Built first in every layout, an arm took the same place among the new
     mappings each time and ran faster than copies of itself: the build order
     is shuffled per layout, and the worker's done record lists it."""
-    import os
-
-    proc = _worker(tmp_path, arms=[{"variant": "old", "ext": 3}] * 3,
-                   cpu=sorted(os.sched_getaffinity(0))[-1],
-                   rule={"off_cpu_frac": 1.0, "off_cpu_slack_ns": 1e9}, rounds=100000,
+    proc = _worker(tmp_path, arms=[{"variant": "old", "ext": 3}] * 3, rounds=100000,
                    value_s=0.0001, epoch_rounds=1, seed=7)
     assert proc.returncode == 0, proc.stderr
     recs = [json.loads(ln) for ln in (tmp_path / "out.jsonl").read_text().splitlines()]
@@ -295,15 +297,11 @@ def test_populate_faults_the_heads_in_before_the_first_region():
     assert faults["populate"] == 0, faults
 
 
-
 def test_a_worker_runs_without_numpy(tmp_path):
     """A worker needs the disturbance rule (bench.disturb), not the statistics:
     a whole worker run leaves numpy, scipy and pandas unimported (numpy alone
     was 58 ms of every worker's start-up here)."""
-    import os
-
-    proc = _worker(tmp_path, cpu=sorted(os.sched_getaffinity(0))[-1],
-                   rule={"off_cpu_frac": 1.0, "off_cpu_slack_ns": 1e9})
+    proc = _worker(tmp_path)
     assert proc.returncode == 0, proc.stderr
     code = ("import atexit, runpy, sys\n"
             "atexit.register(lambda: sys.stderr.write('MODULES %s\\n' % sorted(\n"
