@@ -17,7 +17,7 @@ from .build import build_library, build_source
 from .errors import UsageError
 
 # The interface version this package speaks (RB_IFACE_VERSION, native/iface.h).
-IFACE_VERSION = 3
+IFACE_VERSION = 4
 RMAP_STATUS = {0: None, 1: "WARN", 2: "BUG"}
 WALK_KINDS = ("fwd-null", "fwd-count", "rev-count")    # enum pte_list_walk_kind
 HEAD_LOCK = 1                                           # PTE_LIST_HEAD_LOCK
@@ -348,6 +348,8 @@ _MEASURE_SIG = {
     "rb_work_fingerprint": (_u64, [_vp]),
     "rb_work_prepare": (ctypes.c_int, [_vp, ctypes.c_int]),
     "rb_work_populate": (ctypes.c_int, [_vp]),
+    "rb_kmem_huge": (ctypes.c_int, [ctypes.c_int]),
+    "rb_kmem_huge_bytes": (ctypes.c_ulonglong, []),
     "rb_work_phase": (ctypes.c_long, [_vp, ctypes.c_int]),
     "rb_inject_chain": (ctypes.c_int, []),
     "rb_counters_open": (_vp, [ctypes.c_int, ctypes.POINTER(ctypes.c_uint), _P64]),
@@ -540,18 +542,33 @@ class CounterGroup(_Closing):
             self.cg = None
 
 
+# The page size of the kernel memory a Workload models (descriptor arenas,
+# shadow pages; native/alloc.c, "Page size"): rb_kmem_huge()'s argument.
+# The heads are on 4 KiB pages either way.
+KMEM_PAGES = {"4K": 0, "2M": 1}
+
+
+def kmem_huge_bytes(kernels) -> int:
+    """Bytes of live kernel memory the libraries of kernels placed for 2 MiB
+    pages (what a process's AnonHugePages can reach at most from them)."""
+    libs = {id(k.lib): _measure_lib(k) for k in kernels}
+    return sum(int(lib.rb_kmem_huge_bytes()) for lib in libs.values())
+
+
 class Workload(_Closing):
     """One case of a workload over one kernel, ready to run its phases.
 
     Everything random (exit order, churn sequence, guest chain lengths,
     scatter placement) comes from `seed` inside C.  For `guest`, n is
     ignored and `histogram` gives (lo, hi, weight) rows (default: the 4K
-    rows of the reference histogram); heads scales it.
+    rows of the reference histogram); heads scales it.  pages: the page
+    size of its kernel memory (KMEM_PAGES; "2M" is what the timing
+    workers use, "4K" what sim and the tests see).
     """
 
     def __init__(self, kernel: Kernel, workload: str, n: int, heads: int,
                  order: str = "fifo", alloc: str = "bump", seed: int = 0,
-                 histogram=None):
+                 histogram=None, pages: str = "4K"):
         from .workloads import PHASES
         if workload not in PHASES:
             raise UsageError(f"unknown workload {workload!r}: allowed are {', '.join(PHASES)}")
@@ -563,6 +580,8 @@ class Workload(_Closing):
                                 ("n", n, 0 if workload == "guest" else 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise UsageError(f"bad {key} {value!r}: an integer >= {low} is allowed")
+        if pages not in KMEM_PAGES:
+            raise UsageError(f"unknown pages {pages!r}: allowed are {', '.join(KMEM_PAGES)}")
         self.k = kernel
         self.lib = _measure_lib(kernel)
         self.workload, self.n, self.heads = workload, n, heads
@@ -578,6 +597,8 @@ class Workload(_Closing):
             wt = (_u64 * nb)(*[int(r[2]) for r in rows])
             self.histogram = [tuple(map(int, r)) for r in rows]
         ids = kernel.ids
+        self.pages = pages
+        self.lib.rb_kmem_huge(KMEM_PAGES[pages])
         self.w = self.lib.rb_work_create(ids["workload"][workload], ids["order"][order],
                                          ids["alloc"][alloc], n, heads, seed, nb, lo, hi, wt)
         if not self.w:

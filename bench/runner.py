@@ -241,6 +241,7 @@ class Timing:
     value_s: float = 0.002           # target region time of one value
     epoch_rounds: int = 2            # rounds per memory layout (0: one layout per process)
     fresh_layouts: bool = True       # each layout in memory the worker has not used for it (worker.py)
+    pages: str = "2M"                # page size of the kernel memory (native.KMEM_PAGES)
     max_value_s: float = 0.05        # no value costs more wall time (one repetition at least)
     max_retries: int = MAX_RETRIES_DEFAULT
     adaptive: bool = True
@@ -493,6 +494,7 @@ class GroupTimer:
             "max_retries": t.max_retries, "rounds": t.rounds, "warmup_rounds": t.warmup_rounds,
             "loops": t.loops, "value_s": t.value_s, "max_value_s": t.max_value_s,
             "epoch_rounds": t.epoch_rounds, "fresh_layouts": t.fresh_layouts,
+            "pages": t.pages,
             "fixed_warmups": t.fixed_warmups}
         self.procs: list[list[dict]] = []
         self.spent = 0.0                # wall seconds of this group's processes so far
@@ -623,6 +625,19 @@ def _reason_text(counts: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
+def _kmem_huge(recs: list[dict]) -> dict:
+    """Per layout (epoch) of a worker process, the share of its kernel memory
+    placed for 2 MiB pages that the process had on them (1.0: all; absent,
+    so NaN: none was placed, as with pages 4K or regions under 2 MiB)."""
+    done = recs[-1] if recs and recs[-1].get("kind") == "done" else {}
+    out = {}
+    for epoch, pair in enumerate(done.get("kmem_huge") or []):
+        placed, got = pair
+        if placed > 0 and got >= 0:
+            out[epoch] = min(1.0, got / placed)
+    return out
+
+
 def _timing_rows(case, arm, plan, base, timed, baseline_label) -> list[dict]:
     """Tidy rows of one arm (case) of a timed group: per value, the raw time,
     the net time (fixed cost per repetition and null kernel per op
@@ -648,6 +663,7 @@ def _timing_rows(case, arm, plan, base, timed, baseline_label) -> list[dict]:
                    "stopped": timed["stopped"]}
         for p, recs in enumerate(timed["procs"]):
             fixed, null_op = _net_values(recs)
+            huge = _kmem_huge(recs)
             for v in recs:
                 if v["kind"] != "value" or v["warmup"] or v["arm"] != arm or \
                         v["phase"] != phase:
@@ -663,6 +679,7 @@ def _timing_rows(case, arm, plan, base, timed, baseline_label) -> list[dict]:
                           "wall_ns": ev["wall_ns"], "cpu_ns": ev["cpu_ns"],
                           "nivcsw": ev["nivcsw"], "faults": ev["faults"],
                           "migrations": ev["migrations"], "fixed_ns": fixed,
+                          "kmem_huge": huge.get(v.get("epoch", 0), float("nan")),
                           "null_ns_per_op": null_op, **summary}
                 raw = v["ns"] / (loops * ops)
                 rows.append({**common, "metric": "time", "value": raw, "unit": "ns/op",

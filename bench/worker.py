@@ -79,6 +79,19 @@ def fresh_layouts() -> bool:
         return False
 
 
+def anon_huge_kib() -> int:
+    """The process's anonymous memory on 2 MiB pages, in KiB (-1 where
+    /proc/self/smaps_rollup cannot be read)."""
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("AnonHugePages:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return -1
+
+
 def check_pinned(cpu: int) -> None:
     got = os.sched_getaffinity(0)
     if got != {cpu}:
@@ -145,12 +158,13 @@ def main(argv=None) -> int:
 
     from bench.events import resolve_list
     from bench.disturb import disturbed
-    from bench.native import CounterGroup, Workload, load, run_empty
+    from bench.native import CounterGroup, Workload, kmem_huge_bytes, load, run_empty
 
     case = spec["case"]
     rng = random.Random(spec["seed"])
     kernels = [load(a["variant"], a["ext"], a.get("cflags")) for a in spec["arms"]]
     null = spec.get("null")
+    pages = spec.get("pages", "2M")
     pad = [None]
 
     def build() -> float:
@@ -175,7 +189,8 @@ def main(argv=None) -> int:
         build_orders.append([i for i, _ in arms])
         for i, k in arms:
             w = Workload(k, workload=case["workload"], n=case["n"], heads=case["heads"],
-                         order=case["order"], alloc=case["alloc"], seed=case["seed"])
+                         order=case["order"], alloc=case["alloc"], seed=case["seed"],
+                         pages=pages)
             t1 = time.monotonic()
             w.populate()
             populating += time.monotonic() - t1
@@ -187,15 +202,20 @@ def main(argv=None) -> int:
                     units.append({"arm": i, "phases": [phase], "seq": False, "work": w})
         if null:
             nw = Workload(kernels[0], workload="null", n=null["n"], heads=null["heads"],
-                          order="fifo", alloc=case["alloc"], seed=case["seed"])
+                          order="fifo", alloc=case["alloc"], seed=case["seed"], pages=pages)
             t1 = time.monotonic()
             nw.populate()
             populating += time.monotonic() - t1
             units.append({"arm": -1, "phases": ["null"], "seq": False, "work": nw})
+        # what the layout's kernel memory got: KiB placed for 2 MiB pages
+        # and KiB the process has on them (AnonHugePages; its own heap
+        # counts too where THP is "always")
+        huge.append([kmem_huge_bytes(kernels) >> 10, anon_huge_kib()])
         return time.monotonic() - t0 - populating
 
     units: list[dict] = []
     build_orders: list[list[int]] = []
+    huge: list[list[int]] = []
 
     def new_layout() -> float:
         """A new layout (build), then every unit once, untimed, so that no
@@ -305,7 +325,7 @@ def main(argv=None) -> int:
         fixed("end")
         emit({"kind": "done", "rounds": max(0, rnd - warm), "pid": os.getpid(),
               "seconds": time.monotonic() - t_start, "fresh_layouts": fresh,
-              "build_orders": build_orders})
+              "build_orders": build_orders, "pages": pages, "kmem_huge": huge})
     finally:
         out.close()
         if counters is not None:

@@ -13,7 +13,7 @@
  * struct rb_phase_result, the layout words of rb_layout(), the flat state
  * of rb_state_apply(), the enums behind the name tables.
  */
-#define RB_IFACE_VERSION 3
+#define RB_IFACE_VERSION 4
 
 extern const char *const rb_workload_names[];
 extern const char *const rb_phase_names[];

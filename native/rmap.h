@@ -61,6 +61,10 @@ void rmap_cache_destroy(struct rmap_cache *cache);
 int rmap_cache_reset(struct rmap_cache *cache);
 /* Fault in memory for writing, untimed (alloc.c); its contents stay. */
 void rb_populate(void *p, size_t bytes);
+/* Kernel memory (descriptor arenas, shadow pages) and its page size (alloc.c). */
+void *rb_kmem_alloc(size_t bytes, size_t align, size_t *huge);
+void rb_kmem_free(void *p, size_t huge);
+void rb_small_pages(void *p, size_t bytes);
 void *mmu_alloc_pte_list_desc(struct rmap_cache *cache);
 void mmu_free_pte_list_desc(struct rmap_cache *cache, void *desc);
 long rmap_cache_live(const struct rmap_cache *cache);

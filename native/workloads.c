@@ -83,6 +83,7 @@ struct rb_work {
 
 	struct kvm_rmap_head *rmap;
 	u64 *spt;			/* shadow page table pages */
+	size_t spt_huge;		/* rb_kmem_alloc()'s *huge for spt */
 	size_t spt_entries;		/* all of them, page multiple */
 	unsigned long child_stride;	/* entries per child (fork, walk, churn) */
 	unsigned long nchildren;
@@ -171,7 +172,7 @@ static int spt_alloc(struct rb_work *w, size_t entries)
 
 	if (__builtin_mul_overflow(entries, sizeof(u64), &bytes))
 		return -ENOMEM;
-	w->spt = aligned_alloc(SPT_PAGE_SIZE, bytes ? bytes : SPT_PAGE_SIZE);
+	w->spt = rb_kmem_alloc(bytes ? bytes : SPT_PAGE_SIZE, SPT_PAGE_SIZE, &w->spt_huge);
 	if (!w->spt)
 		return -ENOMEM;
 	w->spt_entries = entries;
@@ -433,6 +434,7 @@ static int work_init(struct rb_work *w, const struct rb_hist *hist)
 
 	if (alloc_array(&w->rmap, w->heads, sizeof(*w->rmap)))
 		return -ENOMEM;
+	rb_small_pages(w->rmap, w->heads * sizeof(*w->rmap));
 	ret = w->ops->init(w, hist);
 	if (ret)
 		return ret;
@@ -484,7 +486,7 @@ void rb_work_destroy(struct rb_work *w)
 		return;
 	rmap_cache_destroy(w->cache);
 	free(w->rmap);
-	free(w->spt);
+	rb_kmem_free(w->spt, w->spt_huge);
 	free(w->exit_order);
 	free(w->len);
 	free(w->child_first);

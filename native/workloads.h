@@ -69,6 +69,15 @@ void rb_work_destroy(struct rb_work *w);
 
 /* Is phase one of w's phases? */
 int rb_work_has_phase(const struct rb_work *w, int phase);
+/*
+ * The page size of kernel memory (descriptor arenas, shadow pages) for
+ * the Workloads created after the call, in this library: 1 for 2 MiB
+ * pages where the host's THP allows (madvise), 0 for 4 KiB pages (the
+ * default), -1 to leave it; returns the setting before the call.
+ */
+int rb_kmem_huge(int on);
+/* Bytes of this library's live kernel memory placed for 2 MiB pages. */
+unsigned long long rb_kmem_huge_bytes(void);
 /* Fault in the arena and the heads now, untimed: 0 or -ENOMEM. */
 int rb_work_populate(struct rb_work *w);
 /* 0, or -errno (-EINVAL for a phase the workload does not have). */

@@ -5,6 +5,7 @@ No test asserts a time: only that values exist, are positive, are paired and
 are labelled with the backend that produced them."""
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -295,6 +296,82 @@ def test_populate_faults_the_heads_in_before_the_first_region():
         faults[mode] = int(out)
     assert faults["lazy"] >= 64, faults
     assert faults["populate"] == 0, faults
+
+
+_PAGES = r"""
+import json
+from bench.native import Workload, kmem_huge_bytes, load
+from bench.worker import anon_huge_kib, fresh_layouts
+fresh_layouts()
+k = load("old", 3)
+out = {}
+for pages in ("4K", "2M"):
+    # 16 x 16384 sptes: 2 MiB of shadow pages; a scattered arena of 46 MiB
+    w = Workload(k, workload="fork", n=16, heads=16384, order="fifo", alloc="scatter",
+                 seed=1, pages=pages)
+    w.populate()
+    placed, got = kmem_huge_bytes([k]), anon_huge_kib()
+    rs = w.run_sequence(1)
+    out[pages] = {"placed": placed, "got": got, "closed": None, "footprint": w.footprint,
+                  "runs": [[r.phase, r.ops, r.peak_descs, r.bad] for r in rs]}
+    w.close()
+    out[pages]["closed"] = kmem_huge_bytes([k])
+print(json.dumps(out))
+"""
+
+
+def _thp_mode() -> str:
+    try:
+        text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return "absent"
+    return text.split("[", 1)[1].split("]", 1)[0] if "[" in text else "absent"
+
+
+def test_kernel_memory_goes_on_2m_pages_only_when_asked():
+    """pages="2M" (the timing workers) places the regions of 2 MiB or more of
+    a Workload's kernel memory (arena, shadow pages) for 2 MiB pages and
+    counts them until they are freed; "4K" places none.  The workload does
+    the same either way.  Where the host's THP allows it (not "never"), the
+    process then has memory on 2 MiB pages."""
+    out = json.loads(subprocess.run([sys.executable, "-c", _PAGES], capture_output=True,
+                                    text=True, timeout=120, check=True).stdout)
+    small, huge = out["4K"], out["2M"]
+    assert small["placed"] == 0 and small["closed"] == 0
+    two_mib = 2 << 20
+    # the 46 MiB arena and the 2 MiB of shadow pages, each whole 2 MiB pages
+    assert huge["placed"] >= 48 * (1 << 20) and huge["placed"] % two_mib == 0, huge
+    assert huge["closed"] == 0
+    assert huge["runs"] == small["runs"] and huge["footprint"] == small["footprint"]
+    if _thp_mode() in ("always", "madvise"):
+        assert huge["got"] > 0, huge
+
+
+def test_a_worker_records_the_page_size_of_each_layout(tmp_path):
+    """The done record says which page size the worker asked for and, per
+    layout, how much kernel memory it placed for 2 MiB pages and how much of
+    the process was on them; the rows carry the share per value."""
+    from bench.runner import _kmem_huge
+
+    case = {"workload": "fork", "n": 16, "heads": 16384, "order": "fifo",
+            "alloc": "bump", "seed": 1}
+    proc = _worker(tmp_path, case=case, rounds=100000, value_s=0.0001, epoch_rounds=1)
+    assert proc.returncode == 0, proc.stderr
+    recs = [json.loads(ln) for ln in (tmp_path / "out.jsonl").read_text().splitlines()]
+    done = recs[-1]
+    assert done["pages"] == "2M"
+    epochs = {v["epoch"] for v in recs if v["kind"] == "value"}
+    assert len(done["kmem_huge"]) == len(epochs) >= 2
+    assert all(placed >= 2 << 10 for placed, _ in done["kmem_huge"]), done["kmem_huge"]
+    share = _kmem_huge(recs)
+    if _thp_mode() in ("always", "madvise"):
+        assert set(share) == epochs and all(0 < x <= 1 for x in share.values()), share
+    (tmp_path / "small").mkdir()
+    proc = _worker(tmp_path / "small", case=case, pages="4K")
+    assert proc.returncode == 0, proc.stderr
+    done = json.loads((tmp_path / "small" / "out.jsonl").read_text().splitlines()[-1])
+    assert done["pages"] == "4K" and [p for p, _ in done["kmem_huge"]] == [0]
+    assert _kmem_huge([done]) == {}
 
 
 def test_a_worker_runs_without_numpy(tmp_path):

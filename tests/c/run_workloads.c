@@ -7,6 +7,8 @@
  * tests/test_workloads.py.  Any BUG/WARN status, descriptor left live,
  * head left set or arena outgrown is a failure; the sanitizers catch the
  * rest (out-of-bounds spte or descriptor access, use after free, leaks).
+ * One larger case runs with kernel memory on 2 MiB pages (rb_kmem_huge),
+ * whose regions are then placed apart: its accounting must return to 0.
  *
  * usage: run_workloads N HEADS SEED
  */
@@ -85,6 +87,16 @@ int main(int argc, char **argv)
 				runs++;
 			}
 		}
+	}
+	/* a 2 MiB shadow-page region and a 46 MiB arena, on 2 MiB pages */
+	rb_kmem_huge(1);
+	fails += run_one(RB_WL_FORK, RB_ORDER_FIFO, RMAP_ALLOC_SCATTER, 16, 16384, seed);
+	runs++;
+	rb_kmem_huge(0);
+	if (rb_kmem_huge_bytes()) {
+		fprintf(stderr, "%llu bytes on 2 MiB pages left accounted\n",
+			rb_kmem_huge_bytes());
+		fails++;
 	}
 	printf("%s: %d cases, %d failures\n", pte_list_layout.name, runs, fails);
 	return fails != 0;
