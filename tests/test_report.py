@@ -703,3 +703,15 @@ def test_host_table_is_compact_and_sim_geometry_is_a_sentence(tmp_path):
     rule = m.group(1)
     assert f"#{m.group(2)} td:nth-child(1)," in rule  # n
     assert not re.search(r"nth-child\(2\)[,{]", rule)  # series names
+
+
+def test_precision_note_says_what_page_size_the_kernel_memory_got():
+    from analysis.sections.precision import pages_note
+
+    nan = float("nan")
+    assert pages_note(pd.DataFrame({"value": [1.0]})) == ""
+    assert "on 4 KiB pages" in pages_note(pd.DataFrame({"kmem_huge": [nan, nan]}))
+    whole = pages_note(pd.DataFrame({"kmem_huge": [1.0, 1.0, nan]}))
+    assert "for 2 of the 2 values" in whole and "4 KiB" not in whole
+    part = pages_note(pd.DataFrame({"kmem_huge": [1.0, 0.5, 0.0]}))
+    assert "for 1 of the 3 values" in part and "2 had part of it on 4 KiB pages" in part

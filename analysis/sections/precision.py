@@ -77,6 +77,24 @@ def rows_for(t: pd.DataFrame, target: float | None) -> list[list[str]]:
     return rows
 
 
+def pages_note(t: pd.DataFrame) -> str:
+    """What page size the timed values' kernel memory (descriptor arena,
+    shadow pages) got: kmem_huge is the share of the bytes placed for 2 MiB
+    pages that the worker had on them, NaN where none was placed."""
+    if "kmem_huge" not in t.columns:
+        return ""
+    k = pd.to_numeric(t["kmem_huge"], errors="coerce").dropna()
+    if k.empty:
+        return " Kernel memory: on 4 KiB pages (no region of 2 MiB or more, or pages 4K)."
+    short = int((k < 0.999).sum())
+    text = (f" Kernel memory (arena, shadow pages) wholly on 2 MiB pages for "
+            f"{len(k) - short} of the {len(k)} values that placed it there")
+    if short:
+        text += (f"; {short} had part of it on 4 KiB pages (the host's THP setting or "
+                 "free memory), which costs TLB misses the kernel's direct map does not")
+    return text + "."
+
+
 def blocks(ctx: Context) -> list:
     t = ctx.df[(ctx.df["metric"] == "time") & ~ctx.df["simulated"].astype(bool)]
     if t.empty:
@@ -96,5 +114,6 @@ def blocks(ctx: Context) -> list:
                  "series' ratio to the case's first series (or of its mean). A value whose "
                  "region was preempted, migrated, blocked or took page faults is measured "
                  "again (at most 3 times). 'stopped by': precision (target reached) or budget "
-                 "(time ran out first). Every case: the timing-quality section."))
+                 "(time ran out first). Every case: the timing-quality section."
+                 + pages_note(g)))
     return out
