@@ -188,10 +188,13 @@ void rb_small_pages(void *p, size_t bytes)
  */
 void *rb_kmem_alloc(size_t bytes, size_t align, size_t *huge)
 {
-	size_t hb = round_up(bytes ? bytes : 1, HUGE_SIZE);
+	size_t hb;
 	void *p;
 
 	*huge = 0;
+	if (bytes > (size_t)-1 - HUGE_SIZE)
+		return NULL;
+	hb = round_up(bytes ? bytes : 1, HUGE_SIZE);
 	if (!kmem_huge || bytes < HUGE_SIZE) {
 		p = aligned_alloc(align, round_up(bytes ? bytes : 1, align));
 		rb_small_pages(p, bytes);
