@@ -51,7 +51,7 @@ GRID_KEYS = ["name", "workload", "variant", "ext", "n", "heads", "order", "alloc
 DEFAULTS_KEYS = [k for k in GRID_KEYS if k != "name"]
 OPTION_KEYS = ["backend", "events", "cpu", "sim_profile", "cflags", "max_sptes",
                "max_footprint", "sim_max_sptes", "sim_max_footprint", "precision", "budget",
-               "sim_beside", "pyperf"]
+               "sim_beside", "pages", "pyperf"]
 PYPERF_KEYS = ["fast", "rigorous", "processes", "values", "warmups", "loops", "min_time"]
 RANGE_KEYS = ["from", "to", "times", "step"]
 
@@ -122,6 +122,7 @@ class Options:
     precision: float | None = None          # target ratio CI half-width (timing)
     budget: float | None = None             # seconds of timing per case group
     sim_beside: bool | None = None          # valgrind on the other CPUs during the timing
+    pages: str | None = None                # page size of the timed kernel memory (2M, 4K)
     pyperf: dict = field(default_factory=dict)
 
     def pyperf_args(self) -> list[str]:
@@ -338,6 +339,14 @@ def _parse_options(raw) -> Options:
             if not isinstance(v, bool):
                 raise _bad(key, v, "true or false")
             o.sim_beside = v
+        elif k == "pages":
+            from .native import KMEM_PAGES
+
+            if not isinstance(v, str) or v not in KMEM_PAGES:
+                raise _bad(key, v, "one of " + ", ".join(f'"{p}"' for p in KMEM_PAGES)
+                           + " (the page size of a timed case's descriptor arena and "
+                           "shadow pages)")
+            o.pages = v
         elif k == "pyperf":
             o.pyperf = _parse_pyperf(v)
     return o

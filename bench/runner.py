@@ -100,7 +100,8 @@ def probe_events(names: list[str]) -> dict:
 def make_plan(backend: str = "auto", events=None, cpu=None, pyperf_args=(),
               sim_profile: str | None = None, cflags: str | None = None,
               timing: bool = True, precision: float | None = None,
-              budget: float | None = None, sim_beside: bool | None = None) -> Plan:
+              budget: float | None = None, sim_beside: bool | None = None,
+              pages: str | None = None) -> Plan:
     from .events import DEFAULT_EVENTS, SOFTWARE_EVENTS, resolve_list
 
     from .build import resolve_cflags
@@ -171,7 +172,7 @@ def make_plan(backend: str = "auto", events=None, cpu=None, pyperf_args=(),
                 event_support=support, pyperf_args=list(pyperf_args), cflags=cflags,
                 sim_profile=sim_profile if chosen == "sim" else None,
                 sim_profile_reason=profile_reason, sim_geometry=geometry, caches=caches,
-                timing=timing_from_args(pyperf_args, precision, budget, sim_beside),
+                timing=timing_from_args(pyperf_args, precision, budget, sim_beside, pages),
                 rule=dict(RULE))
 
 
@@ -264,7 +265,8 @@ def _opt(args: list[str], name: str):
 
 
 def timing_from_args(pyperf_args=(), precision: float | None = None,
-                     budget: float | None = None, sim_beside: bool | None = None) -> Timing:
+                     budget: float | None = None, sim_beside: bool | None = None,
+                     pages: str | None = None) -> Timing:
     """pyperf's options mean here what they mean to pyperf, in this design:
     --processes N: exactly N worker processes; --values V: exactly V rounds
     per process (both fix the amount: no adaptive stopping); --warmups W:
@@ -296,6 +298,8 @@ def timing_from_args(pyperf_args=(), precision: float | None = None,
         t.budget = budget
     if sim_beside is not None:
         t.sim_beside = sim_beside
+    if pages is not None:
+        t.pages = pages
     return t
 
 

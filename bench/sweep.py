@@ -382,7 +382,7 @@ def cmd_sweep(args) -> int:
     plan = make_plan(backend, events=opts.events, cpu=cpu, pyperf_args=opts.pyperf_args(),
                      sim_profile=opts.sim_profile, cflags=opts.cflags,
                      precision=opts.precision, budget=opts.budget,
-                     sim_beside=opts.sim_beside)
+                     sim_beside=opts.sim_beside, pages=opts.pages)
     if stored is not None and plan.backend != stored["backend"]["chosen"]:
         raise UsageError(f"backend {backend} now picks {plan.backend}, but the run in "
                          f"{str(out)!r} was measured with {stored['backend']['chosen']}: "

@@ -30,6 +30,9 @@ BAD = {
                        ["options.budget", "0", "seconds of timing"]),
     "sim_beside a string": ('[options]\nsim_beside = "yes"\n' + GOOD,
                             ["options.sim_beside", "yes", "true or false"]),
+    "pages of 1G": ('[options]\npages = "1G"\n' + GOOD,
+                    ["options.pages", "1G", '"4K", "2M"']),
+    "pages a number": ('[options]\npages = 4\n' + GOOD, ["options.pages", "4", '"4K", "2M"']),
     "unknown top key": ('[option]\nbackend = "sim"\n' + GOOD, ["config option:", "unknown key",
                                                              "options"]),
     "unknown grid key": (GOOD + "nn = [1]\n", ["config grid[1].nn:", "unknown key", "heads"]),
@@ -368,3 +371,12 @@ def test_sim_profile_auto_simulates_an_affordable_last_level():
     assert prof == "host-l2" and "480 MiB" in why
     assert choose_sim_profile("skylake-sp", {"LLC": 480 << 20}) == ("skylake-sp", "asked for")
     assert choose_sim_profile(None, {"LLC": SIM_AUTO_MAX_LLC + 1})[0] == "host-l2"
+
+
+def test_pages_option_reaches_the_timing():
+    from bench.runner import make_plan
+
+    assert parse_config('[options]\npages = "4K"\n' + GOOD).options.pages == "4K"
+    assert parse_config(GOOD).options.pages is None
+    assert make_plan("time", pages="4K").timing.pages == "4K"
+    assert make_plan("time").timing.pages == "2M"
