@@ -3,10 +3,12 @@ keeps every finished case, looks incomplete, and --resume measures exactly the
 missing cases; run directories from two hosts concatenate into one table."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -35,10 +37,16 @@ heads = 32
 N_TINY = 9
 
 
-def _start(*args) -> subprocess.Popen:
+def _start(*args, tmp: Path | None = None) -> subprocess.Popen:
+    """`rmapbench sweep ARGS`, its temporary files under tmp when given (a sweep
+    killed by SIGKILL cannot remove its own)."""
+    env = None
+    if tmp is not None:
+        tmp.mkdir(exist_ok=True)
+        env = {**os.environ, "TMPDIR": str(tmp)}
     return subprocess.Popen([sys.executable, "-m", "bench.cli", "sweep", *map(str, args)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, env=env)
 
 
 def _parts(out):
@@ -87,7 +95,7 @@ def test_killed_sweep_keeps_finished_cases_and_resume_measures_only_the_rest(sig
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(TINY)
     out = tmp_path / "run"
-    proc = _start(cfg, "--out", out)
+    proc = _start(cfg, "--out", out, tmp=tmp_path / "tmp")
     _wait_for_parts(proc, out, 2)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
@@ -96,6 +104,8 @@ def test_killed_sweep_keeps_finished_cases_and_resume_measures_only_the_rest(sig
     else:
         assert proc.returncode == 128 + sig, err
         assert f"interrupted by {sig.name}" in err and "--resume" in err
+        # interrupted, it removes its temporary files (its workers' specs and values)
+        assert list((tmp_path / "tmp").iterdir()) == []
 
     # nothing looks complete; every part that exists is a whole case
     meta = json.loads((out / "meta.json").read_text())
