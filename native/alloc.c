@@ -32,7 +32,7 @@
  * On 4 KiB pages a model pays a TLB miss for most descriptors once its
  * arena outgrows the TLB's reach (a few MiB), and in a VM each of those
  * is a two-dimensional page walk whose cost moves with the host: fork
- * n = 256 at 512 heads, scattered (a 22 MiB arena), took 131-523 ms per
+ * n = 256 at 512 heads, scattered (a 32 MiB arena), took 131-523 ms per
  * repetition of old@3 over eight layouts on 4 KiB pages and 88-138 ms on
  * 2 MiB pages, and new@3/old@3 was 2.04 against 1.50.  So with
  * rb_kmem_huge(1) (the timing workers) every kernel-memory region of
@@ -65,7 +65,7 @@
 struct chunk {
 	struct chunk *next;
 	char *base;
-	size_t huge;		/* bytes placed for 2 MiB pages (rb_kmem_alloc) */
+	size_t placed;		/* bytes placed for 2 MiB pages (rb_kmem_alloc) */
 	size_t nobjs;
 	size_t used;		/* objects handed out from this chunk */
 	unsigned int bits;	/* scatter: nobjs == 1 << bits */
@@ -73,6 +73,7 @@ struct chunk {
 
 struct rmap_cache {
 	int mode;
+	int huge;		/* arena chunks on 2 MiB pages (rb_kmem_alloc) */
 	size_t obj_size;
 	size_t chunk_objs;
 	u64 seed;
@@ -126,17 +127,31 @@ static size_t scatter_slot(size_t i, unsigned int bits, u64 seed)
  * of them where the kernel has no MADV_POPULATE_WRITE, before 5.14), which
  * leaves every byte as it was.
  */
+/*
+ * The whole pages inside [p, p + bytes): [*pa, *pe), and the page size;
+ * 0 when there is no page size to go by.
+ */
+static uintptr_t whole_pages(const void *p, size_t bytes, uintptr_t *pa, uintptr_t *pe)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)p, pg;
+
+	if (!p || page <= 0)
+		return 0;
+	pg = (uintptr_t)page;
+	*pa = (a + pg - 1) & ~(pg - 1);
+	*pe = (a + bytes) & ~(pg - 1);
+	return pg;
+}
+
 void rb_populate(void *p, size_t bytes)
 {
 	uintptr_t a = (uintptr_t)p, end = a + bytes, pa, pe, pg;
-	long page = sysconf(_SC_PAGESIZE);
 	volatile char *c;
 
-	if (!p || !bytes || page <= 0)
+	pg = bytes ? whole_pages(p, bytes, &pa, &pe) : 0;
+	if (!pg)
 		return;
-	pg = (uintptr_t)page;
-	pa = (a + pg - 1) & ~(pg - 1);
-	pe = end & ~(pg - 1);
 	if (pe > pa)
 		madvise((void *)pa, pe - pa, MADV_POPULATE_WRITE);
 	for (c = (volatile char *)a; (uintptr_t)c < end;
@@ -144,7 +159,12 @@ void rb_populate(void *p, size_t bytes)
 		*c = *c;
 }
 
-static int kmem_huge;		/* rb_kmem_huge(): the policy of this library */
+/*
+ * rb_kmem_huge(): what rb_work_create() gives its Workload (which keeps it
+ * for all its kernel memory, its caches' arenas included); anything else
+ * (an rb_ctx, the fuzzer) asks for 4 KiB pages itself.
+ */
+static int kmem_huge;
 static size_t kmem_huge_bytes;	/* live bytes placed for 2 MiB pages */
 
 int rb_kmem_huge(int on)
@@ -163,18 +183,17 @@ unsigned long long rb_kmem_huge_bytes(void)
 
 static void advise_pages(void *p, size_t bytes, int advice)
 {
-	uintptr_t a = (uintptr_t)p, pa, pe;
-	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t pa, pe;
 
-	if (!p || page <= 0)
-		return;
-	pa = (a + page - 1) & ~((uintptr_t)page - 1);
-	pe = (a + bytes) & ~((uintptr_t)page - 1);
-	if (pe > pa)
+	if (whole_pages(p, bytes, &pa, &pe) && pe > pa)
 		madvise((void *)pa, pe - pa, advice);
 }
 
-/* Heads (and anything else the kernel would vmalloc): 4 KiB pages. */
+/*
+ * Heads (and anything else the kernel would vmalloc): 4 KiB pages.  Only a
+ * region of 2 MiB or more can be given a 2 MiB page, so only such a one
+ * is advised.
+ */
 void rb_small_pages(void *p, size_t bytes)
 {
 	if (bytes >= HUGE_SIZE)
@@ -182,38 +201,39 @@ void rb_small_pages(void *p, size_t bytes)
 }
 
 /*
- * Kernel memory of bytes, aligned to align (a power of two dividing
- * HUGE_SIZE), not yet touched.  *huge is set to the bytes placed for
- * 2 MiB pages (0 for none); pass it to rb_kmem_free().
+ * Kernel memory of bytes (at least 1), aligned to align (a power of two
+ * dividing HUGE_SIZE), not yet touched; on 2 MiB pages when huge and the
+ * region is large enough to have one.  *placed is set to the bytes placed
+ * for 2 MiB pages (0 for none); pass it to rb_kmem_free().
  */
-void *rb_kmem_alloc(size_t bytes, size_t align, size_t *huge)
+void *rb_kmem_alloc(size_t bytes, size_t align, int huge, size_t *placed)
 {
 	size_t hb;
 	void *p;
 
-	*huge = 0;
-	if (bytes > (size_t)-1 - HUGE_SIZE)
+	*placed = 0;
+	if (!bytes || bytes > (size_t)-1 - HUGE_SIZE)
 		return NULL;
-	hb = round_up(bytes ? bytes : 1, HUGE_SIZE);
-	if (!kmem_huge || bytes < HUGE_SIZE) {
-		p = aligned_alloc(align, round_up(bytes ? bytes : 1, align));
+	if (!huge || bytes < HUGE_SIZE) {
+		p = aligned_alloc(align, round_up(bytes, align));
 		rb_small_pages(p, bytes);
 		return p;
 	}
+	hb = round_up(bytes, HUGE_SIZE);
 	p = aligned_alloc(HUGE_SIZE, hb);
 	if (p) {
 		advise_pages(p, hb, MADV_HUGEPAGE);
-		*huge = hb;
+		*placed = hb;
 		kmem_huge_bytes += hb;
 	}
 	return p;
 }
 
-void rb_kmem_free(void *p, size_t huge)
+void rb_kmem_free(void *p, size_t placed)
 {
 	free(p);
 	if (p)
-		kmem_huge_bytes -= huge;
+		kmem_huge_bytes -= placed;
 }
 
 static struct chunk *chunk_new(struct rmap_cache *cache)
@@ -224,7 +244,8 @@ static struct chunk *chunk_new(struct rmap_cache *cache)
 		return NULL;
 	c->nobjs = cache->chunk_objs;
 	c->bits = log2_ceil(c->nobjs);
-	c->base = rb_kmem_alloc(c->nobjs * cache->obj_size, CACHELINE, &c->huge);
+	c->base = rb_kmem_alloc(c->nobjs * cache->obj_size, CACHELINE, cache->huge,
+				&c->placed);
 	if (!c->base) {
 		free(c);
 		return NULL;
@@ -238,7 +259,7 @@ static struct chunk *chunk_new(struct rmap_cache *cache)
 }
 
 struct rmap_cache *rmap_cache_create(int mode, size_t obj_size,
-				     size_t expected, u64 seed)
+				     size_t expected, u64 seed, int huge)
 {
 	struct rmap_cache *cache;
 
@@ -248,6 +269,7 @@ struct rmap_cache *rmap_cache_create(int mode, size_t obj_size,
 	if (!cache)
 		return NULL;
 	cache->mode = mode;
+	cache->huge = huge;
 	cache->obj_size = round_up(obj_size, CACHELINE);
 	cache->seed = seed * 0x2545f4914f6cdd1dull + 1;
 	if (expected < MIN_CHUNK_OBJS)
@@ -317,7 +339,7 @@ void rmap_cache_destroy(struct rmap_cache *cache)
 		return;
 	for (c = cache->chunks; c; c = next) {
 		next = c->next;
-		rb_kmem_free(c->base, c->huge);
+		rb_kmem_free(c->base, c->placed);
 		free(c);
 	}
 	free(cache);

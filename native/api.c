@@ -45,7 +45,7 @@ struct rb_ctx *rb_ctx_new(int alloc_mode, unsigned long nheads,
 		return NULL;
 	ctx->heads = calloc(nheads ? nheads : 1, sizeof(*ctx->heads));
 	ctx->cache = rmap_cache_create(alloc_mode, pte_list_desc_size,
-				       expected, seed);
+				       expected, seed, 0);
 	if (!ctx->heads || !ctx->cache) {
 		free(ctx->heads);
 		rmap_cache_destroy(ctx->cache);

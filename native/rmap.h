@@ -55,15 +55,16 @@ enum rmap_alloc_mode {
 
 struct rmap_cache;
 
+/* huge: arena chunks of 2 MiB or more on 2 MiB pages (alloc.c, "Page size") */
 struct rmap_cache *rmap_cache_create(int mode, size_t obj_size,
-				     size_t expected, u64 seed);
+				     size_t expected, u64 seed, int huge);
 void rmap_cache_destroy(struct rmap_cache *cache);
 int rmap_cache_reset(struct rmap_cache *cache);
 /* Fault in memory for writing, untimed (alloc.c); its contents stay. */
 void rb_populate(void *p, size_t bytes);
 /* Kernel memory (descriptor arenas, shadow pages) and its page size (alloc.c). */
-void *rb_kmem_alloc(size_t bytes, size_t align, size_t *huge);
-void rb_kmem_free(void *p, size_t huge);
+void *rb_kmem_alloc(size_t bytes, size_t align, int huge, size_t *placed);
+void rb_kmem_free(void *p, size_t placed);
 void rb_small_pages(void *p, size_t bytes);
 void *mmu_alloc_pte_list_desc(struct rmap_cache *cache);
 void mmu_free_pte_list_desc(struct rmap_cache *cache, void *desc);

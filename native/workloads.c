@@ -83,7 +83,8 @@ struct rb_work {
 
 	struct kvm_rmap_head *rmap;
 	u64 *spt;			/* shadow page table pages */
-	size_t spt_huge;		/* rb_kmem_alloc()'s *huge for spt */
+	size_t spt_placed;		/* rb_kmem_alloc()'s *placed for spt */
+	int kmem_huge;			/* rb_kmem_huge() when created: spt, arenas */
 	size_t spt_entries;		/* all of them, page multiple */
 	unsigned long child_stride;	/* entries per child (fork, walk, churn) */
 	unsigned long nchildren;
@@ -172,7 +173,8 @@ static int spt_alloc(struct rb_work *w, size_t entries)
 
 	if (__builtin_mul_overflow(entries, sizeof(u64), &bytes))
 		return -ENOMEM;
-	w->spt = rb_kmem_alloc(bytes ? bytes : SPT_PAGE_SIZE, SPT_PAGE_SIZE, &w->spt_huge);
+	w->spt = rb_kmem_alloc(bytes ? bytes : SPT_PAGE_SIZE, SPT_PAGE_SIZE, w->kmem_huge,
+			       &w->spt_placed);
 	if (!w->spt)
 		return -ENOMEM;
 	w->spt_entries = entries;
@@ -470,6 +472,7 @@ struct rb_work *rb_work_create(int workload, int order, int alloc,
 	w->n = workload == RB_WL_GUEST ? 0 : n;
 	w->heads = heads;
 	w->seed = seed;
+	w->kmem_huge = rb_kmem_huge(-1);
 	w->stride = (pte_list_desc_size + CACHELINE - 1) / CACHELINE * CACHELINE;
 	ret = work_init(w, &hist);
 	if (ret) {
@@ -486,7 +489,7 @@ void rb_work_destroy(struct rb_work *w)
 		return;
 	rmap_cache_destroy(w->cache);
 	free(w->rmap);
-	rb_kmem_free(w->spt, w->spt_huge);
+	rb_kmem_free(w->spt, w->spt_placed);
 	free(w->exit_order);
 	free(w->len);
 	free(w->child_first);
@@ -794,7 +797,8 @@ static const struct rb_workload_ops *workload_ops(int kind)
 /* The case's descriptor cache, sized for what its chains need. */
 static struct rmap_cache *new_cache(const struct rb_work *w)
 {
-	return rmap_cache_create(w->alloc, pte_list_desc_size, w->expected, w->seed);
+	return rmap_cache_create(w->alloc, pte_list_desc_size, w->expected, w->seed,
+				 w->kmem_huge);
 }
 
 /*

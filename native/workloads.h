@@ -70,10 +70,11 @@ void rb_work_destroy(struct rb_work *w);
 /* Is phase one of w's phases? */
 int rb_work_has_phase(const struct rb_work *w, int phase);
 /*
- * The page size of kernel memory (descriptor arenas, shadow pages) for
- * the Workloads created after the call, in this library: 1 for 2 MiB
- * pages where the host's THP allows (madvise), 0 for 4 KiB pages (the
- * default), -1 to leave it; returns the setting before the call.
+ * The page size of the kernel memory (shadow pages, descriptor arenas) of
+ * the Workloads this library creates after the call, each keeping it for
+ * its whole life: 1 for 2 MiB pages where the host's THP allows (madvise),
+ * 0 for 4 KiB pages (the default), -1 to leave it; returns the setting
+ * before the call.
  */
 int rb_kmem_huge(int on);
 /* Bytes of this library's live kernel memory placed for 2 MiB pages. */

@@ -100,7 +100,7 @@ int main(int argc, char **argv)
 	int lax = !strcmp(name, "new");
 
 	rng_state = (argc > 2 ? strtoull(argv[2], NULL, 0) : 1) | 1;
-	cache = rmap_cache_create(RMAP_ALLOC_LIBC, pte_list_desc_size, 0, 1);
+	cache = rmap_cache_create(RMAP_ALLOC_LIBC, pte_list_desc_size, 0, 1, 0);
 	if (!cache)
 		return 2;
 

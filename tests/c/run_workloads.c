@@ -7,8 +7,8 @@
  * tests/test_workloads.py.  Any BUG/WARN status, descriptor left live,
  * head left set or arena outgrown is a failure; the sanitizers catch the
  * rest (out-of-bounds spte or descriptor access, use after free, leaks).
- * One larger case runs with kernel memory on 2 MiB pages (rb_kmem_huge),
- * whose regions are then placed apart: its accounting must return to 0.
+ * One larger case runs with kernel memory on 2 MiB pages (rb_kmem_huge):
+ * its regions must be placed for them, and its accounting return to 0.
  *
  * usage: run_workloads N HEADS SEED
  */
@@ -22,7 +22,7 @@ static const unsigned int hi[] = { 0, 1, 3, 7, 15, 40 };
 static const unsigned long long weight[] = { 50, 20, 10, 5, 3, 2 };
 
 static int run_one(int kind, int order, int alloc, unsigned long n,
-		   unsigned long heads, unsigned long long seed)
+		   unsigned long heads, unsigned long long seed, int huge)
 {
 	struct rb_phase_result res, sres[RB_MAX_SEQUENCE];
 	int seq[RB_MAX_SEQUENCE], nseq, k;
@@ -35,11 +35,20 @@ static int run_one(int kind, int order, int alloc, unsigned long n,
 		fprintf(stderr, "create %d/%d/%d failed\n", kind, order, alloc);
 		return 1;
 	}
+	/* the Workload keeps the page size it was created with */
+	if (huge)
+		rb_kmem_huge(0);
 	/* half the cases with their memory populated first, as the worker does */
-	if ((kind + order + alloc) % 2 == 0 && rb_work_populate(w)) {
+	if ((huge || (kind + order + alloc) % 2 == 0) && rb_work_populate(w)) {
 		fprintf(stderr, "populate %d/%d/%d failed\n", kind, order, alloc);
 		rb_work_destroy(w);
 		return 1;
+	}
+	/* asked for 2 MiB pages: the spt and the arena are placed for them */
+	if (huge && rb_kmem_huge_bytes() < (4u << 20)) {
+		fprintf(stderr, "only %llu bytes placed for 2 MiB pages\n",
+			rb_kmem_huge_bytes());
+		fails++;
 	}
 	for (phase = RB_PH_ADD; phase <= RB_PH_NULL; phase++) {
 		if (!rb_work_has_phase(w, phase))
@@ -83,14 +92,17 @@ int main(int argc, char **argv)
 	for (kind = RB_WL_FORK; kind <= RB_WL_NULL; kind++) {
 		for (order = RB_ORDER_FIFO; order <= RB_ORDER_RANDOM; order++) {
 			for (alloc = RMAP_ALLOC_BUMP; alloc <= RMAP_ALLOC_LIBC; alloc++) {
-				fails += run_one(kind, order, alloc, n, heads, seed);
+				fails += run_one(kind, order, alloc, n, heads, seed, 0);
 				runs++;
 			}
 		}
 	}
-	/* a 2 MiB shadow-page region and a 46 MiB arena, on 2 MiB pages */
+	/*
+	 * 2 MiB of shadow pages and a scattered arena of several MiB, on 2 MiB
+	 * pages (run_one resets the setting once the Workload is created)
+	 */
 	rb_kmem_huge(1);
-	fails += run_one(RB_WL_FORK, RB_ORDER_FIFO, RMAP_ALLOC_SCATTER, 16, 16384, seed);
+	fails += run_one(RB_WL_FORK, RB_ORDER_FIFO, RMAP_ALLOC_SCATTER, 16, 16384, seed, 1);
 	runs++;
 	rb_kmem_huge(0);
 	if (rb_kmem_huge_bytes()) {
