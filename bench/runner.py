@@ -299,6 +299,10 @@ def timing_from_args(pyperf_args=(), precision: float | None = None,
     if sim_beside is not None:
         t.sim_beside = sim_beside
     if pages is not None:
+        from .native import KMEM_PAGES
+
+        if pages not in KMEM_PAGES:
+            raise UsageError(f"unknown pages {pages!r}: allowed are {', '.join(KMEM_PAGES)}")
         t.pages = pages
     return t
 
@@ -632,7 +636,8 @@ def _reason_text(counts: dict) -> str:
 def _kmem_huge(recs: list[dict]) -> dict:
     """Per layout (epoch) of a worker process, the share of its kernel memory
     placed for 2 MiB pages that the process had on them (1.0: all; absent,
-    so NaN: none was placed, as with pages 4K or regions under 2 MiB)."""
+    so NaN: none was placed, as with pages 4K or regions under 2 MiB, or
+    what it had could not be read)."""
     done = recs[-1] if recs and recs[-1].get("kind") == "done" else {}
     out = {}
     for epoch, pair in enumerate(done.get("kmem_huge") or []):
@@ -668,6 +673,7 @@ def _timing_rows(case, arm, plan, base, timed, baseline_label) -> list[dict]:
         for p, recs in enumerate(timed["procs"]):
             fixed, null_op = _net_values(recs)
             huge = _kmem_huge(recs)
+            pages = (recs[-1].get("pages") if recs else None) or "4K"  # before pages: 4K
             for v in recs:
                 if v["kind"] != "value" or v["warmup"] or v["arm"] != arm or \
                         v["phase"] != phase:
@@ -683,6 +689,7 @@ def _timing_rows(case, arm, plan, base, timed, baseline_label) -> list[dict]:
                           "wall_ns": ev["wall_ns"], "cpu_ns": ev["cpu_ns"],
                           "nivcsw": ev["nivcsw"], "faults": ev["faults"],
                           "migrations": ev["migrations"], "fixed_ns": fixed,
+                          "kmem_pages": pages,
                           "kmem_huge": huge.get(v.get("epoch", 0), float("nan")),
                           "null_ns_per_op": null_op, **summary}
                 raw = v["ns"] / (loops * ops)

@@ -80,16 +80,23 @@ def fresh_layouts() -> bool:
 
 
 def anon_huge_kib() -> int:
-    """The process's anonymous memory on 2 MiB pages, in KiB (-1 where
-    /proc/self/smaps_rollup cannot be read)."""
+    """KiB of the process's memory advised MADV_HUGEPAGE (VmFlags "hg": the
+    kernel memory of Workloads on pages "2M", and nothing else of a worker's)
+    that is on 2 MiB pages: AnonHugePages summed over those mappings of
+    /proc/self/smaps; -1 where it cannot be read."""
+    total = huge = 0
     try:
-        with open("/proc/self/smaps_rollup") as f:
+        with open("/proc/self/smaps") as f:
             for line in f:
                 if line.startswith("AnonHugePages:"):
-                    return int(line.split()[1])
+                    huge = int(line.split()[1])
+                elif line.startswith("VmFlags:"):       # a mapping's last line
+                    if "hg" in line.split()[1:]:
+                        total += huge
+                    huge = 0
     except (OSError, ValueError, IndexError):
-        pass
-    return -1
+        return -1
+    return total
 
 
 def check_pinned(cpu: int) -> None:
@@ -207,10 +214,11 @@ def main(argv=None) -> int:
             nw.populate()
             populating += time.monotonic() - t1
             units.append({"arm": -1, "phases": ["null"], "seq": False, "work": nw})
-        # what the layout's kernel memory got: KiB placed for 2 MiB pages
-        # and KiB the process has on them (AnonHugePages; its own heap
-        # counts too where THP is "always")
-        huge.append([kmem_huge_bytes(kernels) >> 10, anon_huge_kib()])
+        # what the layout's kernel memory got: KiB placed for 2 MiB pages,
+        # and KiB of that on them (read only where some was placed: smaps
+        # takes a few ms)
+        placed = kmem_huge_bytes(kernels) >> 10
+        huge.append([placed, anon_huge_kib() if placed else 0])
         return time.monotonic() - t0 - populating
 
     units: list[dict] = []

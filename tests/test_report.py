@@ -709,9 +709,16 @@ def test_precision_note_says_what_page_size_the_kernel_memory_got():
     from analysis.sections.precision import pages_note
 
     nan = float("nan")
-    assert pages_note(pd.DataFrame({"value": [1.0]})) == ""
-    assert "on 4 KiB pages" in pages_note(pd.DataFrame({"kmem_huge": [nan, nan]}))
-    whole = pages_note(pd.DataFrame({"kmem_huge": [1.0, 1.0, nan]}))
-    assert "for 2 of the 2 values" in whole and "4 KiB" not in whole
-    part = pages_note(pd.DataFrame({"kmem_huge": [1.0, 0.5, 0.0]}))
-    assert "for 1 of the 3 values" in part and "2 had part of it on 4 KiB pages" in part
+
+    def note(pages, huge):
+        return pages_note(pd.DataFrame({"kmem_pages": pages, "kmem_huge": huge}))
+
+    assert pages_note(pd.DataFrame({"value": [1.0]})) == ""     # runs from before
+    assert note(["4K", "4K"], [nan, nan]) == \
+        " Kernel memory (arena, shadow pages): 2 values asked for 4 KiB pages."
+    whole = note(["2M", "2M", "2M"], [1.0, 1.0, nan])
+    assert "2 of 3 values asked for 2 MiB pages had all of it" in whole
+    assert "1 had no region of 2 MiB or more" in whole and "part of it" not in whole
+    part = note(["2M", "2M", "2M", "4K"], [1.0, 0.5, 0.0, nan])
+    assert "1 of 3 values" in part and "2 part of it only" in part
+    assert "1 values asked for 4 KiB pages" in part

@@ -306,7 +306,7 @@ fresh_layouts()
 k = load("old", 3)
 out = {}
 for pages in ("4K", "2M"):
-    # 16 x 16384 sptes: 2 MiB of shadow pages; a scattered arena of 46 MiB
+    # 16 x 16384 sptes: 2 MiB of shadow pages; a scattered arena of 64 MiB
     w = Workload(k, workload="fork", n=16, heads=16384, order="fifo", alloc="scatter",
                  seed=1, pages=pages)
     w.populate()
@@ -338,9 +338,8 @@ def test_kernel_memory_goes_on_2m_pages_only_when_asked():
                                     text=True, timeout=120, check=True).stdout)
     small, huge = out["4K"], out["2M"]
     assert small["placed"] == 0 and small["closed"] == 0
-    two_mib = 2 << 20
-    # the 46 MiB arena and the 2 MiB of shadow pages, each whole 2 MiB pages
-    assert huge["placed"] >= 48 * (1 << 20) and huge["placed"] % two_mib == 0, huge
+    # the 64 MiB arena (2^20 slots of 64 bytes) and the 2 MiB of shadow pages
+    assert huge["placed"] == 66 * (1 << 20), huge
     assert huge["closed"] == 0
     assert huge["runs"] == small["runs"] and huge["footprint"] == small["footprint"]
     if _thp_mode() in ("always", "madvise"):

@@ -79,20 +79,28 @@ def rows_for(t: pd.DataFrame, target: float | None) -> list[list[str]]:
 
 def pages_note(t: pd.DataFrame) -> str:
     """What page size the timed values' kernel memory (descriptor arena,
-    shadow pages) got: kmem_huge is the share of the bytes placed for 2 MiB
-    pages that the worker had on them, NaN where none was placed."""
-    if "kmem_huge" not in t.columns:
+    shadow pages) asked for (kmem_pages) and got (kmem_huge: the share of
+    the bytes placed for 2 MiB pages that the worker had on them; NaN where
+    none was placed, or where that could not be read)."""
+    if "kmem_pages" not in t.columns or "kmem_huge" not in t.columns:
         return ""
-    k = pd.to_numeric(t["kmem_huge"], errors="coerce").dropna()
-    if k.empty:
-        return " Kernel memory: on 4 KiB pages (no region of 2 MiB or more, or pages 4K)."
-    short = int((k < 0.999).sum())
-    text = (f" Kernel memory (arena, shadow pages) wholly on 2 MiB pages for "
-            f"{len(k) - short} of the {len(k)} values that placed it there")
-    if short:
-        text += (f"; {short} had part of it on 4 KiB pages (the host's THP setting or "
-                 "free memory), which costs TLB misses the kernel's direct map does not")
-    return text + "."
+    asked = t["kmem_pages"].astype(str)
+    small = int((asked == "4K").sum())
+    big = t[asked == "2M"]
+    k = pd.to_numeric(big["kmem_huge"], errors="coerce")
+    whole, part, unknown = int((k >= 0.999).sum()), int((k < 0.999).sum()), int(k.isna().sum())
+    parts = []
+    if len(big):
+        text = f"{whole} of {len(big)} values asked for 2 MiB pages had all of it on them"
+        if part:
+            text += (f", {part} part of it only (the host's THP setting or free memory: "
+                     "TLB misses the kernel's direct map does not have)")
+        if unknown:
+            text += f", {unknown} had no region of 2 MiB or more, or could not tell"
+        parts.append(text)
+    if small:
+        parts.append(f"{small} values asked for 4 KiB pages")
+    return " Kernel memory (arena, shadow pages): " + "; ".join(parts) + "." if parts else ""
 
 
 def blocks(ctx: Context) -> list:
