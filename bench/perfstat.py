@@ -309,16 +309,22 @@ def compare(events, ours: dict, theirs: dict, regions: int) -> list[dict]:
     return rows
 
 
-def crosscheck_case(case: dict, phases, events, loops: int = 10) -> list[dict]:
+def crosscheck_case(case: dict, phases, events, loops: int = 10,
+                    pages: str | None = None) -> list[dict]:
     """`run --crosscheck perf-stat` for one case: each phase run `loops`
-    times with the suite's group and perf stat both counting its regions."""
+    times with the suite's group and perf stat both counting its regions,
+    its kernel memory on the pages the timing workers use (Timing.pages)."""
     from .native import CounterGroup, Workload, load
+    from .runner import Timing
+
+    pages = pages or Timing.pages
 
     k = load(case["variant"], case["ext"])
     rows = []
     with CounterGroup(events, kernel=k) as cg, \
             Workload(k, case["workload"], n=case["n"], heads=case["heads"],
-                     order=case["order"], alloc=case["alloc"], seed=case["seed"]) as w:
+                     order=case["order"], alloc=case["alloc"], seed=case["seed"],
+                     pages=pages) as w:
         opened = [e for e in cg.events if e[0] in cg.opened]
         pe = [(e[0], perf_name(e)) for e in opened]
         for phase in (phases or w.phases):

@@ -387,6 +387,17 @@ def cmd_sweep(args) -> int:
         raise UsageError(f"backend {backend} now picks {plan.backend}, but the run in "
                          f"{str(out)!r} was measured with {stored['backend']['chosen']}: "
                          "a run keeps one backend; start a new run with another --out")
+    if stored is not None:
+        # a resumed run keeps its page size (runs from before options.pages: 4K)
+        from .native import KMEM_PAGES
+
+        st = stored.get("plan") if isinstance(stored.get("plan"), dict) else {}
+        st = st.get("timing") if isinstance(st.get("timing"), dict) else {}
+        kept = st.get("pages", "4K")
+        if kept not in KMEM_PAGES:
+            raise UsageError(f"the run in {str(out)!r} records pages {kept!r}: allowed are "
+                             f"{', '.join(KMEM_PAGES)}; start a new run with another --out")
+        plan.timing.pages = kept
     planned = expand(cfg, plan.caches, plan.cpu, plan.backend)    # validated before any line
     note = f" ({plan.reason})" if plan.requested == "auto" else ""
     _say(f"backend: {plan.backend}{note}; pinned to CPU {plan.cpu}")

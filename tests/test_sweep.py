@@ -123,11 +123,25 @@ def test_killed_sweep_keeps_finished_cases_and_resume_measures_only_the_rest(sig
         assert set(part.phase) == {"add", "remove"}
     before = _stat(done)
 
+    if sig == signal.SIGKILL:
+        # a run from before options.pages (its plan has none) resumes on 4K, as
+        # it was timed; one from after keeps its own (TERM: 2M, the default)
+        m = json.loads((out / "meta.json").read_text())
+        del m["plan"]["timing"]["pages"]
+        (out / "meta.json").write_text(json.dumps(m))
     # resume without naming the config: the run's own plan is continued
     res = run_cli("sweep", "--resume", "--out", out)
     assert res.returncode == 0, res.stderr
     assert f"{len(done)} already measured, {N_TINY - len(done)} to measure" in res.stderr
     meta, df = _check_complete(out, N_TINY)
+    kept = "4K" if sig == signal.SIGKILL else "2M"
+    assert meta["plan"]["timing"].get("pages", "4K") == kept
+    resumed = [p for p in _parts(out) if p.name not in before]
+    assert resumed
+    for p in resumed:
+        part = pd.read_parquet(p)
+        timed = part[part["metric"] == "time"]
+        assert len(timed) and set(timed["kmem_pages"]) == {kept}, p
     # the finished cases were not measured again: same files, untouched
     assert _stat([out / "parts" / n for n in before]) == before
     last = meta["sweep"]["sessions"][-1]
