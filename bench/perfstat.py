@@ -340,7 +340,8 @@ def crosscheck_case(case: dict, phases, events, loops: int = 10,
     return rows
 
 
-def crosscheck(cases: list[dict], events, cpu: int, loops: int = 10) -> list[dict]:
+def crosscheck(cases: list[dict], events, cpu: int, loops: int = 10,
+               pages: str | None = None) -> list[dict]:
     """Every case's phases, counted by the suite's group and by perf stat at
     once, on the pinned CPU (restored afterwards)."""
     from .events import resolve_list
@@ -351,7 +352,7 @@ def crosscheck(cases: list[dict], events, cpu: int, loops: int = 10) -> list[dic
     try:
         rows = []
         for case in cases:
-            rows += crosscheck_case(case, None, specs, loops)
+            rows += crosscheck_case(case, None, specs, loops, pages)
         return rows
     except (RuntimeError, OSError) as e:
         raise UsageError(f"--crosscheck perf-stat: {e}".replace("\n", " ")) from None

@@ -123,6 +123,8 @@ def add_measure_options(p) -> None:
                                        "the first, as a fraction (default 0.01 = 1%%)")
     p.add_argument("--budget", help="seconds of timing per case group at most (default 12)")
     p.add_argument("--cflags", help="compiler flags for the kernels (default -O2)")
+    p.add_argument("--pages", help="page size of a timed case's descriptor arena and shadow "
+                                   "pages: 2M (default, as the kernel's direct map) or 4K")
 
 
 def summarize(df):
@@ -214,7 +216,8 @@ def cmd_run(args) -> int:
     precision, budget = timing_options(args)
     plan = make_plan(args.backend, events=args.events, cpu=args.cpu,
                      pyperf_args=pyperf_args_from(args), sim_profile=args.sim_profile,
-                     cflags=args.cflags, precision=precision, budget=budget)
+                     cflags=args.cflags, precision=precision, budget=budget,
+                     pages=args.pages)
     check_cases(cases, plan.backend)      # the backend's own caps (sim: tighter)
     prepare_kernels(plan, cases)
     print(f"backend: {plan.backend} ({plan.reason}); pinned to CPU {plan.cpu}", file=sys.stderr)
@@ -311,7 +314,7 @@ def _measure_and_report(args, cases, plan, run_id, meta, host, rundir) -> int:
     xrows = None
     if args.crosscheck is not None:
         from .perfstat import crosscheck, render, write_rows
-        xrows = crosscheck(cases, plan.events, plan.cpu)
+        xrows = crosscheck(cases, plan.events, plan.cpu, pages=plan.timing.pages)
         print("\n".join(render(xrows)))
         if rundir:
             write_rows(rundir.path, xrows)

@@ -367,6 +367,9 @@ def cmd_sweep(args) -> int:
         backend = s_backend
         plan_meta = stored.get("plan")
         cpu = plan_meta.get("cpu") if isinstance(plan_meta, dict) else None
+        if args.pages is not None and args.pages != _stored_pages(stored, out):
+            raise UsageError(f"--pages {args.pages} differs from the run's "
+                             f"({_stored_pages(stored, out)}): a run keeps one page size")
         if args.cpu is not None and str(args.cpu) != str(cpu):
             raise UsageError(f"--cpu {args.cpu} differs from the run's ({cpu}): "
                              "a run keeps one pinned CPU")
@@ -382,22 +385,14 @@ def cmd_sweep(args) -> int:
     plan = make_plan(backend, events=opts.events, cpu=cpu, pyperf_args=opts.pyperf_args(),
                      sim_profile=opts.sim_profile, cflags=opts.cflags,
                      precision=opts.precision, budget=opts.budget,
-                     sim_beside=opts.sim_beside, pages=opts.pages)
+                     sim_beside=opts.sim_beside,
+                     pages=args.pages if args.pages is not None else opts.pages)
     if stored is not None and plan.backend != stored["backend"]["chosen"]:
         raise UsageError(f"backend {backend} now picks {plan.backend}, but the run in "
                          f"{str(out)!r} was measured with {stored['backend']['chosen']}: "
                          "a run keeps one backend; start a new run with another --out")
     if stored is not None:
-        # a resumed run keeps its page size (runs from before options.pages: 4K)
-        from .native import KMEM_PAGES
-
-        st = stored.get("plan") if isinstance(stored.get("plan"), dict) else {}
-        st = st.get("timing") if isinstance(st.get("timing"), dict) else {}
-        kept = st.get("pages", "4K")
-        if kept not in KMEM_PAGES:
-            raise UsageError(f"the run in {str(out)!r} records pages {kept!r}: allowed are "
-                             f"{', '.join(KMEM_PAGES)}; start a new run with another --out")
-        plan.timing.pages = kept
+        plan.timing.pages = _stored_pages(stored, out)     # a resumed run keeps its own
     planned = expand(cfg, plan.caches, plan.cpu, plan.backend)    # validated before any line
     note = f" ({plan.reason})" if plan.requested == "auto" else ""
     _say(f"backend: {plan.backend}{note}; pinned to CPU {plan.cpu}")
@@ -556,6 +551,20 @@ def _run(args, out, cfg, plan, cases, stored, caps, planned) -> int:
     return 0
 
 
+def _stored_pages(stored: dict, out) -> str:
+    """The page size a stored run was timed with (4K for runs from before
+    options.pages)."""
+    from .native import KMEM_PAGES
+
+    st = stored.get("plan") if isinstance(stored.get("plan"), dict) else {}
+    st = st.get("timing") if isinstance(st.get("timing"), dict) else {}
+    kept = st.get("pages", "4K")
+    if kept not in KMEM_PAGES:
+        raise UsageError(f"the run in {str(out)!r} records pages {kept!r}: allowed are "
+                         f"{', '.join(KMEM_PAGES)}; start a new run with another --out")
+    return kept
+
+
 def _group_label(group: list[dict]) -> str:
     c = group[0]
     return (f"{c['workload']} n={c['n']} heads={c['heads']} {c['order']} {c['alloc']}: "
@@ -580,6 +589,8 @@ def register(sub) -> None:
     p.add_argument("--quick", action="store_true", help="the built-in quick sweep")
     p.add_argument("--cpu", help="CPU to pin workers to (default: the config's, else "
                                  "isolated, else the highest)")
+    p.add_argument("--pages", help="page size of a timed case's descriptor arena and shadow "
+                                   "pages: 2M or 4K (default: the config's, else 2M)")
     p.add_argument("--host", help="host label for the results' host column "
                                   "(default: this machine's hostname)")
     p.add_argument("--list", action="store_true",

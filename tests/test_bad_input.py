@@ -36,6 +36,8 @@ def test_run_cflags_starting_with_dash_reach_the_worker(tmp_path):
     (["--n", "1_0"], ["'1_0'", "decimal digits"]),
     (["--out", ""], ["--out ''", "path"]),
     (["--backend", "perf", "--events", "context-switches"], ["context-switches", "hardware event"]),
+    (["--pages", "1G"], ["'1G'", "4K, 2M"]),
+    (["--pages", ""], ["--pages ''", "2M", "4K"]),
 ])
 def test_run_bad_values(args, needles, tmp_path):
     argv = [a for a in TINY]
@@ -44,6 +46,27 @@ def test_run_bad_values(args, needles, tmp_path):
         del argv[i:i + 2]
     proc = run_cli("run", *argv, *args, env={"RMAPBENCH_BUILD_DIR": str(tmp_path)})
     assert_usage_error(proc, *needles)
+
+
+def test_sweep_bad_pages_writes_nothing(tmp_path):
+    cfg = tmp_path / "s.toml"
+    cfg.write_text('[options]\nbackend = "time"\n' + TOML)
+    out = tmp_path / "run"
+    assert_usage_error(run_cli("sweep", cfg, "--pages", "2MiB", "--out", out), "'2MiB'",
+                       "4K, 2M")
+    assert not out.exists()
+
+
+def test_run_pages_reach_the_rows(tmp_path):
+    """`run --pages 4K` times the kernel memory on 4 KiB pages, and the rows say so."""
+    import pandas as pd
+
+    out = tmp_path / "run"
+    proc = run_cli("run", *TINY, "--pages", "4K", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    df = pd.read_parquet(out / "results.parquet")
+    assert set(df.loc[df.metric == "time", "kmem_pages"]) == {"4K"}
+    assert json.loads((out / "meta.json").read_text())["plan"]["timing"]["pages"] == "4K"
 
 
 def test_run_refuses_a_nonempty_out(tmp_path):

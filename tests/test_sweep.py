@@ -123,6 +123,11 @@ def test_killed_sweep_keeps_finished_cases_and_resume_measures_only_the_rest(sig
         assert set(part.phase) == {"add", "remove"}
     before = _stat(done)
 
+    if sig != signal.SIGKILL:
+        # a run keeps one page size: another --pages is refused, nothing measured
+        assert_usage_error(run_cli("sweep", "--resume", "--out", out, "--pages", "4K"),
+                           "--pages 4K", "(2M)")
+        assert _stat(_parts(out)) == before
     if sig == signal.SIGKILL:
         # a run from before options.pages (its plan has none) resumes on 4K, as
         # it was timed; one from after keeps its own (TERM: 2M, the default)
