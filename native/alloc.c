@@ -119,15 +119,6 @@ static size_t scatter_slot(size_t i, unsigned int bits, u64 seed)
 }
 
 /*
- * Fault in [p, p + bytes) for writing, outside any measured region: one
- * madvise(MADV_POPULATE_WRITE) over the whole pages inside the range (the
- * kernel allocates them in one call instead of taking a page fault for
- * each: 350 MiB in 118 ms here, against 195 ms by touching them), then a
- * write of every page's first byte (the partial pages at the ends, and all
- * of them where the kernel has no MADV_POPULATE_WRITE, before 5.14), which
- * leaves every byte as it was.
- */
-/*
  * The whole pages inside [p, p + bytes): [*pa, *pe), and the page size;
  * 0 when there is no page size to go by.
  */
@@ -144,6 +135,15 @@ static uintptr_t whole_pages(const void *p, size_t bytes, uintptr_t *pa, uintptr
 	return pg;
 }
 
+/*
+ * Fault in [p, p + bytes) for writing, outside any measured region: one
+ * madvise(MADV_POPULATE_WRITE) over the whole pages inside the range (the
+ * kernel allocates them in one call instead of taking a page fault for
+ * each: 350 MiB in 118 ms here, against 195 ms by touching them), then a
+ * write of every page's first byte (the partial pages at the ends, and all
+ * of them where the kernel has no MADV_POPULATE_WRITE, before 5.14), which
+ * leaves every byte as it was.
+ */
 void rb_populate(void *p, size_t bytes)
 {
 	uintptr_t a = (uintptr_t)p, end = a + bytes, pa, pe, pg;
