@@ -548,6 +548,13 @@ class CounterGroup(_Closing):
 KMEM_PAGES = {"4K": 0, "2M": 1}
 
 
+def check_pages(pages) -> str:
+    """pages, when it is one of KMEM_PAGES; else a UsageError naming it."""
+    if pages not in KMEM_PAGES:
+        raise UsageError(f"unknown pages {pages!r}: allowed are {', '.join(KMEM_PAGES)}")
+    return pages
+
+
 def kmem_huge_bytes(kernels) -> int:
     """Bytes of live kernel memory the libraries of kernels placed for 2 MiB
     pages (what a process's AnonHugePages can reach at most from them)."""
@@ -580,8 +587,7 @@ class Workload(_Closing):
                                 ("n", n, 0 if workload == "guest" else 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise UsageError(f"bad {key} {value!r}: an integer >= {low} is allowed")
-        if pages not in KMEM_PAGES:
-            raise UsageError(f"unknown pages {pages!r}: allowed are {', '.join(KMEM_PAGES)}")
+        check_pages(pages)
         self.k = kernel
         self.lib = _measure_lib(kernel)
         self.workload, self.n, self.heads = workload, n, heads

@@ -299,11 +299,9 @@ def timing_from_args(pyperf_args=(), precision: float | None = None,
     if sim_beside is not None:
         t.sim_beside = sim_beside
     if pages is not None:
-        from .native import KMEM_PAGES
+        from .native import check_pages
 
-        if pages not in KMEM_PAGES:
-            raise UsageError(f"unknown pages {pages!r}: allowed are {', '.join(KMEM_PAGES)}")
-        t.pages = pages
+        t.pages = check_pages(pages)
     return t
 
 
