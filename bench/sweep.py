@@ -367,9 +367,10 @@ def cmd_sweep(args) -> int:
         backend = s_backend
         plan_meta = stored.get("plan")
         cpu = plan_meta.get("cpu") if isinstance(plan_meta, dict) else None
-        if args.pages is not None and args.pages != _stored_pages(stored, out):
-            raise UsageError(f"--pages {args.pages} differs from the run's "
-                             f"({_stored_pages(stored, out)}): a run keeps one page size")
+        pages = _stored_pages(stored, out)      # a resumed run keeps its own
+        if args.pages is not None and args.pages != pages:
+            raise UsageError(f"--pages {args.pages} differs from the run's ({pages}): "
+                             "a run keeps one page size")
         if args.cpu is not None and str(args.cpu) != str(cpu):
             raise UsageError(f"--cpu {args.cpu} differs from the run's ({cpu}): "
                              "a run keeps one pinned CPU")
@@ -379,20 +380,18 @@ def cmd_sweep(args) -> int:
     else:
         backend = backend_arg or opts.backend
         cpu = args.cpu if args.cpu is not None else opts.cpu
+        pages = args.pages if args.pages is not None else opts.pages
 
     from .runner import make_plan
 
     plan = make_plan(backend, events=opts.events, cpu=cpu, pyperf_args=opts.pyperf_args(),
                      sim_profile=opts.sim_profile, cflags=opts.cflags,
                      precision=opts.precision, budget=opts.budget,
-                     sim_beside=opts.sim_beside,
-                     pages=args.pages if args.pages is not None else opts.pages)
+                     sim_beside=opts.sim_beside, pages=pages)
     if stored is not None and plan.backend != stored["backend"]["chosen"]:
         raise UsageError(f"backend {backend} now picks {plan.backend}, but the run in "
                          f"{str(out)!r} was measured with {stored['backend']['chosen']}: "
                          "a run keeps one backend; start a new run with another --out")
-    if stored is not None:
-        plan.timing.pages = _stored_pages(stored, out)     # a resumed run keeps its own
     planned = expand(cfg, plan.caches, plan.cpu, plan.backend)    # validated before any line
     note = f" ({plan.reason})" if plan.requested == "auto" else ""
     _say(f"backend: {plan.backend}{note}; pinned to CPU {plan.cpu}")
