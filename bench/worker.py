@@ -183,6 +183,14 @@ def main(argv=None) -> int:
         without the populating."""
         t0 = time.monotonic()
         populating = 0.0
+
+        def populated(w):
+            nonlocal populating
+            t1 = time.monotonic()
+            w.populate()
+            populating += time.monotonic() - t1
+            return w
+
         for u in units:
             u["work"].close()
         units.clear()
@@ -195,12 +203,9 @@ def main(argv=None) -> int:
         rng.shuffle(arms)
         build_orders.append([i for i, _ in arms])
         for i, k in arms:
-            w = Workload(k, workload=case["workload"], n=case["n"], heads=case["heads"],
-                         order=case["order"], alloc=case["alloc"], seed=case["seed"],
-                         pages=pages)
-            t1 = time.monotonic()
-            w.populate()
-            populating += time.monotonic() - t1
+            w = populated(Workload(k, workload=case["workload"], n=case["n"],
+                                   heads=case["heads"], order=case["order"],
+                                   alloc=case["alloc"], seed=case["seed"], pages=pages))
             seq = w.sequence if spec.get("sequence", True) else []
             if seq and sorted(seq) == sorted(w.phases):
                 units.append({"arm": i, "phases": seq, "seq": True, "work": w})
@@ -208,11 +213,9 @@ def main(argv=None) -> int:
                 for phase in w.phases:
                     units.append({"arm": i, "phases": [phase], "seq": False, "work": w})
         if null:
-            nw = Workload(kernels[0], workload="null", n=null["n"], heads=null["heads"],
-                          order="fifo", alloc=case["alloc"], seed=case["seed"], pages=pages)
-            t1 = time.monotonic()
-            nw.populate()
-            populating += time.monotonic() - t1
+            nw = populated(Workload(kernels[0], workload="null", n=null["n"],
+                                    heads=null["heads"], order="fifo", alloc=case["alloc"],
+                                    seed=case["seed"], pages=pages))
             units.append({"arm": -1, "phases": ["null"], "seq": False, "work": nw})
         # what the layout's kernel memory got: KiB placed for 2 MiB pages,
         # and KiB of that on them (read only where some was placed: smaps
@@ -225,21 +228,22 @@ def main(argv=None) -> int:
     build_orders: list[list[int]] = []
     huge: list[list[int]] = []
 
-    def new_layout() -> float:
+    def new_layout(calibrating: bool = False) -> float:
         """A new layout (build), then every unit once, untimed, so that no
-        value is the first repetition on new memory; each unit keeps that
-        repetition's results and wall time as _calibrate's first try (which
-        then needs no repetition of its own for a unit dearer than a value:
-        a round's worth of time per process at the dear cold cases).
-        Returns build()'s seconds."""
+        value is the first repetition on new memory.  calibrating (the first
+        layout): each unit keeps that repetition's results and wall time as
+        _calibrate's first try (which then needs no repetition of its own for
+        a unit dearer than a value: a round's worth of time per process at the
+        dear cold cases).  Returns build()'s seconds."""
         seconds = build()
         for u in units:
             t1 = time.perf_counter()
             rs = run_unit(u, 1)
-            u["first"] = (rs, time.perf_counter() - t1)
+            if calibrating:
+                u["first"] = (rs, time.perf_counter() - t1)
         return seconds
 
-    build_s = new_layout()
+    build_s = new_layout(calibrating=True)
     events = resolve_list(spec["events"]) if spec.get("events") else []
     counters = CounterGroup(events, kernel=kernels[0]) if events else None
     if counters is not None and os.environ.get("RMAPBENCH_FAKE_READS"):
