@@ -175,19 +175,20 @@ def hier_ratio(num: list, den: list | None = None, *, n_resamples: int = 2000,
     right-skewed (a value is now and then several percent slow: a tick, the
     hypervisor), and the trimmed mean leaves those tails out where the mean
     of logs follows them (docs/measurement.md gives the A/A figures).
-    Interval, with at least min_processes_t units and MIN_EPOCHS epochs in
-    all (a sweep's or run's usual case): Student's t over the units, from
+    Interval, with at least min_processes_t units (a sweep's or run's
+    usual case, dear ones included): Student's t over the units, from
     the bootstrap standard error of the log ratio when whole units are drawn
     ("process-t": the run-to-run variance lives between processes, and
     drawing layouts again inside drawn processes counted theirs twice: on
     two A/A default sweeps those intervals were 1.37 times wider than the
     run-to-run change; the t quantile keeps the few-unit ones honest).
-    Otherwise: each resample draws units with replacement, then epochs within
+    Otherwise (fewer units): each resample draws units with replacement, then epochs within
     each drawn unit, each epoch with all its rounds, keeping pairs together,
     and takes the same trimmed mean of the drawn multiset.  resample_rounds:
     also draw the rounds within each drawn epoch; None (the default) does so
-    only when there are fewer than MIN_EPOCHS epochs in all, where drawing
-    epochs alone would say too little (one process of one epoch: nothing).
+    only when there are fewer than MIN_EPOCHS epochs in all in fewer than
+    min_processes_t units, where drawing them alone would say too little
+    (one process of one epoch: nothing).
     Resampling rounds inside resampled epochs counts their noise twice: on
     two A/A default sweeps it made the intervals 1.7 times wider than the
     run-to-run change (docs/measurement.md);
@@ -224,8 +225,14 @@ def hier_ratio(num: list, den: list | None = None, *, n_resamples: int = 2000,
     P = len(logs)
     nep = sum(len(ea) for ea in logs)
     if resample_rounds is None:
-        resample_rounds = nep < MIN_EPOCHS
-    by_process = P >= min_processes_t and nep >= MIN_EPOCHS and not resample_rounds
+        # only where the units are too few for their own spread to say
+        # anything: fewer than MIN_EPOCHS layouts in fewer than
+        # min_processes_t processes.  A dear case's 5 or 6 processes of one
+        # or two layouts each get process-t like every other case
+        # (docs/measurement.md: on eight A/A pairs its intervals had
+        # calibration 0.67 against 0.53 with the rounds drawn again)
+        resample_rounds = nep < MIN_EPOCHS and P < min_processes_t
+    by_process = P >= min_processes_t and not resample_rounds
     out["interval"] = "process-t" if by_process else (
         "process-layout-round" if resample_rounds else "process-layout")
     # the multiplicity of every value in every resample: process drawn m_p
