@@ -332,8 +332,11 @@ def _parse_options(raw) -> Options:
                 raise _bad(key, v, "a fraction above 0 and below 1 (0.01 = 1%)")
             o.precision = float(v)
         elif k == "budget":
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 3600:
-                raise _bad(key, v, "seconds of timing per case group, above 0 and at most 3600")
+            from .runner import BUDGET_MAX
+
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= BUDGET_MAX:
+                raise _bad(key, v, "seconds of timing per case group, above 0 and at most "
+                           f"{BUDGET_MAX:g}")
             o.budget = float(v)
         elif k == "sim_beside":
             if not isinstance(v, bool):

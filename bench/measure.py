@@ -280,3 +280,22 @@ def hier_ratio(num: list, den: list | None = None, *, n_resamples: int = 2000,
         above = (np.sum(r >= 1.0) + 1) / (len(r) + 1)
         out["pvalue"] = float(min(1.0, 2 * min(below, above)))
     return out
+
+
+def seconds_for(halfwidth: float, seconds: float, target: float) -> float:
+    """About how many seconds of timing a case group needs for a ratio whose
+    95% half-width was `halfwidth` after `seconds` to reach `target`, at the
+    noise it showed: half-widths narrow as 1/sqrt(time) (more rounds, more
+    processes; the t quantile of more processes narrows them a little more,
+    so this is on the safe side), hence seconds * (halfwidth / target)^2;
+    `seconds` where it is reached already; nan where anything is unknown."""
+    import math
+
+    try:
+        h, s, t = float(halfwidth), float(seconds), float(target)
+    except (TypeError, ValueError):
+        return float("nan")
+    if not (math.isfinite(h) and math.isfinite(s) and math.isfinite(t)) or \
+            h < 0 or s <= 0 or t <= 0:
+        return float("nan")
+    return s if h <= t else s * (h / t) ** 2

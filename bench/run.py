@@ -91,12 +91,14 @@ def pyperf_args_from(args) -> list[str]:
 
 def timing_options(args) -> tuple[float | None, float | None]:
     """(precision, budget) from --precision/--budget, checked before anything runs."""
+    from .runner import BUDGET_MAX
     from .values import parse_number
 
     out = []
     for name, lo, hi, allowed in (("precision", 0.0, 1.0, "a fraction above 0 and below 1 "
                                    "(0.01 = 1%)"),
-                                  ("budget", 0.0, 3600.0, "seconds above 0 and at most 3600")):
+                                  ("budget", 0.0, BUDGET_MAX,
+                                   f"seconds above 0 and at most {BUDGET_MAX:g}")):
         v = getattr(args, name, None)
         if v is None:
             out.append(None)
@@ -182,6 +184,33 @@ def print_tables(df, baseline_variant: str, out=None) -> None:
                 cells.append(f"{rm} of {len(d)}" + (f" ({why})" if why else ""))
             t.add_row(*cells)
         console.print(t)
+
+
+def budget_line(df, timing) -> str | None:
+    """Where the budget stopped the timing short of the target: the widest
+    ratio's half-width, and about what --budget would reach the target at
+    the noise this run showed (bench.measure.seconds_for)."""
+    from .measure import seconds_for
+    from .runner import BUDGET_MAX
+
+    if "timing_s" not in df.columns or "halfwidth_of" not in df.columns:
+        return None
+    t = df[(df.metric == "time") & df.halfwidth_of.astype(str).str.startswith("ratio")]
+    t = t[t.stopped == "budget"]
+    if t.empty or not (t.halfwidth > timing.precision).any():
+        return None
+    worst = t.loc[t.halfwidth.idxmax()]
+    hw, spent = float(worst.halfwidth), float(worst.timing_s)
+    need = seconds_for(hw, spent, timing.precision)
+    text = (f"precision: the budget ({timing.budget:g}s) stopped the timing at ±{hw:.2%} "
+            f"({worst.variant}@{worst.ext} {worst.phase}, after {spent:.0f}s of worker "
+            f"processes) against the target ±{timing.precision:.1%}; ")
+    if need <= BUDGET_MAX:
+        return text + (f"at the noise this run showed, about --budget {need:.0f} would reach "
+                       "it (half-widths narrow as 1/sqrt(time))")
+    reach = hw * (spent / BUDGET_MAX) ** 0.5
+    return text + (f"that would take about {need:.0f}s, beyond --budget's {BUDGET_MAX:g}s: "
+                   f"--budget {BUDGET_MAX:g} would reach about ±{reach:.1%} at this noise")
 
 
 def overhead_line(df) -> str | None:
@@ -308,9 +337,9 @@ def _measure_and_report(args, cases, plan, run_id, meta, host, rundir) -> int:
 
     df = pd.DataFrame(all_rows)
     print_tables(df, cases[0]["variant"])
-    line = overhead_line(df)
-    if line:
-        print(line)
+    for line in (overhead_line(df), budget_line(df, plan.timing)):
+        if line:
+            print(line)
     xrows = None
     if args.crosscheck is not None:
         from .perfstat import crosscheck, render, write_rows

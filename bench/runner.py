@@ -227,6 +227,9 @@ def plan_meta(plan: Plan) -> dict:
 
 # -- timing: the interleaved, paired design (docs/measurement.md) ----------
 
+BUDGET_MAX = 3600.0      # --budget / options.budget: seconds per case group, at most
+
+
 @dataclass
 class Timing:
     """How a case group is timed.  Defaults: adaptive; explicit pyperf-style
@@ -667,7 +670,8 @@ def _timing_rows(case, arm, plan, base, timed, baseline_label) -> list[dict]:
                    "halfwidth_of": ("mean" if arm == 0 else f"ratio to {baseline_label}"),
                    "remeasured": remeasured, "remeasure_reasons": _reason_text(reasons),
                    "disturbed_kept": kept, "processes": len(timed["procs"]),
-                   "stopped": timed["stopped"]}
+                   "stopped": timed["stopped"],
+                   "timing_s": timed.get("seconds", float("nan"))}
         for p, recs in enumerate(timed["procs"]):
             fixed, null_op = _net_values(recs)
             huge = _kmem_huge(recs)

@@ -483,3 +483,14 @@ def test_moderate_leaves_few_arms_and_other_intervals_alone():
     assert moderate(few) == few                                   # not process-t
     mean = hier_ratio(*_group(rng, 0.01, [0.01])[0][:1], n_resamples=200)   # den None
     assert moderate([mean] * 5) == [mean] * 5                     # no ratio, no test
+
+
+def test_seconds_for_a_target_scale_as_the_square_of_the_half_width():
+    from bench.measure import seconds_for
+
+    assert seconds_for(0.02, 15.0, 0.01) == pytest.approx(60.0)      # twice as wide: 4x
+    assert seconds_for(0.03, 10.0, 0.01) == pytest.approx(90.0)
+    assert seconds_for(0.008, 15.0, 0.01) == 15.0                    # reached already
+    for bad in ((float("nan"), 15.0, 0.01), (0.02, 0.0, 0.01), (0.02, 15.0, 0.0),
+                (None, 15.0, 0.01), (0.02, float("inf"), 0.01)):
+        assert seconds_for(*bad) != seconds_for(*bad)                # nan

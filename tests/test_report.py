@@ -722,3 +722,30 @@ def test_precision_note_says_what_page_size_the_kernel_memory_got():
     part = note(["2M", "2M", "2M", "4K"], [1.0, 0.5, 0.0, nan])
     assert "1 of 3 values" in part and "2 part of it only" in part
     assert "1 values asked for 4 KiB pages" in part
+
+
+def test_precision_note_says_how_long_a_budget_stopped_case_would_need():
+    from analysis.sections.precision import budget_note, target_precision
+
+    def rows(hw, stopped, spent=20.0):
+        return pd.DataFrame({
+            "workload": "fork", "phase": ["add", "add", "remove"], "n": 16, "size": 1,
+            "heads": 1008, "order": "fifo", "alloc": "bump", "seed": 1,
+            "label": ["old", "new", "new"], "halfwidth": hw,
+            "halfwidth_of": ["mean", "ratio to old@3", "ratio to old@3"],
+            "stopped": stopped, "timing_s": spent})
+
+    # the remove ratio missed a 1% target by 3x after 20 s: 9 times the time
+    text = budget_note(rows([0.05, 0.004, 0.03], "budget"), 0.01)
+    assert "stopped 1 ratio(s) in 1 case(s)" in text and "±3.0% after 20s" in text
+    assert "about 180s" in text
+    # the baseline's own interval (mean) is not a ratio: its 5% is not counted
+    assert budget_note(rows([0.05, 0.004, 0.009], "budget"), 0.01) == ""
+    # stopped by precision, no target, or a run from before timing_s: nothing
+    assert budget_note(rows([0.05, 0.004, 0.03], "precision"), 0.01) == ""
+    assert budget_note(rows([0.05, 0.004, 0.03], "budget"), None) == ""
+    assert budget_note(rows([0.05, 0.004, 0.03], "budget").drop(columns="timing_s"), 0.01) == ""
+    # the target: a sweep config's options, else the plan's timing (a run)
+    assert target_precision([{"config": {"options": {"precision": 0.02}}}]) == 0.02
+    assert target_precision([{"plan": {"timing": {"precision": 0.005}}}]) == 0.005
+    assert target_precision([{"plan": {"timing": {"precision": True}}}, {}]) is None

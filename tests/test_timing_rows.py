@@ -71,3 +71,30 @@ def test_every_value_scaled_by_its_own_window():
             if r["metric"] == "instructions"]
     assert [r["value"] for r in rows] == pytest.approx([25.0, 25.0])
     assert [r["enabled_ratio"] for r in rows] == pytest.approx([0.5, 0.1])
+
+
+def test_rows_carry_the_groups_timing_seconds_and_run_says_what_budget_would_do():
+    import pandas as pd
+
+    from bench.run import budget_line
+    from bench.runner import Timing
+
+    timed = {"prec": {(1, "walk"): {"halfwidth": 0.03}},
+             "procs": [[_value(4000, {}), {**_value(4400, {}), "arm": 1}]],
+             "stopped": "budget", "seconds": 12.0}
+    rows = _timing_rows(CASE, 1, _plan(), {"run_id": "r", "host": "h", "variant": "new",
+                                           "ext": 3}, timed, "old@3")
+    assert rows and {r["timing_s"] for r in rows} == {12.0}
+    assert {r["halfwidth"] for r in rows} == {0.03}
+    df = pd.DataFrame(rows)
+    t = Timing(precision=0.01, budget=12.0)
+    line = budget_line(df, t)
+    # 3% after 12 s against 1%: nine times the time
+    assert line and "±3.00%" in line and "--budget 108 " in line
+    # beyond what --budget allows: the half-width --budget 3600 would reach instead
+    far = budget_line(df.assign(halfwidth=0.3), t)
+    assert "--budget 3600 would reach about ±1.7%" in far
+    # reached, or stopped by precision, or a run without the seconds: nothing to say
+    assert budget_line(df.assign(halfwidth=0.005), t) is None
+    assert budget_line(df.assign(stopped="precision"), t) is None
+    assert budget_line(df.drop(columns="timing_s"), t) is None

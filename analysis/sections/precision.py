@@ -23,11 +23,18 @@ _REASON = re.compile(r"([A-Za-z][\w -]*?) (\d+)")
 
 
 def target_precision(metas: list[dict]) -> float | None:
+    """The target half-width the runs were timed to: a sweep config's
+    options.precision, else the plan's timing (a `run`)."""
     for m in metas:
-        opts = ((m.get("config") or {}).get("options") or {}) if isinstance(m, dict) else {}
-        p = opts.get("precision") if isinstance(opts, dict) else None
-        if isinstance(p, (int, float)) and p > 0:
-            return float(p)
+        if not isinstance(m, dict):
+            continue
+        opts = (m.get("config") or {}).get("options") or {}
+        plan = m.get("plan") if isinstance(m.get("plan"), dict) else {}
+        timing = plan.get("timing") if isinstance(plan.get("timing"), dict) else {}
+        for src in (opts, timing):
+            p = src.get("precision") if isinstance(src, dict) else None
+            if isinstance(p, (int, float)) and not isinstance(p, bool) and p > 0:
+                return float(p)
     return None
 
 
@@ -103,6 +110,32 @@ def pages_note(t: pd.DataFrame) -> str:
     return " Kernel memory (arena, shadow pages): " + "; ".join(parts) + "." if parts else ""
 
 
+def budget_note(t: pd.DataFrame, target: float | None) -> str:
+    """The cases the budget stopped short of the target, and about how long
+    the widest would need at the noise it showed (bench.measure.seconds_for);
+    "" where none did or the timing seconds were not recorded."""
+    from bench.measure import seconds_for
+
+    if not target or "timing_s" not in t.columns or "stopped" not in t.columns:
+        return ""
+    r = t[t["halfwidth_of"].astype(str).str.startswith("ratio") & (t["stopped"] == "budget")]
+    r = r.drop_duplicates(CASE + ["label"])
+    r = r[pd.to_numeric(r["halfwidth"], errors="coerce") > target]
+    if r.empty:
+        return ""
+    cases = r.drop_duplicates([k for k in CASE if k != "phase"])
+    w = r.loc[pd.to_numeric(r["halfwidth"]).idxmax()]
+    need = seconds_for(w["halfwidth"], w["timing_s"], target)
+    text = (f" The budget stopped {len(r)} ratio(s) in {len(cases)} case(s) short of "
+            f"±{target:.1%}; the widest, "
+            f"{w['workload']} {w['phase']} n={int(w['n'])} heads={int(w['heads'])} "
+            f"{w['order']} {w['alloc']} ({w['label']}, ±{float(w['halfwidth']):.1%} after "
+            f"{float(w['timing_s']):.0f}s)")
+    if need == need:
+        text += f", would need about {need:.0f}s at the noise it showed (--budget)"
+    return text + "."
+
+
 def blocks(ctx: Context) -> list:
     t = ctx.df[(ctx.df["metric"] == "time") & ~ctx.df["simulated"].astype(bool)]
     if t.empty:
@@ -123,5 +156,5 @@ def blocks(ctx: Context) -> list:
                  "region was preempted, migrated, blocked or took page faults is measured "
                  "again (at most 3 times). 'stopped by': precision (target reached) or budget "
                  "(time ran out first). Every case: the timing-quality section."
-                 + pages_note(g)))
+                 + budget_note(g, target) + pages_note(g)))
     return out

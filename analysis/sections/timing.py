@@ -22,6 +22,8 @@ def blocks(ctx: Context) -> list:
     if t.empty:
         return []
     keys = ["host", "workload", "phase", "n", "heads", "order", "alloc", "label"]
+    from .precision import target_precision
+
     rows = []
     for key, g in t.groupby(keys, sort=True):
         r = g.iloc[0]
@@ -30,7 +32,8 @@ def blocks(ctx: Context) -> list:
                      f"n={int(r['n'])} heads={int(r['heads'])} {r['order']} {r['alloc']}",
                      r["label"], "n/a" if hw != hw else f"±{hw:.2%}", str(r["halfwidth_of"]),
                      f"{int(r['remeasured'])} of {len(g)}", str(r["remeasure_reasons"] or "-"),
-                     str(int(r["processes"])), str(r["stopped"])])
+                     str(int(r["processes"])), str(r["stopped"]),
+                     _seconds(r, target_precision(ctx.loaded.meta_for_host(r["host"])))])
     hws = t.drop_duplicates(keys)["halfwidth"]
     hws = hws[hws == hws]
     line = (f"95% CI half-width reached: median {hws.median():.2%}, p90 {hws.quantile(0.9):.2%} "
@@ -42,4 +45,19 @@ def blocks(ctx: Context) -> list:
                  "each."),
             Table("timing quality per case (measured)", ["host", "workload", "phase", "case",
                   "series", "95% CI half-width", "of", "re-measured", "why", "processes",
-                  "stopped by"], rows, fold=True)]
+                  "stopped by", "timing s (about, for the target)"], rows, fold=True)]
+
+
+def _seconds(r, target: float | None) -> str:
+    """The group's timing seconds and, for a ratio the budget stopped short
+    of the target, about how many it would need (bench.measure.seconds_for)."""
+    from bench.measure import seconds_for
+
+    spent = r.get("timing_s", float("nan"))
+    if spent != spent:
+        return "not recorded"
+    text = f"{spent:.0f}"
+    if target and str(r["halfwidth_of"]).startswith("ratio") and r["stopped"] == "budget" \
+            and r["halfwidth"] > target:
+        text += f" (about {seconds_for(r['halfwidth'], spent, target):.0f})"
+    return text
