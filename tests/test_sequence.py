@@ -140,6 +140,25 @@ def test_worker_times_fork_as_one_sequence_unit_per_arm(tmp_path):
     assert cal["add"] == cal["remove"] == 3
 
 
+def test_a_dear_disturbed_value_is_not_measured_again_past_the_slice(tmp_path):
+    """Every attempt disturbed (as above), but every value dearer than
+    max_value_s and the slice spent: each is kept at its first attempt,
+    flagged disturbed with its reason, instead of three more repetitions."""
+    recs = _worker(tmp_path, {"rule": {"off_cpu_frac": -1.0, "off_cpu_slack_ns": 0},
+                              "rounds": 1, "max_value_s": 1e-6, "slice_s": 1e-6})
+    vals = [r for r in recs if r["kind"] == "value"]
+    assert len(vals) == 5                                   # 2 arms x 2 phases + null
+    for v in vals:
+        assert v["disturbed"] is True and v["retries"] == 0
+        assert v["reasons"] == ["off-cpu"]
+    # a cheap value is still measured again at the end of the slice
+    (tmp_path / "cheap").mkdir()
+    recs = _worker(tmp_path / "cheap", {"rule": {"off_cpu_frac": -1.0, "off_cpu_slack_ns": 0},
+                              "rounds": 1, "slice_s": 1e-6})
+    vals = [r for r in recs if r["kind"] == "value"]
+    assert vals and all(v["retries"] == 2 and len(v["reasons"]) == 3 for v in vals)
+
+
 def test_worker_can_still_time_the_phases_apart(tmp_path):
     vals = [r for r in _worker(tmp_path, {"sequence": False}) if r["kind"] == "value"]
     adds = [i for i, v in enumerate(vals) if v["phase"] == "add"]
