@@ -20,6 +20,7 @@ event_support says why, and reports print "unsupported", never 0.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -735,6 +736,32 @@ def _sim_rows(case, plan, base) -> list[dict]:
     return rows
 
 
+HEARTBEAT_S = 15.0
+
+
+@contextlib.contextmanager
+def heartbeat(note, what: str, every: float = HEARTBEAT_S):
+    """Long work that reports nothing of its own (valgrind: a case of
+    seconds per repetition simulates for minutes) says every `every`
+    seconds that it is still at it, and for how long."""
+    import time
+
+    done = threading.Event()
+    t0 = time.monotonic()
+
+    def beat():
+        while not done.wait(every):
+            note(f"  still {what} ({time.monotonic() - t0:.0f}s)")
+
+    th = threading.Thread(target=beat, daemon=True)
+    th.start()
+    try:
+        yield
+    finally:
+        done.set()
+        th.join()
+
+
 def measure_group(cases: list[dict], plan: Plan, run_id: str, host: str,
                   progress=None, note=None, timed: dict | None = None
                   ) -> list[tuple[dict, list[dict], str | None]]:
@@ -753,9 +780,13 @@ def measure_group(cases: list[dict], plan: Plan, run_id: str, host: str,
 
     def simulate_one(i):
         c, b = cases[i], bases[i]
-        if note and backend.simulated:
-            note(f"  simulating {c['variant']}@{c['ext']} under valgrind ...")
-        own[i] = backend.rows(c, plan, b)
+        if not (note and backend.simulated):
+            own[i] = backend.rows(c, plan, b)
+            return
+        what = f"simulating {c['variant']}@{c['ext']} under valgrind"
+        note(f"  {what} ...")
+        with heartbeat(note, what):
+            own[i] = backend.rows(c, plan, b)
 
     def simulate():
         if beside:      # this thread (and the valgrind it starts) off the timed CPU

@@ -390,3 +390,26 @@ def test_a_worker_runs_without_numpy(tmp_path):
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "again.jsonl").read_text().count('"kind": "done"') == 1
     assert "MODULES []" in out.stderr, out.stderr
+
+
+def test_heartbeat_says_long_work_is_still_going_and_stops_with_it():
+    import time
+
+    from bench.runner import heartbeat
+
+    notes = []
+    with heartbeat(notes.append, "simulating old@3 under valgrind", every=0.05):
+        time.sleep(0.28)
+    n = len(notes)
+    assert 3 <= n <= 6
+    assert all(x.startswith("  still simulating old@3 under valgrind (") and x.endswith("s)")
+               for x in notes)
+    time.sleep(0.15)
+    assert len(notes) == n                  # nothing after the work ended
+    # work that fails still stops its heartbeat
+    with pytest.raises(RuntimeError):
+        with heartbeat(notes.append, "x", every=0.05):
+            raise RuntimeError("valgrind failed")
+    k = len(notes)
+    time.sleep(0.15)
+    assert len(notes) == k
