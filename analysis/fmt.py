@@ -201,3 +201,15 @@ def change_cell(c) -> str:
 def clip(line: str, width: int = 80) -> str:
     """A line of at most width columns; a cut one ends in '...'."""
     return line if len(line) <= width else line[:width - 3].rstrip() + "..."
+
+
+def budget_advice(need: float, reach: float) -> str:
+    """What a budget-stopped case would need (bench.measure.budget_shortfall),
+    in words for a report: the seconds, or what the largest budget reaches."""
+    from bench.values import BUDGET_MAX
+
+    where = "a run's --budget, a sweep config's options.budget"
+    if need <= BUDGET_MAX:
+        return f"would need about {need:.0f}s of timing at the noise it showed ({where})"
+    return (f"would need about {need:.0f}s at the noise it showed, beyond the largest budget "
+            f"({BUDGET_MAX:g}s: {where}), which would reach about ±{reach:.1%}")

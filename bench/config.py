@@ -28,6 +28,7 @@ from pathlib import Path
 from .backends import NAMES, get as get_backend
 from .errors import UsageError, read_user_text
 from . import values as _values
+from .values import BUDGET_MAX
 from . import variants as _variants
 from .variants import EXT_MAX, EXT_MIN
 from .workloads import ALLOCS, ORDERS, WORKLOADS
@@ -332,8 +333,6 @@ def _parse_options(raw) -> Options:
                 raise _bad(key, v, "a fraction above 0 and below 1 (0.01 = 1%)")
             o.precision = float(v)
         elif k == "budget":
-            from .runner import BUDGET_MAX
-
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= BUDGET_MAX:
                 raise _bad(key, v, "seconds of timing per case group, above 0 and at most "
                            f"{BUDGET_MAX:g}")

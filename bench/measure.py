@@ -47,8 +47,8 @@ def _clip_logs(levels: list[list[np.ndarray]]) -> tuple[list[list[np.ndarray]], 
 
 
 TRIM = 0.2          # share of the paired log ratios trimmed from each end
-MIN_EPOCHS = 10     # fewer epochs in all: the bootstrap draws rounds within them too
-MIN_PROCESSES_T = 5  # this many processes or more (and MIN_EPOCHS): the process-level t interval
+MIN_EPOCHS = 10     # fewer epochs in all, in fewer than MIN_PROCESSES_T processes: rounds drawn too
+MIN_PROCESSES_T = 5  # this many processes or more: the process-level t interval
 
 
 def weighted_trim_mean(v: np.ndarray, w: np.ndarray, trim: float = TRIM) -> np.ndarray:
@@ -299,3 +299,47 @@ def seconds_for(halfwidth: float, seconds: float, target: float) -> float:
             h < 0 or s <= 0 or t <= 0:
         return float("nan")
     return s if h <= t else s * (h / t) ** 2
+
+
+def halfwidth_after(halfwidth: float, seconds: float, other: float) -> float:
+    """The half-width seconds_for's model expects after `other` seconds of a
+    case that reached `halfwidth` after `seconds`."""
+    return float(halfwidth) * (float(seconds) / float(other)) ** 0.5
+
+
+SERIES_OF_ROW = ["workload", "phase", "n", "heads", "order", "alloc", "seed", "variant", "ext"]
+
+
+def budget_shortfall(rows, target: float | None) -> dict | None:
+    """Of timed result rows (columns halfwidth, halfwidth_of, stopped,
+    timing_s), the ratios to the baseline that the budget stopped short of
+    `target`: {"count": how many series, "cases": how many cases, "row": the
+    one that would need the most time, "need": those seconds
+    (seconds_for), "reach": the half-width it would have after BUDGET_MAX
+    seconds}; None where there is none, no target, or no timing_s (runs
+    from before it; rows whose timing_s is unknown are left out)."""
+    import pandas as pd
+
+    from .values import BUDGET_MAX
+
+    need_cols = {"halfwidth", "halfwidth_of", "stopped", "timing_s"}
+    if not target or not need_cols <= set(rows.columns):
+        return None
+    keys = [k for k in SERIES_OF_ROW if k in rows.columns]
+    r = rows[rows["halfwidth_of"].astype(str).str.startswith("ratio")
+             & (rows["stopped"] == "budget")]
+    if r.empty:
+        return None
+    r = r.drop_duplicates(keys)
+    hw = pd.to_numeric(r["halfwidth"], errors="coerce")
+    spent = pd.to_numeric(r["timing_s"], errors="coerce")
+    r = r[(hw > target) & spent.notna() & (spent > 0)]
+    if r.empty:
+        return None
+    need = [seconds_for(h, s, target) for h, s in zip(r["halfwidth"], r["timing_s"])]
+    i = max(range(len(need)), key=lambda j: need[j])
+    row = r.iloc[i]
+    case = [k for k in keys if k not in ("phase", "variant", "ext")]
+    return {"count": len(r), "cases": len(r.drop_duplicates(case)) if case else 1,
+            "row": row, "need": need[i],
+            "reach": halfwidth_after(row["halfwidth"], row["timing_s"], BUDGET_MAX)}

@@ -91,8 +91,7 @@ def pyperf_args_from(args) -> list[str]:
 
 def timing_options(args) -> tuple[float | None, float | None]:
     """(precision, budget) from --precision/--budget, checked before anything runs."""
-    from .runner import BUDGET_MAX
-    from .values import parse_number
+    from .values import BUDGET_MAX, parse_number
 
     out = []
     for name, lo, hi, allowed in (("precision", 0.0, 1.0, "a fraction above 0 and below 1 "
@@ -187,30 +186,27 @@ def print_tables(df, baseline_variant: str, out=None) -> None:
 
 
 def budget_line(df, timing) -> str | None:
-    """Where the budget stopped the timing short of the target: the widest
-    ratio's half-width, and about what --budget would reach the target at
-    the noise this run showed (bench.measure.seconds_for)."""
-    from .measure import seconds_for
-    from .runner import BUDGET_MAX
+    """Where the budget stopped the timing short of the target: the ratio
+    that would need the most time, and about what --budget would reach the
+    target at the noise this run showed (bench.measure.budget_shortfall)."""
+    from .measure import budget_shortfall
+    from .values import BUDGET_MAX
 
-    if "timing_s" not in df.columns or "halfwidth_of" not in df.columns:
+    if "metric" not in df.columns:
         return None
-    t = df[(df.metric == "time") & df.halfwidth_of.astype(str).str.startswith("ratio")]
-    t = t[t.stopped == "budget"]
-    if t.empty or not (t.halfwidth > timing.precision).any():
+    short = budget_shortfall(df[df.metric == "time"], timing.precision)
+    if short is None:
         return None
-    worst = t.loc[t.halfwidth.idxmax()]
-    hw, spent = float(worst.halfwidth), float(worst.timing_s)
-    need = seconds_for(hw, spent, timing.precision)
-    text = (f"precision: the budget ({timing.budget:g}s) stopped the timing at ±{hw:.2%} "
-            f"({worst.variant}@{worst.ext} {worst.phase}, after {spent:.0f}s of worker "
-            f"processes) against the target ±{timing.precision:.1%}; ")
+    w, need = short["row"], short["need"]
+    text = (f"precision: the budget ({timing.budget:g}s) stopped {short['count']} ratio(s) "
+            f"short of ±{timing.precision:.1%}; the furthest, {w.variant}@{w.ext} {w.phase}, "
+            f"at ±{float(w.halfwidth):.2%} after {float(w.timing_s):.0f}s of worker processes: ")
     if need <= BUDGET_MAX:
         return text + (f"at the noise this run showed, about --budget {need:.0f} would reach "
-                       "it (half-widths narrow as 1/sqrt(time))")
-    reach = hw * (spent / BUDGET_MAX) ** 0.5
+                       "the target (half-widths narrow as 1/sqrt(time))")
     return text + (f"that would take about {need:.0f}s, beyond --budget's {BUDGET_MAX:g}s: "
-                   f"--budget {BUDGET_MAX:g} would reach about ±{reach:.1%} at this noise")
+                   f"--budget {BUDGET_MAX:g} would reach about ±{short['reach']:.1%} at this "
+                   "noise")
 
 
 def overhead_line(df) -> str | None:

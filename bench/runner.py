@@ -228,9 +228,6 @@ def plan_meta(plan: Plan) -> dict:
 
 # -- timing: the interleaved, paired design (docs/measurement.md) ----------
 
-BUDGET_MAX = 3600.0      # --budget / options.budget: seconds per case group, at most
-
-
 @dataclass
 class Timing:
     """How a case group is timed.  Defaults: adaptive; explicit pyperf-style
@@ -444,9 +441,13 @@ def precision_of(procs: list[list[dict]], n_arms: int, phases: list[str],
 
 
 def _worst(prec: dict) -> float:
+    """The widest half-width of the ratios to the baseline (arm > 0), what
+    the target is for; of the baseline's own interval only in a group of
+    one arm."""
     import math
 
-    hws = [r["halfwidth"] for r in prec.values()]
+    hws = [r["halfwidth"] for (arm, _), r in prec.items() if arm > 0] or \
+        [r["halfwidth"] for r in prec.values()]
     if not hws or any(not math.isfinite(h) for h in hws):
         return math.inf
     return max(hws)
@@ -751,7 +752,10 @@ def heartbeat(note, what: str, every: float = HEARTBEAT_S):
 
     def beat():
         while not done.wait(every):
-            note(f"  still {what} ({time.monotonic() - t0:.0f}s)")
+            try:
+                note(f"  still {what} ({time.monotonic() - t0:.0f}s)")
+            except Exception:       # stderr gone (a closed pipe): the work goes on
+                return
 
     th = threading.Thread(target=beat, daemon=True)
     th.start()

@@ -19,6 +19,8 @@ from fractions import Fraction
 
 from .errors import UsageError
 
+BUDGET_MAX = 3600.0      # --budget / options.budget: seconds of timing per case group, at most
+
 _INT = re.compile(r"-?[0-9]+")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 MAX_DIGITS = 40             # more than any allowed range needs: beyond is out of range

@@ -362,7 +362,7 @@ def test_sensitivity_summary_counts_false_positives_and_detections():
 def test_hier_ratio_with_enough_processes_uses_t_over_processes_and_covers():
     """A model where the process level carries most of the variance (what
     two A/A sweeps showed): 8 processes x 12 layouts x 3 rounds.  With five or
-    more processes and ten layouts the interval is Student's t over the
+    more processes the interval is Student's t over the
     processes: it covers the true ratio in 90-99% of 200 data sets (a normal
     quantile over a bootstrap of 8 units covers less), and the A/A p-values
     call about 5% of null data sets significant, not many more."""

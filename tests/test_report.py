@@ -731,14 +731,24 @@ def test_precision_note_says_how_long_a_budget_stopped_case_would_need():
         return pd.DataFrame({
             "workload": "fork", "phase": ["add", "add", "remove"], "n": 16, "size": 1,
             "heads": 1008, "order": "fifo", "alloc": "bump", "seed": 1,
-            "label": ["old", "new", "new"], "halfwidth": hw,
-            "halfwidth_of": ["mean", "ratio to old@3", "ratio to old@3"],
+            "label": ["old", "new", "new"], "variant": ["old", "new", "new"], "ext": 3,
+            "halfwidth": hw, "halfwidth_of": ["mean", "ratio to old@3", "ratio to old@3"],
             "stopped": stopped, "timing_s": spent})
 
     # the remove ratio missed a 1% target by 3x after 20 s: 9 times the time
     text = budget_note(rows([0.05, 0.004, 0.03], "budget"), 0.01)
     assert "stopped 1 ratio(s) in 1 case(s)" in text and "±3.0% after 20s" in text
-    assert "about 180s" in text
+    assert "new@3" in text and "about 180s" in text
+    # the one furthest in time, not in width: 2% after 60 s needs 240 s, 3% after 20 s 180 s
+    both = rows([0.05, 0.02, 0.03], "budget").assign(timing_s=[60.0, 60.0, 20.0])
+    assert "stopped 2 ratio(s) in 1 case(s)" in budget_note(both, 0.01)
+    assert "about 240s" in budget_note(both, 0.01)
+    # beyond the largest budget: what it would reach instead
+    far = budget_note(rows([0.05, 0.004, 0.3], "budget"), 0.01)
+    assert "beyond the largest budget (3600s" in far and "about ±2.2%" in far
+    # a row whose seconds are unknown (a run from before timing_s, with a new one)
+    mixed = rows([0.05, 0.02, 0.03], "budget").assign(timing_s=[20.0, 20.0, float("nan")])
+    assert "±2.0% after 20s" in budget_note(mixed, 0.01)
     # the baseline's own interval (mean) is not a ratio: its 5% is not counted
     assert budget_note(rows([0.05, 0.004, 0.009], "budget"), 0.01) == ""
     # stopped by precision, no target, or a run from before timing_s: nothing
@@ -749,3 +759,17 @@ def test_precision_note_says_how_long_a_budget_stopped_case_would_need():
     assert target_precision([{"config": {"options": {"precision": 0.02}}}]) == 0.02
     assert target_precision([{"plan": {"timing": {"precision": 0.005}}}]) == 0.005
     assert target_precision([{"plan": {"timing": {"precision": True}}}, {}]) is None
+
+
+def test_timing_table_says_each_budget_stopped_ratios_seconds_for_the_target():
+    from analysis.sections.timing import _seconds
+
+    r = {"halfwidth": 0.02, "halfwidth_of": "ratio to old@3", "stopped": "budget",
+         "timing_s": 15.0}
+    assert _seconds(r, 0.01) == "15 (about 60)"
+    assert _seconds({**r, "halfwidth": 0.3}, 0.01) == "15 (about 13500: beyond 3600)"
+    assert _seconds({**r, "halfwidth_of": "mean"}, 0.01) == "15"
+    assert _seconds({**r, "stopped": "precision"}, 0.01) == "15"
+    assert _seconds({**r, "halfwidth": 0.005}, 0.01) == "15"
+    assert _seconds(r, None) == "15"
+    assert _seconds({k: v for k, v in r.items() if k != "timing_s"}, 0.01) == "not recorded"

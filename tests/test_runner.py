@@ -413,3 +413,18 @@ def test_heartbeat_says_long_work_is_still_going_and_stops_with_it():
     k = len(notes)
     time.sleep(0.15)
     assert len(notes) == k
+
+
+def test_the_stopping_rule_looks_at_the_ratios_not_the_baselines_own_interval():
+    import math
+
+    from bench.runner import _worst
+
+    prec = {(0, "add"): {"halfwidth": 0.05}, (1, "add"): {"halfwidth": 0.008},
+            (2, "add"): {"halfwidth": 0.009}, (0, "remove"): {"halfwidth": 0.04},
+            (1, "remove"): {"halfwidth": 0.007}, (2, "remove"): {"halfwidth": 0.006}}
+    assert _worst(prec) == 0.009
+    # a group of one arm: its own interval is all there is
+    assert _worst({(0, "walk"): {"halfwidth": 0.02}}) == 0.02
+    # a ratio without an interval yet: not done
+    assert _worst({**prec, (2, "add"): {"halfwidth": float("nan")}}) == math.inf

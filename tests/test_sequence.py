@@ -151,6 +151,12 @@ def test_a_dear_disturbed_value_is_not_measured_again_past_the_slice(tmp_path):
     for v in vals:
         assert v["disturbed"] is True and v["retries"] == 0
         assert v["reasons"] == ["off-cpu"]
+    # a dear value is measured again while the slice has room for it
+    (tmp_path / "room").mkdir()
+    recs = _worker(tmp_path / "room", {"rule": {"off_cpu_frac": -1.0, "off_cpu_slack_ns": 0},
+                                       "rounds": 1, "max_value_s": 1e-6})
+    vals = [r for r in recs if r["kind"] == "value"]
+    assert vals and all(v["retries"] == 2 and len(v["reasons"]) == 3 for v in vals)
     # a cheap value is still measured again at the end of the slice
     (tmp_path / "cheap").mkdir()
     recs = _worker(tmp_path / "cheap", {"rule": {"off_cpu_frac": -1.0, "off_cpu_slack_ns": 0},

@@ -111,29 +111,21 @@ def pages_note(t: pd.DataFrame) -> str:
 
 
 def budget_note(t: pd.DataFrame, target: float | None) -> str:
-    """The cases the budget stopped short of the target, and about how long
-    the widest would need at the noise it showed (bench.measure.seconds_for);
-    "" where none did or the timing seconds were not recorded."""
-    from bench.measure import seconds_for
+    """The ratios the budget stopped short of the target, and about how long
+    the one furthest from it would need at the noise it showed
+    (bench.measure.budget_shortfall); "" where none did or the timing
+    seconds were not recorded."""
+    from bench.measure import budget_shortfall
 
-    if not target or "timing_s" not in t.columns or "stopped" not in t.columns:
+    short = budget_shortfall(t, target)
+    if short is None:
         return ""
-    r = t[t["halfwidth_of"].astype(str).str.startswith("ratio") & (t["stopped"] == "budget")]
-    r = r.drop_duplicates(CASE + ["label"])
-    r = r[pd.to_numeric(r["halfwidth"], errors="coerce") > target]
-    if r.empty:
-        return ""
-    cases = r.drop_duplicates([k for k in CASE if k != "phase"])
-    w = r.loc[pd.to_numeric(r["halfwidth"]).idxmax()]
-    need = seconds_for(w["halfwidth"], w["timing_s"], target)
-    text = (f" The budget stopped {len(r)} ratio(s) in {len(cases)} case(s) short of "
-            f"±{target:.1%}; the widest, "
-            f"{w['workload']} {w['phase']} n={int(w['n'])} heads={int(w['heads'])} "
-            f"{w['order']} {w['alloc']} ({w['label']}, ±{float(w['halfwidth']):.1%} after "
-            f"{float(w['timing_s']):.0f}s)")
-    if need == need:
-        text += f", would need about {need:.0f}s at the noise it showed (--budget)"
-    return text + "."
+    w = short["row"]
+    return (f" The budget stopped {short['count']} ratio(s) in {short['cases']} case(s) short "
+            f"of ±{target:.1%}; the furthest, {w['workload']} {w['phase']} n={int(w['n'])} "
+            f"heads={int(w['heads'])} {w['order']} {w['alloc']} ({w['variant']}@{w['ext']}, "
+            f"±{float(w['halfwidth']):.1%} after {float(w['timing_s']):.0f}s), "
+            + fmt.budget_advice(short["need"], short["reach"]) + ".")
 
 
 def blocks(ctx: Context) -> list:

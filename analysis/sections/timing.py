@@ -24,6 +24,7 @@ def blocks(ctx: Context) -> list:
     keys = ["host", "workload", "phase", "n", "heads", "order", "alloc", "label"]
     from .precision import target_precision
 
+    targets = {h: target_precision(ctx.loaded.meta_for_host(h)) for h in t["host"].unique()}
     rows = []
     for key, g in t.groupby(keys, sort=True):
         r = g.iloc[0]
@@ -33,7 +34,7 @@ def blocks(ctx: Context) -> list:
                      r["label"], "n/a" if hw != hw else f"±{hw:.2%}", str(r["halfwidth_of"]),
                      f"{int(r['remeasured'])} of {len(g)}", str(r["remeasure_reasons"] or "-"),
                      str(int(r["processes"])), str(r["stopped"]),
-                     _seconds(r, target_precision(ctx.loaded.meta_for_host(r["host"])))])
+                     _seconds(r, targets.get(r["host"]))])
     hws = t.drop_duplicates(keys)["halfwidth"]
     hws = hws[hws == hws]
     line = (f"95% CI half-width reached: median {hws.median():.2%}, p90 {hws.quantile(0.9):.2%} "
@@ -53,11 +54,15 @@ def _seconds(r, target: float | None) -> str:
     of the target, about how many it would need (bench.measure.seconds_for)."""
     from bench.measure import seconds_for
 
+    from bench.values import BUDGET_MAX
+
     spent = r.get("timing_s", float("nan"))
     if spent != spent:
         return "not recorded"
     text = f"{spent:.0f}"
     if target and str(r["halfwidth_of"]).startswith("ratio") and r["stopped"] == "budget" \
             and r["halfwidth"] > target:
-        text += f" (about {seconds_for(r['halfwidth'], spent, target):.0f})"
+        need = seconds_for(r["halfwidth"], spent, target)
+        text += f" (about {need:.0f})" if need <= BUDGET_MAX else \
+            f" (about {need:.0f}: beyond {BUDGET_MAX:g})"
     return text
