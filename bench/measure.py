@@ -312,9 +312,10 @@ SERIES_OF_ROW = ["workload", "phase", "n", "heads", "order", "alloc", "seed", "v
 
 def budget_shortfall(rows, target: float | None) -> dict | None:
     """Of timed result rows (columns halfwidth, halfwidth_of, stopped,
-    timing_s), the ratios to the baseline that the budget stopped short of
-    `target`: {"count": how many series, "cases": how many cases, "row": the
-    one that would need the most time, "need": those seconds
+    timing_s), the intervals (ratios to the baseline, and the baseline's
+    own: what stopping waits for, bench.runner._worst) that the budget
+    stopped short of `target`: {"count": how many, "cases": how many cases,
+    "row": the one that would need the most time, "need": those seconds
     (seconds_for), "reach": the half-width it would have after BUDGET_MAX
     seconds}; None where there is none, no target, or no timing_s (runs
     from before it; rows whose timing_s is unknown are left out)."""
@@ -326,8 +327,7 @@ def budget_shortfall(rows, target: float | None) -> dict | None:
     if not target or not need_cols <= set(rows.columns):
         return None
     keys = [k for k in SERIES_OF_ROW if k in rows.columns]
-    r = rows[rows["halfwidth_of"].astype(str).str.startswith("ratio")
-             & (rows["stopped"] == "budget")]
+    r = rows[rows["halfwidth_of"].notna() & (rows["stopped"] == "budget")]
     if r.empty:
         return None
     r = r.drop_duplicates(keys)

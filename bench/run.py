@@ -186,7 +186,7 @@ def print_tables(df, baseline_variant: str, out=None) -> None:
 
 
 def budget_line(df, timing) -> str | None:
-    """Where the budget stopped the timing short of the target: the ratio
+    """Where the budget stopped the timing short of the target: the interval
     that would need the most time, and about what --budget would reach the
     target at the noise this run showed (bench.measure.budget_shortfall)."""
     from .measure import budget_shortfall
@@ -198,9 +198,10 @@ def budget_line(df, timing) -> str | None:
     if short is None:
         return None
     w, need = short["row"], short["need"]
-    text = (f"precision: the budget ({timing.budget:g}s) stopped {short['count']} ratio(s) "
-            f"short of ±{timing.precision:.1%}; the furthest, {w.variant}@{w.ext} {w.phase}, "
-            f"at ±{float(w.halfwidth):.2%} after {float(w.timing_s):.0f}s of worker processes: ")
+    text = (f"precision: the budget ({timing.budget:g}s) stopped {short['count']} interval(s) "
+            f"short of ±{timing.precision:.1%}; the furthest, {w.variant}@{w.ext} {w.phase} "
+            f"({w.halfwidth_of}), at ±{float(w.halfwidth):.2%} after {float(w.timing_s):.0f}s "
+            "of worker processes: ")
     if need <= BUDGET_MAX:
         return text + (f"at the noise this run showed, about --budget {need:.0f} would reach "
                        "the target (half-widths narrow as 1/sqrt(time))")

@@ -736,21 +736,23 @@ def test_precision_note_says_how_long_a_budget_stopped_case_would_need():
             "stopped": stopped, "timing_s": spent})
 
     # the remove ratio missed a 1% target by 3x after 20 s: 9 times the time
-    text = budget_note(rows([0.05, 0.004, 0.03], "budget"), 0.01)
-    assert "stopped 1 ratio(s) in 1 case(s)" in text and "±3.0% after 20s" in text
-    assert "new@3" in text and "about 180s" in text
+    text = budget_note(rows([0.008, 0.004, 0.03], "budget"), 0.01)
+    assert "stopped 1 interval(s) in 1 case(s)" in text and "±3.0% after 20s" in text
+    assert "new@3, ratio to old@3" in text and "about 180s" in text
     # the one furthest in time, not in width: 2% after 60 s needs 240 s, 3% after 20 s 180 s
-    both = rows([0.05, 0.02, 0.03], "budget").assign(timing_s=[60.0, 60.0, 20.0])
-    assert "stopped 2 ratio(s) in 1 case(s)" in budget_note(both, 0.01)
+    both = rows([0.015, 0.02, 0.03], "budget").assign(timing_s=[60.0, 60.0, 20.0])
+    assert "stopped 3 interval(s) in 1 case(s)" in budget_note(both, 0.01)
     assert "about 240s" in budget_note(both, 0.01)
     # beyond the largest budget: what it would reach instead
-    far = budget_note(rows([0.05, 0.004, 0.3], "budget"), 0.01)
+    far = budget_note(rows([0.008, 0.004, 0.3], "budget"), 0.01)
     assert "beyond the largest budget (3600s" in far and "about ±2.2%" in far
     # a row whose seconds are unknown (a run from before timing_s, with a new one)
-    mixed = rows([0.05, 0.02, 0.03], "budget").assign(timing_s=[20.0, 20.0, float("nan")])
+    mixed = rows([0.005, 0.02, 0.03], "budget").assign(timing_s=[20.0, 20.0, float("nan")])
     assert "±2.0% after 20s" in budget_note(mixed, 0.01)
-    # the baseline's own interval (mean) is not a ratio: its 5% is not counted
-    assert budget_note(rows([0.05, 0.004, 0.009], "budget"), 0.01) == ""
+    # the baseline's own interval (mean) counts too: stopping waits for it
+    mean = budget_note(rows([0.05, 0.004, 0.009], "budget"), 0.01)
+    assert "stopped 1 interval(s)" in mean and "old@3, mean, ±5.0%" in mean
+    assert budget_note(rows([0.008, 0.004, 0.009], "budget"), 0.01) == ""
     # stopped by precision, no target, or a run from before timing_s: nothing
     assert budget_note(rows([0.05, 0.004, 0.03], "precision"), 0.01) == ""
     assert budget_note(rows([0.05, 0.004, 0.03], "budget"), None) == ""
@@ -768,7 +770,7 @@ def test_timing_table_says_each_budget_stopped_ratios_seconds_for_the_target():
          "timing_s": 15.0}
     assert _seconds(r, 0.01) == "15 (about 60)"
     assert _seconds({**r, "halfwidth": 0.3}, 0.01) == "15 (about 13500: beyond 3600)"
-    assert _seconds({**r, "halfwidth_of": "mean"}, 0.01) == "15"
+    assert _seconds({**r, "halfwidth_of": "mean"}, 0.01) == "15 (about 60)"
     assert _seconds({**r, "stopped": "precision"}, 0.01) == "15"
     assert _seconds({**r, "halfwidth": 0.005}, 0.01) == "15"
     assert _seconds(r, None) == "15"

@@ -415,16 +415,17 @@ def test_heartbeat_says_long_work_is_still_going_and_stops_with_it():
     assert len(notes) == k
 
 
-def test_the_stopping_rule_looks_at_the_ratios_not_the_baselines_own_interval():
+def test_the_stopping_rule_waits_for_every_interval_the_group_reports():
     import math
 
     from bench.runner import _worst
 
-    prec = {(0, "add"): {"halfwidth": 0.05}, (1, "add"): {"halfwidth": 0.008},
-            (2, "add"): {"halfwidth": 0.009}, (0, "remove"): {"halfwidth": 0.04},
+    prec = {(0, "add"): {"halfwidth": 0.012}, (1, "add"): {"halfwidth": 0.008},
+            (2, "add"): {"halfwidth": 0.009}, (0, "remove"): {"halfwidth": 0.004},
             (1, "remove"): {"halfwidth": 0.007}, (2, "remove"): {"halfwidth": 0.006}}
-    assert _worst(prec) == 0.009
-    # a group of one arm: its own interval is all there is
+    # the ratios are within 1%, the baseline's own add interval is not
+    assert _worst(prec) == 0.012
+    assert _worst({**prec, (0, "add"): {"halfwidth": 0.005}}) == 0.009
     assert _worst({(0, "walk"): {"halfwidth": 0.02}}) == 0.02
-    # a ratio without an interval yet: not done
+    # an interval not there yet: not done
     assert _worst({**prec, (2, "add"): {"halfwidth": float("nan")}}) == math.inf

@@ -111,7 +111,7 @@ def pages_note(t: pd.DataFrame) -> str:
 
 
 def budget_note(t: pd.DataFrame, target: float | None) -> str:
-    """The ratios the budget stopped short of the target, and about how long
+    """The intervals the budget stopped short of the target, and about how long
     the one furthest from it would need at the noise it showed
     (bench.measure.budget_shortfall); "" where none did or the timing
     seconds were not recorded."""
@@ -121,10 +121,11 @@ def budget_note(t: pd.DataFrame, target: float | None) -> str:
     if short is None:
         return ""
     w = short["row"]
-    return (f" The budget stopped {short['count']} ratio(s) in {short['cases']} case(s) short "
-            f"of ±{target:.1%}; the furthest, {w['workload']} {w['phase']} n={int(w['n'])} "
-            f"heads={int(w['heads'])} {w['order']} {w['alloc']} ({w['variant']}@{w['ext']}, "
-            f"±{float(w['halfwidth']):.1%} after {float(w['timing_s']):.0f}s), "
+    return (f" The budget stopped {short['count']} interval(s) in {short['cases']} case(s) "
+            f"short of ±{target:.1%}; the furthest, {w['workload']} {w['phase']} "
+            f"n={int(w['n'])} heads={int(w['heads'])} {w['order']} {w['alloc']} "
+            f"({w['variant']}@{w['ext']}, {w['halfwidth_of']}, ±{float(w['halfwidth']):.1%} "
+            f"after {float(w['timing_s']):.0f}s), "
             + fmt.budget_advice(short["need"], short["reach"]) + ".")
 
 

@@ -50,8 +50,8 @@ def blocks(ctx: Context) -> list:
 
 
 def _seconds(r, target: float | None) -> str:
-    """The group's timing seconds and, for a ratio the budget stopped short
-    of the target, about how many it would need (bench.measure.seconds_for)."""
+    """The group's timing seconds and, for an interval the budget stopped
+    short of the target, about how many it would need (bench.measure.seconds_for)."""
     from bench.measure import seconds_for
 
     from bench.values import BUDGET_MAX
@@ -60,8 +60,7 @@ def _seconds(r, target: float | None) -> str:
     if spent != spent:
         return "not recorded"
     text = f"{spent:.0f}"
-    if target and str(r["halfwidth_of"]).startswith("ratio") and r["stopped"] == "budget" \
-            and r["halfwidth"] > target:
+    if target and r["stopped"] == "budget" and r["halfwidth"] > target:
         need = seconds_for(r["halfwidth"], spent, target)
         text += f" (about {need:.0f})" if need <= BUDGET_MAX else \
             f" (about {need:.0f}: beyond {BUDGET_MAX:g})"
