@@ -443,8 +443,8 @@ def precision_of(procs: list[list[dict]], n_arms: int, phases: list[str],
 def _worst(prec: dict) -> float:
     """The widest half-width of every interval the group reports: each
     ratio to the baseline and the baseline's own (its mean).  With the
-    ratios alone deciding, an A/A pair had a third more groups stop by
-    precision, their ratios 7.1% beyond z = 1.96 and one of 405 called
+    ratios alone deciding, an A/A pair had more groups stop by precision
+    (9 and 7 against 3-6), their ratios 7.1% beyond z = 1.96 and one of 405 called
     changed: a group stopped as soon as its spread happened to look small
     (docs/measurement.md, "Adaptive stopping")."""
     import math
