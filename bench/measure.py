@@ -307,9 +307,6 @@ def halfwidth_after(halfwidth: float, seconds: float, other: float) -> float:
     return float(halfwidth) * (float(seconds) / float(other)) ** 0.5
 
 
-SERIES_OF_ROW = ["workload", "phase", "n", "heads", "order", "alloc", "seed", "variant", "ext"]
-
-
 def budget_shortfall(rows, target: float | None) -> dict | None:
     """Of timed result rows (columns halfwidth, halfwidth_of, stopped,
     timing_s), the intervals (ratios to the baseline, and the baseline's
@@ -321,12 +318,13 @@ def budget_shortfall(rows, target: float | None) -> dict | None:
     from before it; rows whose timing_s is unknown are left out)."""
     import pandas as pd
 
+    from .results import CASE_KEYS
     from .values import BUDGET_MAX
 
     need_cols = {"halfwidth", "halfwidth_of", "stopped", "timing_s"}
     if not target or not need_cols <= set(rows.columns):
         return None
-    keys = [k for k in SERIES_OF_ROW if k in rows.columns]
+    keys = [k for k in CASE_KEYS + ["phase"] if k in rows.columns]     # one series' interval
     r = rows[rows["halfwidth_of"].notna() & (rows["stopped"] == "budget")]
     if r.empty:
         return None

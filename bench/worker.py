@@ -120,8 +120,8 @@ def _calibrate(units, spec) -> tuple[int, float]:
     from the whole cost of one repetition of the slowest arm (the first try
     is the layout's untimed repetition, new_layout; a second try when that
     was cheap; one that costs more than a value may is not tried twice: a
-    value is one repetition of it anyway), and the
-    wall time one value of them will cost at most.  A sequence unit's regions together aim at
+    value is one repetition of it anyway), and the wall time one value of
+    them will cost at most.  A sequence unit's regions together aim at
     value_s per phase."""
     region = whole = 0.0
     for u in units:
@@ -142,7 +142,7 @@ def _calibrate(units, spec) -> tuple[int, float]:
         want = max(1, round(spec["value_s"] / max(region, 1e-9)))
         bound = max(1, int(spec["max_value_s"] / max(whole, 1e-9)))
         loops = max(1, min(want, bound))
-    return loops, loops * whole * len(units)
+    return loops, loops * whole
 
 
 def fake_reads(text: str, names: list[str]) -> list:
@@ -271,9 +271,9 @@ def main(argv=None) -> int:
     round_s = 0.0
     for kind in dict.fromkeys(tuple(u["phases"]) for u in units):
         same = [u for u in units if tuple(u["phases"]) == kind]
-        loops[kind], cost = _calibrate(same, spec)
-        round_s += cost
-        if cost / len(same) > spec["max_value_s"]:
+        loops[kind], value_cost = _calibrate(same, spec)
+        round_s += value_cost * len(same)
+        if value_cost > spec["max_value_s"]:
             dear.add(kind)
         for phase in kind:
             emit({"kind": "calibration", "phase": phase, "loops": loops[kind]})

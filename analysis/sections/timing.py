@@ -53,7 +53,6 @@ def _seconds(r, target: float | None) -> str:
     """The group's timing seconds and, for an interval the budget stopped
     short of the target, about how many it would need (bench.measure.seconds_for)."""
     from bench.measure import seconds_for
-
     from bench.values import BUDGET_MAX
 
     spent = r.get("timing_s", float("nan"))
