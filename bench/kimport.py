@@ -191,16 +191,36 @@ def _cond_eval(expr: str, macros: dict[str, str], where: str) -> bool:
     return bool(_cpp_value(expr, macros, where))
 
 
+def _kconfig_test(call: str, macros: dict[str, str]) -> int:
+    """IS_ENABLED(X) and its kin as include/linux/kconfig.h defines them: a
+    built-in option is X defined to 1, a modular one X_MODULE defined to 1;
+    IS_REACHABLE also takes a modular option from code built as a module
+    (MODULE defined).  Under this importer's production rule every CONFIG_
+    symbol but the x86-64 ones is off, so most of these are 0."""
+    test, name = re.findall(r"\w+", call)[:2]
+    builtin = macros.get(name, "").strip() == "1"
+    module = macros.get(name + "_MODULE", "").strip() == "1"
+    value = {"IS_BUILTIN": builtin, "IS_MODULE": module, "IS_ENABLED": builtin or module,
+             "IS_REACHABLE": builtin or (module and "MODULE" in macros)}[test]
+    return int(value)
+
+
 def _cpp_value(expr: str, macros: dict[str, str], where: str) -> int:
-    """A #if expression's value: defined(X), integers, identifiers (macros expanded
+    """A #if expression's value: defined(X), the kconfig tests IS_ENABLED(X),
+    IS_BUILTIN(X), IS_MODULE(X) and IS_REACHABLE(X) (include/linux/kconfig.h:
+    X, or X_MODULE, defined to 1), integers, identifiers (macros expanded
     once if they are plain integers, else 0), ! ~ * / % + - << >> < > <= >=
     == != & ^ | && || ?: and parentheses."""
-    toks = re.findall(r"defined\s*\(\s*\w+\s*\)|defined\s+\w+|\d+[uUlL]*|0[xX][0-9a-fA-F]+[uUlL]*"
+    toks = re.findall(r"defined\s*\(\s*\w+\s*\)|defined\s+\w+"
+                      r"|IS_(?:ENABLED|BUILTIN|MODULE|REACHABLE)\s*\(\s*\w+\s*\)"
+                      r"|\d+[uUlL]*|0[xX][0-9a-fA-F]+[uUlL]*"
                       r"|[A-Za-z_]\w*|&&|\|\||<<|>>|<=|>=|==|!=|[()!~*/%+\-<>&^|?:]|\S", expr)
     vals: list = []
     for t in toks:
         if t.startswith("defined"):
             vals.append(1 if re.findall(r"\w+", t)[1] in macros else 0)
+        elif t.startswith("IS_") and t.endswith(")"):
+            vals.append(_kconfig_test(t, macros))
         elif re.fullmatch(r"\d+[uUlL]*", t):
             vals.append(int(t.rstrip("uUlL")))
         elif re.fullmatch(r"0[xX][0-9a-fA-F]+[uUlL]*", t):

@@ -522,6 +522,30 @@ static int v = 3;
         active_tokens(tokenize(s, "t.c"), s, "t.c")
 
 
+def test_kconfig_tests_in_if():
+    """IS_ENABLED(X) and its kin are evaluated as include/linux/kconfig.h
+    defines them, not refused: 6.12 and later mmu.c guard Hyper-V code with
+    #if IS_ENABLED(CONFIG_HYPERV)."""
+    from bench.kimport import DEFINED, _cpp_value, active_tokens, tokenize
+
+    m = dict(DEFINED)
+    assert _cpp_value("IS_ENABLED(CONFIG_HYPERV)", m, "t") == 0
+    assert _cpp_value("!IS_ENABLED( CONFIG_HYPERV )", m, "t") == 1
+    assert _cpp_value("IS_ENABLED(CONFIG_X86_64)", m, "t") == 1
+    assert _cpp_value("IS_BUILTIN(CONFIG_X86_64) && !IS_MODULE(CONFIG_X86_64)", m, "t") == 1
+    m["CONFIG_KVM_HYPERV_MODULE"] = "1"
+    assert _cpp_value("IS_ENABLED(CONFIG_KVM_HYPERV)", m, "t") == 1
+    assert _cpp_value("IS_MODULE(CONFIG_KVM_HYPERV)", m, "t") == 1
+    assert _cpp_value("IS_BUILTIN(CONFIG_KVM_HYPERV)", m, "t") == 0
+    assert _cpp_value("IS_REACHABLE(CONFIG_KVM_HYPERV)", m, "t") == 0
+    m["MODULE"] = "1"
+    assert _cpp_value("IS_REACHABLE(CONFIG_KVM_HYPERV)", m, "t") == 1
+    src = ("#if IS_ENABLED(CONFIG_HYPERV)\nint off;\n#elif IS_ENABLED(CONFIG_X86)\nint on;\n"
+           "#endif\n")
+    act, _ = active_tokens(tokenize(src, "t.c"), src, "t.c")
+    assert [t.text for t in act if t.kind == "ident"] == ["int", "on"]
+
+
 def test_walk_through_pte_list_walk(tmp_path):
     """A tree whose only iterator is pte_list_walk (no rmap_get_first): the
     glue walks with it, and the variant is still old, slot for slot."""
