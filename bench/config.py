@@ -73,10 +73,15 @@ GUEST_HISTOGRAM = [(0, 0, 3089171), (1, 1, 49005), (2, 3, 14016), (4, 7, 1363),
 
 def _show(value) -> str:
     """A value as the user wrote it, on one short line."""
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
+    import datetime
+
+    if isinstance(value, (datetime.date, datetime.time)):
+        text = value.isoformat()            # a TOML date or time, as written
+    else:
+        try:
+            text = json.dumps(value)
+        except (TypeError, ValueError):
+            text = repr(value)
     text = text.replace("\n", " ")
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -313,6 +318,11 @@ def _parse_options(raw) -> Options:
         elif k in ("sim_profile", "cflags"):
             if not isinstance(v, str) or (k == "sim_profile" and not v.strip()):
                 raise _bad(key, v, "a string" + (" naming a cache profile" if k == "sim_profile" else ""))
+            if k == "sim_profile":
+                from .sim import PROFILES
+
+                if v not in ("auto", *PROFILES):
+                    raise _bad(key, v, ", ".join(("auto", *PROFILES)))
             if k == "cflags":
                 try:
                     shlex.split(v)
@@ -369,9 +379,11 @@ def _parse_pyperf(raw) -> dict:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 60:
                 raise _bad(key, v, "seconds, a number above 0 and at most 60")
         else:
-            lo = 0 if k == "warmups" else 1
-            if not _is_int(v) or not lo <= v <= 1000:
-                raise _bad(key, v, f"an integer from {lo} to 1000")
+            from .values import PYPERF_INT_RANGES
+
+            lo, hi = PYPERF_INT_RANGES[k]         # as run's --NAME
+            if not _is_int(v) or not lo <= v <= hi:
+                raise _bad(key, v, f"an integer from {lo} to {hi}")
         out[k] = v
     if out.get("fast") and out.get("rigorous"):
         raise _bad("options.pyperf.rigorous", True, "at most one of fast and rigorous")
@@ -405,8 +417,11 @@ def _int_range(key: str, table: dict, lo_ok: int, hi_ok: int) -> list[int]:
         raise _bad(key, table, "exactly one of times (geometric) or step (arithmetic)")
     if "times" in table:
         t = table["times"]
-        if not _is_int(t) or t < 2 or lo < 1:
-            raise _bad(f"{key}.times", t, "an integer >= 2, with from >= 1")
+        if not _is_int(t) or t < 2:
+            raise _bad(f"{key}.times", t, "an integer >= 2")
+        if lo < 1:
+            raise _bad(f"{key}.from", lo, "an integer >= 1 with times (a geometric range "
+                       "cannot start at 0)")
         vals, x = [], lo
         while x <= hi:          # at most log2(hi) + 1 values
             vals.append(x)

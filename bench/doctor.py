@@ -268,7 +268,7 @@ def cmd_sensitivity(args) -> int:
 
     variant = check_variant(args.variant if args.variant is not None else role("baseline"))
     chains = sensitivity.parse_chains(args.chains)
-    repeats = _int("--repeats", args.repeats, 1, 100)
+    repeats = _int("--repeats", args.repeats if args.repeats is not None else "1", 1, 100)
     plan = make_plan("time", cpu=args.cpu)
     print(f"timing {len(sensitivity.CASES)} workload points of {variant}: baseline, an A/A "
           f"copy and injected chains {chains}, default settings (precision "
@@ -284,8 +284,15 @@ def cmd_sensitivity(args) -> int:
 
 
 def cmd_doctor(args) -> int:
+    from .errors import UsageError
+
     if args.sensitivity:
         return cmd_sensitivity(args)
+    for opt in ("variant", "chains", "repeats"):
+        if getattr(args, opt) is not None:
+            raise UsageError(f"--{opt} {getattr(args, opt)!r} without --sensitivity: --{opt} "
+                             "is allowed only with --sensitivity (the plain doctor measures "
+                             "nothing)")
     d = collect(args.cpu)
     if args.json:
         print(json.dumps(d, indent=2, default=str))
@@ -304,5 +311,5 @@ def register(sub) -> None:
     p.add_argument("--variant", help="--sensitivity: the variant (default: the registry's baseline)")
     p.add_argument("--chains", help="--sensitivity: chain lengths k, comma-separated "
                                     "(default 1,4,16)")
-    p.add_argument("--repeats", default="1", help="--sensitivity: repeats of every point")
+    p.add_argument("--repeats", help="--sensitivity: repeats of every point (default 1)")
     p.set_defaults(func=cmd_doctor)

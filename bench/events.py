@@ -128,28 +128,66 @@ def allowed_text() -> str:
             "libpfm4 knows (e.g. MEM_LOAD_RETIRED.L1_MISS)")
 
 
-def _num(text: str, what: str) -> int:
+CONFIG_MAX = (1 << 64) - 1          # perf_event_attr.config, config1, config2: __u64
+SYSFS_READ_MAX = 4096               # a PMU's sysfs file is one short line
+
+
+def _num(text: str, what: str, limit: int = CONFIG_MAX) -> int:
     try:
-        return int(text, 0)
+        v = int(text, 0)
     except ValueError:
-        raise UsageError(f"bad value {text!r} for {what}: a number (decimal or 0x hex) "
+        v = None
+    if v is None or not 0 <= v <= limit:
+        raise UsageError(f"bad value {text!r} for {what}: a number (decimal or 0x hex) from "
+                         f"0 to {limit:#x} is allowed") from None
+    return v
+
+
+def _sysfs_text(path: Path) -> str:
+    """One of a PMU's sysfs files: a regular file of at most SYSFS_READ_MAX
+    bytes of text (a FIFO or /dev/zero in its place would block or never end)."""
+    import stat
+
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"{path}: not a regular file: a PMU's sysfs file is allowed")
+        with open(path, "rb") as f:
+            data = f.read(SYSFS_READ_MAX + 1)
+    except OSError as e:
+        raise UsageError(f"{path}: cannot be read ({e.strerror}): a readable PMU sysfs file "
                          "is allowed") from None
+    if len(data) > SYSFS_READ_MAX:
+        raise UsageError(f"{path}: longer than {SYSFS_READ_MAX} bytes: a PMU sysfs file "
+                         "holds one short line")
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not ASCII text: a PMU sysfs file holds one line of "
+                         "ASCII") from None
 
 
 def _format_bits(spec: str, where: str) -> tuple[str, list[int]]:
-    """A sysfs format file ('config:0-7,32-35') -> ('config', [bit numbers, low first])."""
+    """A sysfs format file ('config:0-7,32-35') -> ('config', [bit numbers, low first]):
+    bits 0-63 of one 64-bit field, each at most once."""
     field, _, ranges = spec.strip().partition(":")
     if field not in ("config", "config1", "config2") or not ranges:
         raise UsageError(f"{where}: format {spec.strip()!r} not understood "
                          "(config, config1 or config2 with bit ranges is allowed)")
-    bits = []
+    bits: list[int] = []
     try:
         for r in ranges.split(","):
             lo, _, hi = r.partition("-")
-            bits += list(range(int(lo), int(hi or lo) + 1))
+            lo_i, hi_i = int(lo), int(hi or lo)
+            if not 0 <= lo_i <= hi_i <= 63:
+                raise ValueError
+            bits += list(range(lo_i, hi_i + 1))
     except ValueError:
         raise UsageError(f"{where}: format {spec.strip()!r} not understood (bit ranges "
-                         "like 0-7,32-35 are allowed)") from None
+                         "within 0-63, low-high, like 0-7,32-35 are allowed)") from None
+    if len(set(bits)) != len(bits):
+        raise UsageError(f"{where}: format {spec.strip()!r} names a bit twice: disjoint "
+                         "bit ranges are allowed")
     return field, bits
 
 
@@ -168,12 +206,16 @@ def resolve_pmu(name: str, sysfs: str | None = None) -> EventSpec:
                          f"{', '.join(have) or 'none'}); allowed are those PMUs"
                          + ("; the cpu PMU is missing in a guest without a virtual PMU"
                             if pmu == "cpu" else ""))
-    type_ = int((d / "type").read_text().strip())
+    type_text = _sysfs_text(d / "type").strip()
+    if not type_text.isdigit() or not type_text.isascii() or int(type_text) >= 1 << 32:
+        raise UsageError(f"{d / 'type'}: {type_text[:40]!r} is not a PMU type: an integer "
+                         "from 0 to 2^32-1 is allowed")
+    type_ = int(type_text)
     cfg = {"config": 0, "config1": 0, "config2": 0}
     formats = {}
     if (d / "format").is_dir():
         for f in (d / "format").iterdir():
-            formats[f.name] = _format_bits(f.read_text(), f"{d}/format/{f.name}")
+            formats[f.name] = _format_bits(_sysfs_text(f), f"{d}/format/{f.name}")
     used = []
 
     def put(term: str, value: int):
@@ -202,8 +244,9 @@ def resolve_pmu(name: str, sysfs: str | None = None) -> EventSpec:
             key, eq, val = t.partition("=")
             key = key.strip()
             if not eq and key not in formats and (d / "events" / key).is_file() and depth == 0:
-                used.append(f"alias {key} = {(d / 'events' / key).read_text().strip()}")
-                apply((d / "events" / key).read_text(), depth + 1)
+                alias = _sysfs_text(d / "events" / key)
+                used.append(f"alias {key} = {alias.strip()}")
+                apply(alias, depth + 1)
                 continue
             put(key, _num(val.strip(), f"{pmu}/{key}") if eq else 1)
 

@@ -76,9 +76,9 @@ def pyperf_args_from(args) -> list[str]:
     for name in PYPERF_INT_OPTIONS:
         v = getattr(args, name, None)
         if v is not None:
-            # as a sweep config's options.pyperf (loops: pyperf's 0 = calibrate)
-            lo = 0 if name in ("warmups", "loops") else 1
-            hi = 1 << 30 if name == "loops" else 1000
+            from .values import PYPERF_INT_RANGES
+
+            lo, hi = PYPERF_INT_RANGES[name]      # as a sweep config's options.pyperf
             out += [f"--{name}", str(_int(f"--{name}", v, lo, hi))]
     if getattr(args, "min_time", None) is not None:
         from .values import parse_number

@@ -19,6 +19,10 @@ from fractions import Fraction
 
 from .errors import UsageError
 
+# pyperf's integer options, (lowest, highest) allowed: `run --NAME` and a
+# sweep config's options.pyperf.NAME take the same (loops 0 = pyperf calibrates)
+PYPERF_INT_RANGES = {"processes": (1, 1000), "values": (1, 1000), "warmups": (0, 1000),
+                     "loops": (0, 1 << 30)}
 BUDGET_MAX = 3600.0      # --budget / options.budget: seconds of timing per case group, at most
 
 _INT = re.compile(r"-?[0-9]+")
