@@ -169,6 +169,16 @@ def _say_error(text: str) -> None:
         pass
 
 
+def _say_context(e: UsageError) -> None:
+    """Lines before the error line (a compiler's first lines), as they are."""
+    context = getattr(e, "context", "")
+    if context:
+        try:
+            sys.stderr.write(context.rstrip("\n") + "\n")
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
 def _os_error_text(e: OSError) -> str:
     import errno as errno_mod
 
@@ -214,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             _say_error(_os_error_text(e))
             return EXIT_USAGE
     except UsageError as e:
+        _say_context(e)
         _say_error(str(e))
         return EXIT_USAGE
     except SystemExit:              # --help, --version: what they printed must reach stdout

@@ -216,7 +216,8 @@ def test_bad_variant_files(tmp_path):
     proc = run_cli("trace", "--variant", bad, tmp_path / "ops.txt")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "broken.c:2" in proc.stderr          # the compiler's own lines first
-    assert proc.stderr.strip().splitlines()[-1].startswith("compiling broken")
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        f"rmapbench: error: variant file {str(bad)!r} does not compile: {bad}:2:")
     # a counted walk declared without a count
     nocount = tmp_path / "nocount.c"
     nocount.write_text(_template(tmp_path).read_text().replace(

@@ -1,0 +1,165 @@
+"""Hostile variant files, kernel trees and build-cache entries: each is one
+line on stderr naming the bad value and what is allowed, exit status 2, no
+traceback, nothing half-written, no process or temporary file left behind.
+
+A user's variant (a file, or an import) runs its native code in a child
+process (bench.isolate): its crash or hang is an error of rmapbench, not its
+death.  Hangs are tested with the watchdog shortened through the module's
+own constant in a `python -c` wrapper around the CLI, never by waiting the
+documented limit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, assert_usage_error, run_cli
+
+KFIX = ROOT / "tests" / "fixtures" / "kernel"
+TWO_ADDS = "add 0 1\nadd 0 2\n"
+# pte_list_add's branch that builds the first descriptor (the second add)
+SECOND_ADD = "\tif (!(rmap_head->val & KVM_RMAP_MANY)) {\n"
+
+
+def _template() -> str:
+    text = (ROOT / "docs" / "variants.md").read_text()
+    return re.search(r"```c\n(// SPDX.*?)```", text, re.S).group(1)
+
+
+def _variant(tmp_path, name: str, at_second_add: str = "", edit=None) -> str:
+    """The docs' template, with code run at the start of the second add."""
+    code = _template()
+    assert SECOND_ADD in code
+    code = code.replace(SECOND_ADD, SECOND_ADD + at_second_add, 1)
+    if edit:
+        code = edit(code)
+    p = tmp_path / f"{name}.c"
+    p.write_text(code)
+    return str(p)
+
+
+def _short_watchdog(**limits) -> list[str]:
+    """argv prefix: the CLI with bench.isolate's limits set to a few seconds."""
+    sets = "; ".join(f"i.{k} = {v}" for k, v in limits.items())
+    return [sys.executable, "-c",
+            f"import sys, bench.isolate as i; {sets}; from bench.cli import main; "
+            "sys.exit(main(sys.argv[1:]))"]
+
+
+def _run(argv, stdin=None, env=None, timeout=300, preexec_fn=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([str(a) for a in argv], input=stdin, capture_output=True, text=True,
+                          env=e, cwd=ROOT, timeout=timeout, preexec_fn=preexec_fn)
+
+
+def _tree(tmp_path, edit=None, makefile=None, name="k"):
+    dst = tmp_path / name
+    shutil.copytree(KFIX / "v6.6", dst)
+    mmu = dst / "arch/x86/kvm/mmu/mmu.c"
+    if edit:
+        text = mmu.read_text()
+        new = edit(text)
+        assert new != text
+        mmu.write_text(new)
+    if makefile is not None:
+        (dst / "Makefile").unlink()
+        makefile(dst / "Makefile")
+    return dst
+
+
+def _at_add_start(code: str):
+    return lambda t: t.replace("\tint n = 0;\n", "\tint n = 0;\n" + code, 1)
+
+
+def _doc(name: str) -> str:
+    """A page of docs/ with its line breaks as spaces."""
+    return " ".join((ROOT / "docs" / name).read_text().split())
+
+
+def _no_child_left(marker: str) -> None:
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert not [ln for ln in out.splitlines() if marker in ln and "ps -eo" not in ln], out
+
+
+# ---------------------------------------------------------------------------
+# 6. flags whose library cannot be loaded, flags that build nothing, files
+#    without the interface
+# ---------------------------------------------------------------------------
+
+def _tmp_files(build):
+    return [p for p in (build / "native").glob(".tmp-*")] if (build / "native").exists() else []
+
+
+@pytest.mark.parametrize("flags,needle", [("-fsanitize=address", "'-fsanitize=address'"),
+                                          ("-O1 -fsanitize=undefined,thread", "'thread'"),
+                                          ("-fsyntax-only", "'-fsyntax-only'")])
+def test_library_flags_are_blamed(flags, needle, tmp_path):
+    env = {"RMAPBENCH_BUILD_DIR": str(tmp_path / "b")}
+    for cmd in (["build", "--variant", "old"], ["trace", "--variant", "old", "-"]):
+        proc = run_cli(*cmd, f"--cflags={flags}", stdin=TWO_ADDS, env=env)
+        assert_usage_error(proc, needle, "allowed")
+        assert "C compiler (CC)" not in proc.stderr
+        assert _tmp_files(tmp_path / "b") == []
+
+
+def test_ubsan_library_loads(tmp_path):
+    proc = run_cli("trace", "--variant", "old", "--cflags=-O1 -fsanitize=undefined", "-",
+                   stdin=TWO_ADDS, env={"RMAPBENCH_BUILD_DIR": str(tmp_path / "b")})
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("text", ["", '#include "rmap.h"\nint unrelated(void) { return 0; }\n'],
+                         ids=["empty", "no-declaration"])
+def test_a_file_without_the_interface_is_blamed(text, tmp_path):
+    src = tmp_path / "nothing.c"
+    src.write_text(text)
+    proc = run_cli("trace", "--variant", src, "-", stdin=TWO_ADDS)
+    assert_usage_error(proc, str(src), "declares no rmapbench variant interface",
+                       "PTE_LIST_DECLARE")
+    assert "C compiler" not in proc.stderr
+
+
+def test_a_junk_imported_file_is_blamed(tmp_path):
+    imp = tmp_path / "b" / "imported"
+    imp.mkdir(parents=True)
+    (imp / "junk.c").write_text("/* rmapbench-import: default-ext 3 */\nint x;\n")
+    proc = run_cli("trace", "--variant", "junk", "-", stdin=TWO_ADDS,
+                   env={"RMAPBENCH_BUILD_DIR": str(tmp_path / "b")})
+    assert_usage_error(proc, "junk.c", "declares no rmapbench variant interface")
+
+
+# ---------------------------------------------------------------------------
+# 10. compile errors: the compiler's lines, then one line naming the file
+# ---------------------------------------------------------------------------
+
+def _assert_compile_error_last(proc, src, line):
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"rmapbench: error: variant file {str(src)!r} does not "
+                                f"compile: {src}:{line}:"), lines[-1]
+    assert sum(ln.startswith("rmapbench: error:") for ln in lines) == 1
+    assert not lines[0].startswith("rmapbench:")     # the compiler's own lines first
+
+
+def test_compile_errors_end_with_the_one_line(tmp_path):
+    bad = tmp_path / "broken.c"
+    bad.write_text('#include "rmap.h"\nint pte_list_add(((void) { return ; }\n')
+    _assert_compile_error_last(run_cli("trace", "--variant", bad, "-", stdin=""), bad, 2)
+    noinc = tmp_path / "noinc.c"
+    noinc.write_text('#include "rmap.h"\n#include "no_such_header_here.h"\n')
+    _assert_compile_error_last(run_cli("trace", "--variant", noinc, "-", stdin=""), noinc, 2)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[grid]]\nworkload = "fork"\nvariant = ["old", "./broken.c"]\n'
+                   'n = [2]\nheads = [4]\n')
+    _assert_compile_error_last(run_cli("sweep", cfg, "--list", "--backend", "time"), bad, 2)
+
+
