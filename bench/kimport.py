@@ -205,6 +205,29 @@ def _kconfig_test(call: str, macros: dict[str, str]) -> int:
     return int(value)
 
 
+MAX_IF_DEPTH = 64      # nesting of an #if expression; the kernel's stay under 10
+
+
+class _TooDeep(Exception):
+    pass
+
+
+# binary operators of #if, loosest first, each level binding tighter
+_CPP_LEVELS = [("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="), ("<", ">", "<=", ">="),
+               ("<<", ">>"), ("+", "-"), ("*", "/", "%")]
+_CPP_PREC = {op: k for k, ops in enumerate(_CPP_LEVELS) for op in ops}
+_CPP_OPS = {"*": lambda a, b: a * b, "/": lambda a, b: a // b if b else 0,
+            "%": lambda a, b: a % b if b else 0, "+": lambda a, b: a + b,
+            "-": lambda a, b: a - b, "<<": lambda a, b: a << min(b, 64),
+            ">>": lambda a, b: a >> min(b, 64), "<": lambda a, b: int(a < b),
+            ">": lambda a, b: int(a > b), "<=": lambda a, b: int(a <= b),
+            ">=": lambda a, b: int(a >= b), "==": lambda a, b: int(a == b),
+            "!=": lambda a, b: int(a != b), "&": lambda a, b: a & b,
+            "^": lambda a, b: a ^ b, "|": lambda a, b: a | b,
+            "&&": lambda a, b: int(bool(a) and bool(b)),
+            "||": lambda a, b: int(bool(a) or bool(b))}
+
+
 def _cpp_value(expr: str, macros: dict[str, str], where: str) -> int:
     """A #if expression's value: defined(X), the kconfig tests IS_ENABLED(X),
     IS_BUILTIN(X), IS_MODULE(X) and IS_REACHABLE(X) (include/linux/kconfig.h:
@@ -231,6 +254,7 @@ def _cpp_value(expr: str, macros: dict[str, str], where: str) -> int:
         else:
             vals.append(t)
     pos = 0
+    depth = 0
 
     def peek():
         return vals[pos] if pos < len(vals) else None
@@ -240,55 +264,59 @@ def _cpp_value(expr: str, macros: dict[str, str], where: str) -> int:
         pos += 1
         return vals[pos - 1]
 
+    def nested():
+        # parentheses, unary operators and ?: nest by recursion: bounded
+        nonlocal depth
+        depth += 1
+        if depth > MAX_IF_DEPTH:
+            raise _TooDeep
+
     def primary():
+        nonlocal depth
         t = take() if peek() is not None else None
-        if t == "(":
-            v = ternary()
-            if take() != ")":
-                raise ValueError
-            return v
-        if t == "!":
-            return int(not primary())
-        if t == "~":
-            return ~primary()
-        if t == "-":
-            return -primary()
-        if t == "+":
-            return primary()
         if isinstance(t, int):
             return t
-        raise ValueError
+        nested()
+        try:
+            if t == "(":
+                v = ternary()
+                if take() != ")":
+                    raise ValueError
+                return v
+            if t == "!":
+                return int(not primary())
+            if t == "~":
+                return ~primary()
+            if t == "-":
+                return -primary()
+            if t == "+":
+                return primary()
+            raise ValueError
+        finally:
+            depth -= 1
 
-    levels = [("*", "/", "%"), ("+", "-"), ("<<", ">>"), ("<", ">", "<=", ">="), ("==", "!="),
-              ("&",), ("^",), ("|",), ("&&",), ("||",)]
-
-    def binary(k):
-        if k < 0:
-            return primary()
-        v = binary(k - 1)
-        while peek() in levels[k]:
+    def binary(min_prec):
+        # precedence climbing: one frame per operator level actually used
+        v = primary()
+        while isinstance(peek(), str) and _CPP_PREC.get(peek(), -1) >= min_prec:
             op = take()
-            w = binary(k - 1)
-            v = {"*": lambda a, b: a * b, "/": lambda a, b: a // b if b else 0,
-                 "%": lambda a, b: a % b if b else 0, "+": lambda a, b: a + b,
-                 "-": lambda a, b: a - b, "<<": lambda a, b: a << min(b, 64),
-                 ">>": lambda a, b: a >> min(b, 64), "<": lambda a, b: int(a < b),
-                 ">": lambda a, b: int(a > b), "<=": lambda a, b: int(a <= b),
-                 ">=": lambda a, b: int(a >= b), "==": lambda a, b: int(a == b),
-                 "!=": lambda a, b: int(a != b), "&": lambda a, b: a & b,
-                 "^": lambda a, b: a ^ b, "|": lambda a, b: a | b,
-                 "&&": lambda a, b: int(bool(a) and bool(b)),
-                 "||": lambda a, b: int(bool(a) or bool(b))}[op](v, w)
+            w = binary(_CPP_PREC[op] + 1)
+            v = _CPP_OPS[op](v, w)
         return v
 
     def ternary():
-        v = binary(len(levels) - 1)
+        nonlocal depth
+        v = binary(0)
         if peek() == "?":
             take()
-            a = ternary()
-            if take() != ":":
-                raise ValueError
-            b = ternary()
+            nested()
+            try:
+                a = ternary()
+                if take() != ":":
+                    raise ValueError
+                b = ternary()
+            finally:
+                depth -= 1
             return a if v else b
         return v
 
@@ -296,8 +324,13 @@ def _cpp_value(expr: str, macros: dict[str, str], where: str) -> int:
         v = ternary()
         if pos != len(vals):
             raise ValueError
+    except _TooDeep:
+        raise ImportFailure(f"{where}: '#if' expression nested deeper than {MAX_IF_DEPTH} "
+                            "levels (parentheses, unary operators, ?:): at most "
+                            f"{MAX_IF_DEPTH} are allowed") from None
     except (ValueError, IndexError, TypeError):
-        raise ImportFailure(f"{where}: cannot evaluate '#if {expr.strip()}'") from None
+        shown = expr.strip() if len(expr.strip()) <= 80 else expr.strip()[:80] + "..."
+        raise ImportFailure(f"{where}: cannot evaluate '#if {shown}'") from None
     return v
 
 
@@ -305,6 +338,7 @@ def active_tokens(toks: list[Tok], src: str, where: str) -> tuple[list[Tok], lis
     """The tokens a production build compiles, and the source ranges dropped
     (inactive blocks and the conditional directives themselves)."""
     macros = dict(DEFINED)
+    line_of = LineOf(src)
     out: list[Tok] = []
     dropped: list[tuple[int, int]] = []
     # stack of [this branch active, some branch taken, parent active]
@@ -314,7 +348,7 @@ def active_tokens(toks: list[Tok], src: str, where: str) -> tuple[list[Tok], lis
     for t in toks:
         if t.kind == "pp":
             d, rest = _pp_parts(t.text)
-            line = f"{where}:{src.count(chr(10), 0, t.start) + 1}"
+            line = f"{where}:{line_of(t.start)}"
             if d in ("if", "ifdef", "ifndef"):
                 if active:
                     if d == "if":
@@ -704,8 +738,9 @@ def extract(src: str, where: str, version: str | None = None) -> Extracted:
         shape = "chain"
 
     code = []
+    line_of, dropped = LineOf(src), _merged(dropped)
     for it in chosen:
-        line = src.count("\n", 0, it.start) + 1
+        line = line_of(it.start)
         text = _cut(src, it.start, it.end, dropped)
         if it.kind == "define" and it.name == "PTE_LIST_EXT":
             continue
@@ -734,15 +769,46 @@ def _cpp_int(text: str, macros: dict[str, str]) -> int:
 
 
 def _cut(src: str, start: int, end: int, dropped: list[tuple[int, int]]) -> str:
-    """src[start:end] without the ranges a production build drops."""
+    """src[start:end] without the ranges a production build drops (dropped:
+    sorted and disjoint, _merged); only the ranges from start on are looked
+    at, so cutting every item of a file is not quadratic in it."""
+    import bisect
+
     out, pos = [], start
-    for a, b in sorted(dropped):
-        if b <= pos or a >= end:
+    k = max(bisect.bisect_right(dropped, (start, float("inf"))) - 1, 0)
+    for a, b in dropped[k:]:
+        if a >= end:
+            break
+        if b <= pos:
             continue
         out.append(src[pos:max(a, pos)])
         pos = max(pos, min(b, end))
     out.append(src[pos:end])
     return "".join(out)
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Ranges sorted and merged where they overlap (a directive inside a
+    dropped block)."""
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(ranges):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+class LineOf:
+    """Line numbers of offsets in src, by bisection over its newlines (a
+    count from the start for every offset is quadratic in the file)."""
+
+    def __init__(self, src: str):
+        self.nl = [m.start() for m in re.finditer("\n", src)]
+
+    def __call__(self, offset: int) -> int:
+        import bisect
+        return bisect.bisect_left(self.nl, offset) + 1
 
 
 # ---------------------------------------------------------------------------

@@ -138,6 +138,64 @@ def test_a_junk_imported_file_is_blamed(tmp_path):
 
 
 # ---------------------------------------------------------------------------
+# 8. #if nested too deep
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cond", ["(" * 5000 + "1" + ")" * 5000, "!" * 5000 + "1"],
+                         ids=["parens", "nots"])
+def test_deep_if_expression_names_file_and_line(cond, tmp_path):
+    tree = _tree(tmp_path, lambda t: "#if 1\n#endif\n#if " + cond + "\n#endif\n" + t)
+    proc = run_cli("import", tree, "--out", tmp_path / "x.c")
+    assert_usage_error(proc, "mmu.c:3", "nested deeper than 64")
+
+
+def test_if_expressions_still_evaluate():
+    from bench.kimport import _cpp_value
+
+    for expr, want in [("1 + 2 * 3", 7), ("(1 + 2) * 3", 9), ("1 || 0 && 0", 1),
+                       ("0 ? 2 : 0 ? 4 : 5", 5), ("8 >> 1 << 2", 16), ("1 - 2 - 3", -4),
+                       ("1 | 2 ^ 3 & 6", 1), ("2 == 2 == 1", 1), ("-3 + ~0", -4),
+                       ("(" * 64 + "1" + ")" * 64, 1), ("!" * 64 + "1", 1)]:
+        assert _cpp_value(expr, {}, "x") == want, expr
+
+
+# ---------------------------------------------------------------------------
+# 9. reading is linear in preprocessor lines
+# ---------------------------------------------------------------------------
+
+class _CountingStr(str):
+    """A source whose .count() adds up the characters it scans."""
+    scanned = 0
+
+    def count(self, sub, start=0, end=None):
+        end = len(self) if end is None else end
+        _CountingStr.scanned += max(0, end - start)
+        return super().count(sub, start, end)
+
+
+def test_conditionals_do_not_rescan_the_file():
+    from bench.kimport import active_tokens, tokenize
+
+    src = _CountingStr("#define a 1\n#if 0\nint x;\n#endif\n" * 3000)
+    toks = tokenize(src, "m.c")
+    _CountingStr.scanned = 0
+    active_tokens(toks, src, "m.c")
+    assert _CountingStr.scanned <= 4 * len(src)
+
+
+def test_cut_and_lines_of_many_items():
+    from bench.kimport import LineOf, _cut, _merged
+
+    src = "".join(f"{k:04d}\n" for k in range(100))
+    line_of = LineOf(src)
+    assert [line_of(i * 5) for i in (0, 1, 99)] == [1, 2, 100]
+    dropped = _merged([(10, 40), (15, 20), (50, 55)])
+    assert dropped == [(10, 40), (50, 55)]
+    assert _cut(src, 5, 60, dropped) == src[5:10] + src[40:50] + src[55:60]
+    assert _cut(src, 40, 52, dropped) == src[40:50]
+
+
+# ---------------------------------------------------------------------------
 # 10. compile errors: the compiler's lines, then one line naming the file
 # ---------------------------------------------------------------------------
 
