@@ -76,6 +76,9 @@ ROLES = {
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in BUILTINS}
 _USER_PATHS: dict[Path, str] = {}
+# names whose file in the build cache's imported/ is not a regular file (a
+# FIFO, a device, a directory): never opened, refused where the name is used
+BROKEN_IMPORTS: dict[str, str] = {}
 
 _FALLBACK_STYLES = [("#17becf", "*"), ("#bcbd22", "h"), ("#e377c2", "p"), ("#7f7f7f", "8"),
                     ("#aec7e8", "<"), ("#98df8a", ">")]
@@ -137,6 +140,7 @@ def forget_user_variants() -> None:
     for name in [n for n, v in VARIANTS.items() if v.user]:
         del VARIANTS[name]
     _USER_PATHS.clear()
+    BROKEN_IMPORTS.clear()
     os.environ.pop(ENV, None)
 
 
@@ -200,6 +204,8 @@ def check_variant(name: str) -> str:
         return name
     if is_path(name):
         return add_user_variant(name)
+    if name in BROKEN_IMPORTS:
+        raise UsageError(BROKEN_IMPORTS[name])
     raise UsageError(f"unknown variant {name!r}: allowed are {_allowed()}")
 
 

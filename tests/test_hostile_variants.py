@@ -91,6 +91,79 @@ def _no_child_left(marker: str) -> None:
 
 
 # ---------------------------------------------------------------------------
+# 2. import of a tree whose pte_list_add crashes or hangs
+# ---------------------------------------------------------------------------
+
+def test_import_of_a_crashing_add_is_one_line(tmp_path):
+    tree = _tree(tmp_path, _at_add_start("\tif (rmap_head->val)\n\t\t*(volatile int *)0 = 1;\n"))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    build = tmp_path / "b"
+    proc = run_cli("import", tree, env={"TMPDIR": str(tmp), "RMAPBENCH_BUILD_DIR": str(build)})
+    assert_usage_error(proc, "mmu.c", "SIGSEGV", "pte_list_add of spte 2")
+    assert list(tmp.iterdir()) == []
+    assert not (build / "imported").exists() or list((build / "imported").iterdir()) == []
+
+
+def test_import_of_a_hanging_add_is_stopped(tmp_path):
+    tree = _tree(tmp_path, _at_add_start("\twhile (rmap_head->val)\n\t\t;\n"))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = _run(_short_watchdog(LOAD_S=3) + ["import", tree, "--out", tmp_path / "x.c"],
+                env={"TMPDIR": str(tmp)}, timeout=120)
+    assert_usage_error(proc, "mmu.c", "did not finish within 3 s", "pte_list_add of spte 2")
+    assert list(tmp.iterdir()) == [] and not (tmp_path / "x.c").exists()
+
+
+# ---------------------------------------------------------------------------
+# 3. the tree's Makefile, and an existing imported file, read with limits
+# ---------------------------------------------------------------------------
+
+def _limit_memory():
+    resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+
+def test_makefile_fifo_and_device_are_refused(tmp_path):
+    fifo = _tree(tmp_path, makefile=os.mkfifo, name="fifo")
+    proc = run_cli("import", fifo, "--out", tmp_path / "x.c", timeout=60)
+    assert_usage_error(proc, "Makefile", "FIFO", "regular file")
+    zero = _tree(tmp_path, makefile=lambda p: os.symlink("/dev/zero", p), name="zero")
+    proc = _run([sys.executable, "-m", "bench.cli", "import", zero, "--out", tmp_path / "x.c"],
+                timeout=120, preexec_fn=_limit_memory)
+    assert_usage_error(proc, "Makefile", "device", "regular file")
+    assert not (tmp_path / "x.c").exists()
+
+
+def test_import_over_a_device_in_the_build_cache_is_refused(tmp_path):
+    (tmp_path / "b" / "imported").mkdir(parents=True)
+    os.symlink("/dev/zero", tmp_path / "b" / "imported" / "zz.c")
+    proc = _run([sys.executable, "-m", "bench.cli", "import", KFIX / "v6.6", "--name", "zz"],
+                env={"RMAPBENCH_BUILD_DIR": str(tmp_path / "b")}, timeout=120,
+                preexec_fn=_limit_memory)
+    assert_usage_error(proc, "zz.c", "device", "regular file")
+
+
+# ---------------------------------------------------------------------------
+# 4. a FIFO (or a directory) in the build cache's imported/
+# ---------------------------------------------------------------------------
+
+def test_broken_entries_in_imported_are_skipped_and_refused_by_name(tmp_path):
+    imp = tmp_path / "b" / "imported"
+    imp.mkdir(parents=True)
+    os.mkfifo(imp / "x.c")
+    (imp / "y.c").mkdir()
+    env = {"RMAPBENCH_BUILD_DIR": str(tmp_path / "b")}
+    proc = run_cli("--version", env=env, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    proc = run_cli("trace", "--variant", "x", "-", stdin=TWO_ADDS, env=env, timeout=60)
+    assert_usage_error(proc, "'x'", str(imp / "x.c"), "FIFO", "regular file")
+    proc = run_cli("trace", "--variant", "y", "-", stdin=TWO_ADDS, env=env, timeout=60)
+    assert_usage_error(proc, "'y'", "directory")
+    proc = run_cli("trace", "--variant", "old", "-", stdin=TWO_ADDS, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+# ---------------------------------------------------------------------------
 # 6. flags whose library cannot be loaded, flags that build nothing, files
 #    without the interface
 # ---------------------------------------------------------------------------
@@ -219,5 +292,44 @@ def test_compile_errors_end_with_the_one_line(tmp_path):
     cfg.write_text('[[grid]]\nworkload = "fork"\nvariant = ["old", "./broken.c"]\n'
                    'n = [2]\nheads = [4]\n')
     _assert_compile_error_last(run_cli("sweep", cfg, "--list", "--backend", "time"), bad, 2)
+
+
+# ---------------------------------------------------------------------------
+# 11. link errors in import name the symbol
+# ---------------------------------------------------------------------------
+
+def test_import_link_error_names_the_symbol(tmp_path):
+    def edit(t):
+        t = t.replace("static int pte_list_add(", "void kvm_frob_desc(void);\n\n"
+                      "static int pte_list_add(", 1)
+        return t.replace("\tint n = 0;\n", "\tint n = 0;\n\n\tkvm_frob_desc();\n", 1)
+    proc = run_cli("import", _tree(tmp_path, edit), "--out", tmp_path / "x.c")
+    assert_usage_error(proc, "undefined reference to 'kvm_frob_desc'", "pte_list_add",
+                       "does not link")
+    assert "ld returned" not in proc.stderr
+
+
+# ---------------------------------------------------------------------------
+# 14a. the tree's Makefile version fields
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("patchlevel,needle", [("\u0666", "PATCHLEVEL '\u0666'"),
+                                               ("6" * 60, "PATCHLEVEL '6666")],
+                         ids=["unicode-digit", "60-digits"])
+def test_bad_makefile_version_names_the_makefile(patchlevel, needle, tmp_path):
+    tree = _tree(tmp_path, makefile=lambda p: p.write_text(
+        f"VERSION = 6\nPATCHLEVEL = {patchlevel}\nSUBLEVEL = 0\nEXTRAVERSION =\n"))
+    proc = run_cli("import", tree, "--out", tmp_path / "x.c")
+    assert_usage_error(proc, "Makefile", "line 2", needle, "ASCII digits")
+    assert "--name" not in proc.stderr
+
+
+def test_extraversion_stays_out_of_the_default_name(tmp_path):
+    tree = _tree(tmp_path, makefile=lambda p: p.write_text(
+        "VERSION = 6\nPATCHLEVEL = 6\nSUBLEVEL =\nEXTRAVERSION = -RC1+\n"))
+    proc = run_cli("import", tree, "--out", tmp_path / "x.c")
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"^variant: linux-6\.6-[0-9a-f]{8}$", proc.stdout, re.M), proc.stdout
+    assert "kernel: Linux 6.6-RC1+" in proc.stdout
 
 
