@@ -72,8 +72,12 @@ def _cmd_trace(args) -> int:
 
     variant = check_variant(args.variant)
     ext = check_ext(args.ext) if args.ext is not None else default_ext(variant)
-    ops = read_ops(args.opsfile)
-    sys.stdout.write(format_records(run_c(variant, ext, ops, args.cflags)))
+    linenos: list[int] = []
+    ops = read_ops(args.opsfile, linenos)
+    where = "<stdin>" if args.opsfile == "-" else args.opsfile
+    # whole output or none: the records are written once every op has run
+    sys.stdout.write(format_records(run_c(variant, ext, ops, args.cflags, where=where,
+                                          linenos=linenos)))
     return 0
 
 

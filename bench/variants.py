@@ -196,6 +196,16 @@ def add_user_variant(spec: str, cflags: str | None = None) -> str:
     return name
 
 
+def describe(name: str) -> str:
+    """How an error names a user's variant: its name and its file."""
+    from .errors import shown_path
+
+    v = VARIANTS.get(name)
+    if v is None or not v.user:
+        return f"variant {name!r}"
+    return f"variant {name!r} (file {shown_path(v.source)})"
+
+
 def check_variant(name: str) -> str:
     """A variant's name from a name or a path (registering the file)."""
     if not isinstance(name, str) or not name:
@@ -239,11 +249,30 @@ def style(name: str) -> tuple[str, str]:
     return v.style if v else _user_style(name)
 
 
+_USER_LAYOUTS: dict = {}
+
+
 def layout(name: str, ext: int | None = None):
     """The descriptor layout and walk the compiled library declares
-    (bench.native.Layout)."""
+    (bench.native.Layout).  A user's library is loaded in a child process
+    (bench.isolate), once per file, EXT and content."""
     from .native import load
-    return load(name, ext if ext is not None else default_ext(name)).layout
+
+    ext = ext if ext is not None else default_ext(name)
+    v = get(name)
+    if not v.user:
+        return load(name, ext).layout
+    from . import isolate
+    from .build import build_library
+
+    art = build_library(name, ext)          # compiled here, loaded in the child
+    key = (name, ext, art.key)
+    if key not in _USER_LAYOUTS:
+        _USER_LAYOUTS[key] = isolate.call(
+            lambda: load(name, ext).layout, label=describe(name), timeout=isolate.LOAD_S,
+            describe=lambda i, text: "while its library was loaded and its layout read",
+            allowed="a variant whose library loads is allowed (docs/variants.md)")
+    return _USER_LAYOUTS[key]
 
 
 def check_ext(ext: int | str) -> int:

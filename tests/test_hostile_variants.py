@@ -91,6 +91,75 @@ def _no_child_left(marker: str) -> None:
 
 
 # ---------------------------------------------------------------------------
+# 1. a user's variant that crashes or hangs: trace and check
+# ---------------------------------------------------------------------------
+
+CRASHES = [
+    ("segv", "\t\t*(volatile int *)0 = 1;\n", "SIGSEGV", "op 2, 'add 0 2'"),
+    ("abrt", "\t\t__builtin_trap();\n", "SIGILL", "op 2, 'add 0 2'"),
+    ("junkhead", "\t\trmap_head->val = 0x10 | KVM_RMAP_MANY;\n\t\treturn 1;\n", "SIGSEGV",
+     "dumped head 0's slots"),
+]
+
+
+@pytest.mark.parametrize("name,code,signal,where", CRASHES, ids=[c[0] for c in CRASHES])
+def test_trace_of_a_crashing_variant_is_one_line(name, code, signal, where, tmp_path):
+    src = _variant(tmp_path, name, code)
+    proc = run_cli("trace", "--variant", src, "-", stdin="# two adds\n" + TWO_ADDS)
+    assert_usage_error(proc, f"variant {name!r}", src, signal, where)
+    assert proc.stdout == ""                    # whole output or none
+    if "op 2" in where:
+        assert "<stdin>:3" in proc.stderr       # the op's line in the op file
+
+
+def test_abort_in_a_variant_is_one_line(tmp_path):
+    src = _variant(tmp_path, "aborts", "\t\tabort();\n",
+                   edit=lambda c: c.replace('#include "rmap.h"', '#include <stdlib.h>\n'
+                                                                 '#include "rmap.h"'))
+    proc = run_cli("trace", "--variant", src, "-", stdin=TWO_ADDS)
+    assert_usage_error(proc, "'aborts'", "SIGABRT", "op 2")
+
+
+def test_check_of_a_crashing_variant_is_one_line(tmp_path):
+    src = _variant(tmp_path, "segv_check", "\t\t*(volatile int *)0 = 1;\n")
+    proc = run_cli("check", "--variant", src)
+    assert_usage_error(proc, "'segv_check'", "SIGSEGV", "conformance search", "add 0 2")
+    assert proc.stdout == ""
+
+
+def test_a_hanging_variant_is_stopped_by_the_watchdog(tmp_path):
+    src = _variant(tmp_path, "hangs_xq7", "\t\tfor (;;)\n\t\t\t__asm__ volatile(\"\");\n")
+    argv = _short_watchdog(TRACE_S=3, CHECK_S=3)
+    proc = _run(argv + ["trace", "--variant", src, "-"], stdin=TWO_ADDS, timeout=120)
+    assert_usage_error(proc, "'hangs_xq7'", "did not finish within 3 s", "op 2, 'add 0 2'")
+    assert proc.stdout == ""
+    proc = _run(argv + ["check", "--variant", src], timeout=120)
+    assert_usage_error(proc, "'hangs_xq7'", "did not finish within 3 s", "conformance")
+    _no_child_left("hangs_xq7")
+
+
+def test_builtins_still_run_in_process():
+    from bench.native import trusted
+    from bench.variants import builtin_names
+
+    assert all(trusted(v) for v in builtin_names())
+
+
+def test_isolate_returns_results_and_exceptions():
+    from bench import isolate
+    from bench.errors import UsageError
+
+    assert isolate.call(lambda: {"a": [1, None]}, label="x", timeout=60) == {"a": [1, None]}
+
+    def bad():
+        raise UsageError("named value", context="first\nsecond")
+
+    with pytest.raises(UsageError) as e:
+        isolate.call(bad, label="x", timeout=60)
+    assert str(e.value) == "named value" and e.value.context == "first\nsecond"
+
+
+# ---------------------------------------------------------------------------
 # 2. import of a tree whose pte_list_add crashes or hangs
 # ---------------------------------------------------------------------------
 
