@@ -196,9 +196,11 @@ def _os_error_text(e: OSError) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .variants import forget_user_variants
+    from .variants import env_problem, forget_user_variants
 
     # a command names its own variant files; it inherits none from a caller
+    # (a malformed RMAPBENCH_USER_VARIANTS is refused all the same: below)
+    env_bad = env_problem()
     forget_user_variants()
     closed = _streams_open()
     if closed is not None:
@@ -206,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         # output meant for the stream: refuse before anything runs
         _say_error(f"{closed} is closed: rmapbench needs it open (redirect it to a file "
                    "or /dev/null instead of closing it)")
+        return EXIT_USAGE
+    if env_bad is not None:
+        _say_error(env_bad)
         return EXIT_USAGE
     parser = make_parser()
     try:

@@ -118,16 +118,55 @@ def register_user(rec: Variant, path: Path) -> None:
     os.environ[ENV] = json.dumps(env, sort_keys=True)
 
 
-def _from_env() -> None:
-    """Variants a parent process registered (workers, sim runs)."""
+_ENV_PROBLEM: list[str] = []     # what is wrong with RMAPBENCH_USER_VARIANTS, if anything
+
+
+def _env_entries(text: str) -> dict[str, tuple[str, int]]:
+    """RMAPBENCH_USER_VARIANTS as rmapbench writes it: a JSON object, each
+    variant name to [path, default EXT]; a UsageError naming the variable
+    and the bad part otherwise."""
+    allowed = ("a JSON object of variant names to [path of a .c file, default EXT], "
+               "as rmapbench sets it for its worker processes (unset it)")
     try:
-        env = json.loads(os.environ.get(ENV) or "{}")
-    except ValueError:
+        env = json.loads(text)
+    except (ValueError, RecursionError):
+        raise UsageError(f"environment variable {ENV} {text[:80]!r} is not JSON: "
+                         f"{allowed}") from None
+    if not isinstance(env, dict):
+        raise UsageError(f"environment variable {ENV}: {type(env).__name__} "
+                         f"{json.dumps(env)[:60]}: {allowed}")
+    out = {}
+    for name, rec in env.items():
+        ok = (NAME_RE.fullmatch(name) and isinstance(rec, list) and len(rec) == 2
+              and isinstance(rec[0], str) and rec[0] and isinstance(rec[1], int)
+              and not isinstance(rec[1], bool) and EXT_MIN <= rec[1] <= EXT_MAX)
+        if not ok:
+            raise UsageError(f"environment variable {ENV}: entry {name[:64]!r}: "
+                             f"{json.dumps(rec)[:60]}: {allowed}; names are letters, digits "
+                             f"and ._+-, EXT {EXT_MIN} to {EXT_MAX}")
+        out[name] = (rec[0], rec[1])
+    return out
+
+
+def env_problem() -> str | None:
+    """What was wrong with RMAPBENCH_USER_VARIANTS when this module was
+    loaded (None: nothing); the CLI refuses to start with it."""
+    return _ENV_PROBLEM[0] if _ENV_PROBLEM else None
+
+
+def _from_env() -> None:
+    """Variants a parent process registered (workers, sim runs).  A malformed
+    value registers nothing and is remembered (env_problem), never raised
+    while this module is being imported."""
+    try:
+        env = _env_entries(os.environ.get(ENV) or "{}")
+    except UsageError as e:
+        _ENV_PROBLEM[:] = [str(e)]
         return
     for name, (path, ext) in env.items():
-        if name not in VARIANTS and NAME_RE.fullmatch(name):
+        if name not in VARIANTS:
             p = Path(path)
-            VARIANTS[name] = Variant(name, p, int(ext), "", _user_style(name), str(p), True)
+            VARIANTS[name] = Variant(name, p, ext, "", _user_style(name), str(p), True)
             _USER_PATHS[p] = name
 
 

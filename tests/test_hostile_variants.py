@@ -233,6 +233,21 @@ def test_broken_entries_in_imported_are_skipped_and_refused_by_name(tmp_path):
 
 
 # ---------------------------------------------------------------------------
+# 5. a malformed RMAPBENCH_USER_VARIANTS
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ['{"x": 5}', "[1]", '{"x": ["/a.c", "abc"]}', "{not json"])
+def test_malformed_user_variants_variable_is_one_line(value):
+    proc = run_cli("--version", env={"RMAPBENCH_USER_VARIANTS": value})
+    assert_usage_error(proc, "RMAPBENCH_USER_VARIANTS")
+
+
+def test_well_formed_user_variants_variable_is_accepted():
+    proc = run_cli("--version", env={"RMAPBENCH_USER_VARIANTS": '{"x": ["/a.c", 3]}'})
+    assert proc.returncode == 0, proc.stderr
+
+
+# ---------------------------------------------------------------------------
 # 6. flags whose library cannot be loaded, flags that build nothing, files
 #    without the interface
 # ---------------------------------------------------------------------------
