@@ -513,8 +513,10 @@ def _cmd(args) -> int:
 
     variants = parse_variants(args.variant) if args.variant is not None else None
     if args.out is not None:
+        from .errors import refuse_dir_like
         from .results import check_output_file
 
+        refuse_dir_like(args.out, "check: --out")   # 'DIR/x/' is not the file 'DIR/x'
         check_output_file(args.out)         # before the search, not after it
     t = time.perf_counter()
     results = run_check(variants, args.ext)

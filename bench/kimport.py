@@ -1199,6 +1199,9 @@ def check_name(name: str) -> str:
 
 
 def check_out(out: str) -> Path:
+    from .errors import refuse_dir_like
+
+    refuse_dir_like(out, "import: --out")
     p = Path(out)
     if p.suffix != ".c":
         raise UsageError(f"import: --out {out!r}: a file name ending in .c is allowed")

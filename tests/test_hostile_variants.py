@@ -394,6 +394,19 @@ def test_import_link_error_names_the_symbol(tmp_path):
 
 
 # ---------------------------------------------------------------------------
+# 12. a file output given as a directory
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cmd", [["check", "--variant", "old"], ["import", str(KFIX / "v6.6")]],
+                         ids=["check", "import"])
+def test_out_with_a_trailing_slash_is_refused(cmd, tmp_path):
+    out = f"{tmp_path}/x{'.c' if cmd[0] == 'import' else ''}/"
+    proc = run_cli(*cmd, "--out", out)
+    assert_usage_error(proc, repr(out), "a file path is allowed")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------
 # 14a. the tree's Makefile version fields
 # ---------------------------------------------------------------------------
 
