@@ -271,6 +271,17 @@ def parse_variants(text: str) -> list[str]:
     return out
 
 
+_EXT_SUFFIX = re.compile(r"(.*)@([0-9]{1,20})", re.S)
+
+
+def split_ext(spec: str) -> tuple[str, str, str]:
+    """A sweep config's 'V@EXT' as (V, '@', EXT); only a trailing '@' and 1
+    to 20 ASCII digits is an EXT, so a path with '@' in it ('./my@v.c')
+    stays whole: (spec, '', '')."""
+    m = _EXT_SUFFIX.fullmatch(spec)
+    return (m.group(1), "@", m.group(2)) if m else (spec, "", "")
+
+
 def get(name: str) -> Variant:
     return VARIANTS[check_variant(name)]
 

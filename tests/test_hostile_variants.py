@@ -407,6 +407,37 @@ def test_out_with_a_trailing_slash_is_refused(cmd, tmp_path):
 
 
 # ---------------------------------------------------------------------------
+# 13. '@' in a variant file's path in a sweep config
+# ---------------------------------------------------------------------------
+
+def test_at_sign_in_a_config_path(tmp_path):
+    (tmp_path / "my@v.c").write_text(
+        _template().replace("PTE_LIST_DECLARE(NULL", 'PTE_LIST_DECLARE("myv"'))
+    cfg = tmp_path / "c.toml"
+    grid = '[[grid]]\nworkload = "fork"\nvariant = ["old", "{}"]\nn = [2]\nheads = [4]\n'
+    cfg.write_text(grid.format("./my@v.c"))
+    proc = run_cli("sweep", cfg, "--list", "--backend", "time")
+    assert proc.returncode == 0, proc.stderr
+    assert "myv@14" in proc.stdout
+    cfg.write_text(grid.format("./my@v.c@3"))
+    proc = run_cli("sweep", cfg, "--list", "--backend", "time")
+    assert proc.returncode == 0 and "myv@3" in proc.stdout, proc.stderr
+    (tmp_path / "other@x.c").write_text(_template())
+    cfg.write_text(grid.format("./other@x.c"))
+    assert_usage_error(run_cli("sweep", cfg, "--list", "--backend", "time"),
+                       "other@x.c", "'other@x' is not allowed")
+
+
+def test_split_ext():
+    from bench.variants import split_ext
+
+    assert split_ext("old@3") == ("old", "@", "3")
+    assert split_ext("./my@v.c") == ("./my@v.c", "", "")
+    assert split_ext("./my@v.c@14") == ("./my@v.c", "@", "14")
+    assert split_ext("old@") == ("old@", "", "")
+
+
+# ---------------------------------------------------------------------------
 # 14a. the tree's Makefile version fields
 # ---------------------------------------------------------------------------
 
