@@ -196,39 +196,58 @@ def declared_default_ext(path: Path, spec: str) -> int:
     try:
         return check_ext(m.group(1).decode())
     except UsageError as e:
-        raise UsageError(f"variant file {spec!r}: its default-ext comment: {e}") from None
+        from .errors import shown_path
+        raise UsageError(f"variant file {shown_path(spec)}: its default-ext comment: {e}") from None
+
+
+def _same_content(a: Path, b: Path) -> bool:
+    from .errors import read_user_bytes
+
+    try:
+        return read_user_bytes(a, "variant file", 4 << 20) == \
+            read_user_bytes(b, "variant file", 4 << 20)
+    except UsageError:
+        return False
 
 
 def add_user_variant(spec: str, cflags: str | None = None) -> str:
     """Register a user's variant file; returns its name.  The file is
-    compiled once here (cached by content) to read its declared name."""
+    compiled once here (cached by content) to read its declared name.  A
+    file whose content is the same as the registered file of that name
+    (an import registered in the build cache, or another path to the same
+    text) is that variant; a different file of that name is refused."""
+    from .errors import read_user_bytes, shown_path
+
+    shown = shown_path(spec)
     path = Path(spec).expanduser()
     if not path.suffix == ".c":
-        raise UsageError(f"variant file {spec!r} is not a .c file: a variant is one C file "
+        raise UsageError(f"variant file {shown} is not a .c file: a variant is one C file "
                          "(docs/variants.md)")
-    from .errors import read_user_bytes
-
     if path.exists():
         read_user_bytes(path, "variant file", 4 << 20)    # a regular, readable, bounded file
     try:
         path = path.resolve(strict=True)
     except (OSError, RuntimeError) as e:
-        raise UsageError(f"variant file {spec!r} cannot be read ({getattr(e, 'strerror', None) or e}): "
+        raise UsageError(f"variant file {shown} cannot be read ({getattr(e, 'strerror', None) or e}): "
                          "give the path of an existing .c file") from None
     if not path.is_file():
-        raise UsageError(f"variant file {spec!r} is not a file: give the path of a .c file")
+        raise UsageError(f"variant file {shown} is not a file: give the path of a .c file")
     if path in _USER_PATHS:
         return _USER_PATHS[path]
     from .native import declared_name
     name = declared_name(path, USER_DEFAULT_EXT, cflags) or path.stem
     if not NAME_RE.fullmatch(name):
-        raise UsageError(f"variant file {spec!r}: name {name!r} is not allowed: letters, "
-                         "digits and ._+- (at most 64), declared with PTE_LIST_DECLARE or "
-                         "taken from the file's stem")
+        raise UsageError(f"variant file {shown}: name {shown_path(name)} is not allowed: "
+                         "letters, digits and ._+- (at most 64), declared with "
+                         "PTE_LIST_DECLARE or taken from the file's stem")
     if name in VARIANTS:
         other = VARIANTS[name]
-        what = "a built-in variant" if not other.user else f"the variant file {str(other.source)!r}"
-        raise UsageError(f"variant file {spec!r} is named {name!r}, the name of {what}: "
+        if other.user and _same_content(path, other.source):
+            _USER_PATHS[path] = name        # the same text: the same variant
+            return name
+        what = ("a built-in variant" if not other.user else
+                f"the variant file {shown_path(other.source)}, whose content differs")
+        raise UsageError(f"variant file {shown} is named {name!r}, the name of {what}: "
                          "declare another name (PTE_LIST_DECLARE(\"...\", ...)) or rename the file")
     register_user(Variant(name, path, declared_default_ext(path, spec), "", _user_style(name),
                           str(path), True), path)

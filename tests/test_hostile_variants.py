@@ -295,6 +295,32 @@ def test_a_junk_imported_file_is_blamed(tmp_path):
 
 
 # ---------------------------------------------------------------------------
+# 7. a path that is not UTF-8
+# ---------------------------------------------------------------------------
+
+def test_variant_path_with_a_non_utf8_byte(tmp_path):
+    d = os.fsencode(tmp_path) + b"/d\xff"
+    os.mkdir(d)
+    named = _template().replace("PTE_LIST_DECLARE(NULL", 'PTE_LIST_DECLARE("odd_dir"')
+    with open(d + b"/mine.c", "w") as f:
+        f.write(named)
+    out = subprocess.run([sys.executable, "-m", "bench.cli", "trace", "--variant",
+                          d + b"/mine.c", "-"], input=TWO_ADDS.encode(), capture_output=True,
+                         cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[1])["ret"] == 1
+    # named after its stem, which is no name: refused, the byte shown escaped
+    with open(os.fsencode(tmp_path) + b"/\xfe.c", "w") as f:
+        f.write(_template())
+    out = subprocess.run([sys.executable, "-m", "bench.cli", "trace", "--variant",
+                          os.fsencode(tmp_path) + b"/\xfe.c", "-"], input=b"",
+                         capture_output=True, cwd=ROOT, timeout=300)
+    err = out.stderr.decode()
+    assert out.returncode == 2 and len(err.strip().splitlines()) == 1, err
+    assert "\\xfe.c" in err and "not allowed" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------
 # 8. #if nested too deep
 # ---------------------------------------------------------------------------
 
@@ -461,3 +487,24 @@ def test_extraversion_stays_out_of_the_default_name(tmp_path):
     assert "kernel: Linux 6.6-RC1+" in proc.stdout
 
 
+# ---------------------------------------------------------------------------
+# 15. an --out file with the name of a registered import
+# ---------------------------------------------------------------------------
+
+def test_out_file_of_a_registered_import(tmp_path):
+    env = {"RMAPBENCH_BUILD_DIR": str(tmp_path / "b")}
+    proc = run_cli("import", KFIX / "v5.10", env=env)
+    assert proc.returncode == 0, proc.stderr
+    name = re.search(r"^variant: (\S+)", proc.stdout, re.M).group(1)
+    out = tmp_path / "k.c"
+    proc = run_cli("import", KFIX / "v5.10/arch/x86/kvm/mmu/mmu.c", "--out", out, env=env)
+    assert proc.returncode == 0 and f"variant: {name}" in proc.stdout, proc.stderr
+    # the same text as the registered one: the same variant, by path or name
+    proc = run_cli("trace", "--variant", out, "-", stdin=TWO_ADDS, env=env)
+    assert proc.returncode == 0, proc.stderr
+    by_name = run_cli("trace", "--variant", name, "-", stdin=TWO_ADDS, env=env)
+    assert by_name.stdout == proc.stdout
+    # a different text under that name is refused, naming both files
+    out.write_text(out.read_text().replace("/* ---- kernel code", "/* edited */\n/* ---- kernel code"))
+    proc = run_cli("trace", "--variant", out, "-", stdin=TWO_ADDS, env=env)
+    assert_usage_error(proc, str(out), f"{name}.c", "content differs")

@@ -230,9 +230,13 @@ def test_bad_variant_files(tmp_path):
     assert_usage_error(run_cli("check", "--variant", taken), "'kvm-2023'", "built-in")
     (tmp_path / "b").mkdir()
     twin = tmp_path / "b" / "old_lastfill.c"
+    twin.write_text(_template(tmp_path).read_text() + "/* edited */\n")
+    assert_usage_error(run_cli("check", "--variant", f"{tmp_path / 'old_lastfill.c'},{twin}"),
+                       "old_lastfill", "the variant file", "content differs")
+    # a copy of the same text is the same variant: named twice
     twin.write_text(_template(tmp_path).read_text())
     assert_usage_error(run_cli("check", "--variant", f"{tmp_path / 'old_lastfill.c'},{twin}"),
-                       "old_lastfill", "the variant file")
+                       "'old_lastfill' a second time")
 
 
 def test_unknown_interface_version_is_refused(tmp_path):
