@@ -29,8 +29,8 @@ from .errors import UsageError
 
 # Wall time a child may take (docs/variants.md), generous for legitimate
 # work: trace's replay of the largest op file (16 MiB) takes seconds;
-# check of the built-in with the longest search at EXT 64 about 4 minutes
-# on a loaded 2-core host; loading a library and reading its
+# check of the two built-ins with the longest searches at EXT 64 took 6.5
+# minutes for both on a loaded 2-core host; loading a library and reading its
 # declaration, or import's probe (2 * (EXT + 1) + 1 ops), well under one.
 TRACE_S = 600               # trace: every op and the slot dumps
 CHECK_S = 1800              # check: every search for one variant

@@ -488,6 +488,28 @@ def test_extraversion_stays_out_of_the_default_name(tmp_path):
 
 
 # ---------------------------------------------------------------------------
+# 14b. what the docs say import does: --out's EXT, --name
+# ---------------------------------------------------------------------------
+
+def test_out_file_by_path_has_the_trees_ext(tmp_path):
+    out = tmp_path / "imp3.c"
+    proc = run_cli("import", KFIX / "v3", "--out", out, "--name", "imp3")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("trace", "--variant", out, "-", stdin="add 0 1\nadd 0 2\nadd 0 3\nadd 0 4\n")
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout.splitlines()[-1])["descs"][0]) == 3
+    doc = _doc("import.md")
+    assert "user-variant default EXT (14) unless" not in doc
+    assert "`/* rmapbench-import: default-ext N */`" in _doc("variants.md")
+
+
+def test_name_needs_a_leading_letter_or_digit(tmp_path):
+    proc = run_cli("import", KFIX / "v6.6", "--name", ".x", "--out", tmp_path / "x.c")
+    assert_usage_error(proc, "'.x'", "starting with a letter or digit")
+    assert "starting with a letter or digit" in _doc("import.md")
+
+
+# ---------------------------------------------------------------------------
 # 15. an --out file with the name of a registered import
 # ---------------------------------------------------------------------------
 
