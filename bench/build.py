@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import UsageError, shown_path
 from . import variants
 from .variants import check_ext
 
@@ -95,6 +95,40 @@ def resolve_cflags(cflags: str | None) -> str:
     return cflags
 
 
+# -fsanitize= values whose runtime can be loaded into a running Python (UBSan
+# and its checks); every other sanitizer's runtime must come first in the
+# program (ASan, TSan, LSan, MSan, HWASan): a library built with it aborts
+# the process that loads it.  Programs (build_program) take any.
+LOADABLE_SANITIZERS = {
+    "undefined", "shift", "shift-exponent", "shift-base", "integer-divide-by-zero",
+    "unreachable", "vla-bound", "null", "return", "signed-integer-overflow", "bounds",
+    "bounds-strict", "alignment", "object-size", "float-divide-by-zero",
+    "float-cast-overflow", "nonnull-attribute", "returns-nonnull-attribute", "bool", "enum",
+    "vptr", "pointer-overflow", "builtin",
+}
+# Flags that make the compiler stop before it links a library.
+NO_OUTPUT_FLAGS = ("-fsyntax-only", "-E", "-S", "-c", "-M", "-MM", "--help", "--version",
+                   "-###", "-dumpversion", "-dumpmachine", "-print-search-dirs")
+
+
+def _check_library_flags(cflags: str) -> None:
+    """Flags whose library cannot be loaded into this process are refused
+    before anything is compiled (nothing is left in the build cache)."""
+    for flag in shlex.split(cflags):
+        if flag.startswith("-fsanitize="):
+            bad = [s for s in flag.split("=", 1)[1].split(",") if s not in LOADABLE_SANITIZERS]
+            if bad:
+                raise UsageError(
+                    f"compiler flag {flag!r} (in flags {cflags!r}): the {bad[0]!r} sanitizer's "
+                    "runtime must be loaded first in a program, so a kernel library built "
+                    "with it cannot be loaded into rmapbench: allowed are -fsanitize=undefined "
+                    "and its checks (the C tests run ASan on programs: make test)")
+
+
+def _user_sources(sources: list[Path]) -> list[Path]:
+    return [Path(s) for s in sources if Path(s).parent.resolve() != NATIVE_DIR.resolve()]
+
+
 def _content_digest(sources: list[Path]) -> str:
     """The contents of every source outside native/ (a user's variant file):
     native/ itself is in source_digest()."""
@@ -103,9 +137,9 @@ def _content_digest(sources: list[Path]) -> str:
         p = Path(s)
         if p.parent.resolve() != NATIVE_DIR.resolve():
             try:
-                h.update(str(p).encode() + b"\0" + p.read_bytes() + b"\0")
+                h.update(os.fsencode(p) + b"\0" + p.read_bytes() + b"\0")
             except OSError as e:
-                raise UsageError(f"source {str(p)!r} cannot be read: {e.strerror}") from None
+                raise UsageError(f"source {shown_path(p)} cannot be read: {e.strerror}") from None
     return h.hexdigest()
 
 
@@ -113,6 +147,8 @@ def _compile(kind: str, name: str, sources: list[Path], variant: str, ext: int,
              cflags: str | None, extra: tuple[str, ...] = ()) -> Artifact:
     ext = check_ext(ext)
     cflags = resolve_cflags(cflags)
+    if kind == "shared":
+        _check_library_flags(cflags)
     cc = find_compiler()
     version = compiler_version(cc)
     key_src = json.dumps([source_digest(), _content_digest(sources),
@@ -156,17 +192,21 @@ def _compile(kind: str, name: str, sources: list[Path], variant: str, ext: int,
         if proc.returncode != 0:
             lines = proc.stderr.strip().splitlines()
             first = next((i for i, ln in enumerate(lines) if "error" in ln), 0)
-            msg = (lines[first] if lines else
+            msg = (lines[first].strip() if lines else
                    f"{cc} exited with status {proc.returncode} and no message")
-            # a user's variant file: the compiler's first lines, then the one line
-            user = [str(p) for p in sources if Path(p).parent.resolve() != NATIVE_DIR.resolve()]
-            context = "\n".join(lines[:6]) + "\n" if user and len(lines) > 1 else ""
-            raise UsageError(context +
+            user = _user_sources(sources)
+            if user:
+                # a user's variant file: the compiler's first lines as they
+                # are, then the one line naming the file and the first error
+                raise UsageError(f"variant file {shown_path(user[0])} does not compile: "
+                                 f"{msg} (at EXT {ext} with flags {cflags!r})",
+                                 context="\n".join(lines[:6]) if len(lines) > 1 else "")
+            raise UsageError(
                 f"compiling {variant} at EXT {ext} with flags {cflags!r} failed: {msg}")
         os.chmod(tmp, 0o755)
         # a compiler that "succeeds" without a usable result must not leave
         # it in the cache: checked before it is renamed into place
-        _verify(kind, Path(tmp), cc, variant, ext)
+        _verify(kind, Path(tmp), cc, variant, ext, cflags, _user_sources(sources))
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
@@ -189,30 +229,61 @@ def _is_elf(path: Path) -> bool:
         return False
 
 
-def _verify(kind: str, path: Path, cc: str, variant: str, ext: int) -> None:
+def _verify(kind: str, path: Path, cc: str, variant: str, ext: int, cflags: str = "",
+            user: list[Path] = ()) -> None:
     """The compiler's output is an ELF file and, for a library, one that loads
-    and states the interface version this tree speaks."""
+    and states the interface version this tree speaks.  The library is
+    loaded in a child process (bench.isolate): one that aborts or faults
+    while loading (a sanitizer's runtime, a user's constructor) ends the
+    child, not rmapbench."""
     what = f"compiling {variant} at EXT {ext} with {cc!r}"
+    stops = [f for f in shlex.split(cflags) if f in NO_OUTPUT_FLAGS]
     if not _is_elf(path):
+        if stops:
+            raise UsageError(f"compiler flag {stops[0]!r} (in flags {cflags!r}) stops the "
+                             "compiler before it links a library: flags that build a "
+                             "shared library are allowed")
         raise UsageError(f"{what} reported success but wrote no ELF {'library' if kind == 'shared' else 'program'}: "
                          "a working C compiler (CC) is needed")
     if kind != "shared":
         return
-    import ctypes
-
+    from . import isolate
     from .native import IFACE_VERSION
 
-    try:
-        lib = ctypes.CDLL(str(path))
-        fn = lib.rb_iface_version
-    except (OSError, AttributeError) as e:
-        first = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+    def load() -> tuple[str, int | None]:
+        import ctypes
+
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError as e:
+            return str(e).splitlines()[0] if str(e) else "OSError", None
+        try:
+            fn = lib.rb_iface_version
+        except AttributeError as e:
+            return str(e).splitlines()[0] if str(e) else "AttributeError", None
+        fn.restype, fn.argtypes = ctypes.c_int, []
+        return "", fn()
+
+    label = (f"the library of variant file {shown_path(user[0])}" if user else
+             f"the library of {variant} at EXT {ext}")
+    problem, version = isolate.call(
+        load, label=label, describe=lambda i, text: "while being loaded", timeout=isolate.LOAD_S,
+        capture_stderr=True,
+        allowed=f"a library that loads into rmapbench is needed (flags {cflags!r})")
+    if problem:
+        first = problem[:160]
+        sym = re.search(r"undefined symbol: (\w+)", problem)
+        if user and sym:
+            raise UsageError(f"variant file {shown_path(user[0])} declares no rmapbench "
+                             f"variant interface: undefined symbol {sym.group(1)!r}: a file "
+                             "that includes rmap.h, implements pte_list_add and "
+                             "pte_list_remove and ends with PTE_LIST_DECLARE(...) is allowed "
+                             "(docs/variants.md)")
         raise UsageError(f"{what} reported success but the library does not load or lacks "
                          f"rb_iface_version ({first}): a working C compiler (CC) is "
-                         "needed") from None
-    fn.restype, fn.argtypes = ctypes.c_int, []
-    if fn() != IFACE_VERSION:
-        raise UsageError(f"{what} gave a library of interface version {fn()}: version "
+                         "needed")
+    if version != IFACE_VERSION:
+        raise UsageError(f"{what} gave a library of interface version {version}: version "
                          f"{IFACE_VERSION} is needed; rebuild from this tree")
 
 

@@ -89,8 +89,11 @@ def _fmt(ops) -> list[str]:
 def conformance(variant: str, ext: int, max_ops: int | None = None) -> dict:
     """Breadth-first search for deviations; returns
     {"deviations": [...], "differences": [...], "max_ops", "states", "sequences"}."""
+    from . import isolate
     from .native import Rmap, load
 
+    if isolate.ACTIVE:
+        isolate.note(f"conformance search at EXT {ext}")
     kernel = load(variant, ext)
     if max_ops is None:
         max_ops = ext + 4
@@ -120,6 +123,9 @@ def conformance(variant: str, ext: int, max_ops: int | None = None) -> dict:
                 + [("remove", ABSENT)]
             for op, s in choices:
                 path = ops + [(op, s)]
+                if isolate.ACTIVE:
+                    isolate.note(f"conformance search at EXT {ext}, ops: "
+                                 + "; ".join(_fmt(path)))
                 with Rmap(kernel, 1, alloc="slab", expected=len(path)) as r:
                     for o, x in ops:
                         (r.add if o == "add" else r.remove)(0, x)
@@ -294,6 +300,8 @@ def crosscheck_c(variant: str, ext: int, cx: dict) -> dict:
     from .native import Rmap, load
 
     ops = [ln.split() for ln in cx["history"] + cx["writer_ops"]]
+    _note(f"C replay of a counterexample at EXT {ext}: " + "; ".join(
+        cx["history"] + cx["writer_ops"]))
     mem = race.EMPTY_MEM
     with Rmap(load(variant, ext), 1, expected=len(ops)) as r:
         for i, (op, _h, s) in enumerate(ops):
@@ -316,6 +324,8 @@ def race_check(variant: str, ext: int, locked: bool = False, stores: bool = Fals
     runs, cx, cx_ext = [], None, None
     for e, max_len, max_ops in (store_bounds if stores else race_bounds)(ext):
         t = time.perf_counter()
+        _note(f"race explorer{' store by store' if stores else ''} at EXT {e} (lists up to "
+              f"{max_len} sptes, {max_ops} writer ops)")
         res = (race.explore_stores if stores else race.explore)(variant, e, max_len, max_ops,
                                                                  locked=locked)
         b = res.bounds()
@@ -365,7 +375,7 @@ def race_check(variant: str, ext: int, locked: bool = False, stores: bool = Fals
 
 def run_check(variants: list[str] | None = None, ext: int | None = None) -> list[dict]:
     """One JSON-ready dict per variant (the objects `check --json` prints)."""
-    from .race import head_lock
+    from .native import trusted
     from .variants import check_ext, check_variant, default_ext, names as all_names
 
     names = [check_variant(v) for v in (variants or all_names())]
@@ -374,34 +384,67 @@ def run_check(variants: list[str] | None = None, ext: int | None = None) -> list
     out = []
     for v in names:
         e = ext if ext is not None else default_ext(v)
-        t = time.perf_counter()
-        conf = conformance(v, e)
-        t1 = time.perf_counter()
-        locks = head_lock(v, e)
-        race = race_check(v, e, locked=locks)
-        # a variant with a head lock: the walker that does not take it, too
-        unlocked = race_check(v, e, locked=False) if locks else None
-        # and the same, store by store
-        race_st = race_check(v, e, locked=locks, stores=True)
-        unlocked_st = race_check(v, e, locked=False, stores=True) if locks else None
-        t2 = time.perf_counter()
-        rec = {
-            "variant": v, "ext": e,
-            "deviations": conf["deviations"],
-            "differences": conf["differences"],
-            "conformance": {"max_ops": conf["max_ops"], "states": conf["states"],
-                            "sequences": conf["sequences"],
-                            "seconds": round(t1 - t, 3)},
-            "race": race,
-            "seconds": round(t2 - t, 3),
-        }
-        if unlocked is not None:
-            rec["race_without_lock"] = unlocked
-        rec["race_stores"] = race_st
-        if unlocked_st is not None:
-            rec["race_stores_without_lock"] = unlocked_st
-        out.append(rec)
+        out.append(_check_one(v, e) if trusted(v) else _check_isolated(v, e))
     return out
+
+
+def libraries_needed(ext: int) -> list[tuple[int, bool]]:
+    """(EXT, check_stores) of every library a check at ext loads."""
+    exts = sorted({ext} | {b[0] for b in race_bounds(ext) + store_bounds(ext)})
+    return [(e, stores) for e in exts for stores in (False, True)]
+
+
+def _check_isolated(v: str, e: int) -> dict:
+    """_check_one for a user's variant: its libraries compiled here, its code
+    run in a child process (bench.isolate), so that a crash or a hang of it
+    is one error naming what check was doing."""
+    from . import isolate
+    from .build import build_library
+    from .variants import describe
+
+    for x, stores in libraries_needed(e):
+        build_library(v, x, None, stores)
+    return isolate.call(lambda: _check_one(v, e), label=describe(v), timeout=isolate.CHECK_S,
+                        describe=lambda i, text: f"in check's {text}" if text else "",
+                        allowed="a variant whose operations return on every list is "
+                        "allowed (docs/variants.md)")
+
+
+def _note(text: str) -> None:
+    from . import isolate
+    isolate.note(text)
+
+
+def _check_one(v: str, e: int) -> dict:
+    from .race import head_lock
+
+    t = time.perf_counter()
+    conf = conformance(v, e)
+    t1 = time.perf_counter()
+    locks = head_lock(v, e)
+    race = race_check(v, e, locked=locks)
+    # a variant with a head lock: the walker that does not take it, too
+    unlocked = race_check(v, e, locked=False) if locks else None
+    # and the same, store by store
+    race_st = race_check(v, e, locked=locks, stores=True)
+    unlocked_st = race_check(v, e, locked=False, stores=True) if locks else None
+    t2 = time.perf_counter()
+    rec = {
+        "variant": v, "ext": e,
+        "deviations": conf["deviations"],
+        "differences": conf["differences"],
+        "conformance": {"max_ops": conf["max_ops"], "states": conf["states"],
+                        "sequences": conf["sequences"],
+                        "seconds": round(t1 - t, 3)},
+        "race": race,
+        "seconds": round(t2 - t, 3),
+    }
+    if unlocked is not None:
+        rec["race_without_lock"] = unlocked
+    rec["race_stores"] = race_st
+    if unlocked_st is not None:
+        rec["race_stores_without_lock"] = unlocked_st
+    return rec
 
 
 def format_report(results: list[dict]) -> str:
@@ -470,8 +513,10 @@ def _cmd(args) -> int:
 
     variants = parse_variants(args.variant) if args.variant is not None else None
     if args.out is not None:
+        from .errors import refuse_dir_like
         from .results import check_output_file
 
+        refuse_dir_like(args.out, "check: --out")   # 'DIR/x/' is not the file 'DIR/x'
         check_output_file(args.out)         # before the search, not after it
     t = time.perf_counter()
     results = run_check(variants, args.ext)

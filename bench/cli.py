@@ -72,8 +72,12 @@ def _cmd_trace(args) -> int:
 
     variant = check_variant(args.variant)
     ext = check_ext(args.ext) if args.ext is not None else default_ext(variant)
-    ops = read_ops(args.opsfile)
-    sys.stdout.write(format_records(run_c(variant, ext, ops, args.cflags)))
+    linenos: list[int] = []
+    ops = read_ops(args.opsfile, linenos)
+    where = "<stdin>" if args.opsfile == "-" else args.opsfile
+    # whole output or none: the records are written once every op has run
+    sys.stdout.write(format_records(run_c(variant, ext, ops, args.cflags, where=where,
+                                          linenos=linenos)))
     return 0
 
 
@@ -169,6 +173,16 @@ def _say_error(text: str) -> None:
         pass
 
 
+def _say_context(e: UsageError) -> None:
+    """Lines before the error line (a compiler's first lines), as they are."""
+    context = getattr(e, "context", "")
+    if context:
+        try:
+            sys.stderr.write(context.rstrip("\n") + "\n")
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
 def _os_error_text(e: OSError) -> str:
     import errno as errno_mod
 
@@ -182,9 +196,11 @@ def _os_error_text(e: OSError) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .variants import forget_user_variants
+    from .variants import env_problem, forget_user_variants
 
     # a command names its own variant files; it inherits none from a caller
+    # (a malformed RMAPBENCH_USER_VARIANTS is refused all the same: below)
+    env_bad = env_problem()
     forget_user_variants()
     closed = _streams_open()
     if closed is not None:
@@ -192,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         # output meant for the stream: refuse before anything runs
         _say_error(f"{closed} is closed: rmapbench needs it open (redirect it to a file "
                    "or /dev/null instead of closing it)")
+        return EXIT_USAGE
+    if env_bad is not None:
+        _say_error(env_bad)
         return EXIT_USAGE
     parser = make_parser()
     try:
@@ -214,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             _say_error(_os_error_text(e))
             return EXIT_USAGE
     except UsageError as e:
+        _say_context(e)
         _say_error(str(e))
         return EXIT_USAGE
     except SystemExit:              # --help, --version: what they printed must reach stdout

@@ -481,7 +481,7 @@ def parse_variant(key: str, spec) -> tuple[str, int | None]:
                f"file, optionally with @EXT ({EXT_MIN}..{EXT_MAX})")
     if not isinstance(spec, str):
         raise _bad(key, spec, allowed)
-    name, sep, ext = spec.rpartition("@") if "@" in spec else (spec, "", "")
+    name, sep, ext = _variants.split_ext(spec)
     if _variants.is_path(name):
         p = Path(name).expanduser()
         if not p.is_absolute() and _CONFIG_DIR and (_CONFIG_DIR[-1] / p).exists():

@@ -4,7 +4,40 @@ import os
 
 
 class UsageError(Exception):
-    """Bad input of any kind: the message names the bad value and what is allowed."""
+    """Bad input of any kind: the message names the bad value and what is allowed.
+
+    context: lines printed before the error line as they are (a compiler's
+    first lines), so that the final line is the one naming the bad value."""
+
+    def __init__(self, *args, context: str = ""):
+        super().__init__(*args)
+        self.context = context
+
+    def __reduce__(self):               # pickled across a child process (bench.isolate)
+        return (_usage_error, (type(self), self.args, self.context))
+
+
+def _usage_error(cls, args, context):
+    return cls(*args, context=context)
+
+
+def shown_path(path) -> str:
+    """A path as an error message shows it: repr'd, with a byte that is not
+    UTF-8 escaped as \\xNN (a str path holds it as a lone surrogate)."""
+    import re
+
+    return re.sub(r"\\udc([89a-f][0-9a-f])", r"\\x\1", repr(os.fsdecode(path)))
+
+
+def refuse_dir_like(path: str, flag: str) -> None:
+    """A file output given as a directory-looking path (a trailing slash, '.'
+    or '..' as its last part) is refused: it would otherwise name a file
+    the user did not mean."""
+    s = os.fsdecode(path)
+    if s.endswith(("/", os.sep)) or os.path.basename(s) in (".", ".."):
+        raise UsageError(f"{flag} {shown_path(s)} looks like a directory (it ends in "
+                         f"{'/' if s.endswith(('/', os.sep)) else os.path.basename(s)!r}): "
+                         "a file path is allowed")
 
 
 EXIT_USAGE = 2
@@ -41,7 +74,7 @@ def read_user_bytes(path, what: str, limit: int | None = None) -> bytes:
     import stat
 
     limit = LIMITS.get(what, 64 << 20) if limit is None else limit
-    where = f"{what} {str(path)!r}"
+    where = f"{what} {shown_path(path)}"
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:

@@ -205,6 +205,29 @@ def _kconfig_test(call: str, macros: dict[str, str]) -> int:
     return int(value)
 
 
+MAX_IF_DEPTH = 64      # nesting of an #if expression; the kernel's stay under 10
+
+
+class _TooDeep(Exception):
+    pass
+
+
+# binary operators of #if, loosest first, each level binding tighter
+_CPP_LEVELS = [("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="), ("<", ">", "<=", ">="),
+               ("<<", ">>"), ("+", "-"), ("*", "/", "%")]
+_CPP_PREC = {op: k for k, ops in enumerate(_CPP_LEVELS) for op in ops}
+_CPP_OPS = {"*": lambda a, b: a * b, "/": lambda a, b: a // b if b else 0,
+            "%": lambda a, b: a % b if b else 0, "+": lambda a, b: a + b,
+            "-": lambda a, b: a - b, "<<": lambda a, b: a << min(b, 64),
+            ">>": lambda a, b: a >> min(b, 64), "<": lambda a, b: int(a < b),
+            ">": lambda a, b: int(a > b), "<=": lambda a, b: int(a <= b),
+            ">=": lambda a, b: int(a >= b), "==": lambda a, b: int(a == b),
+            "!=": lambda a, b: int(a != b), "&": lambda a, b: a & b,
+            "^": lambda a, b: a ^ b, "|": lambda a, b: a | b,
+            "&&": lambda a, b: int(bool(a) and bool(b)),
+            "||": lambda a, b: int(bool(a) or bool(b))}
+
+
 def _cpp_value(expr: str, macros: dict[str, str], where: str) -> int:
     """A #if expression's value: defined(X), the kconfig tests IS_ENABLED(X),
     IS_BUILTIN(X), IS_MODULE(X) and IS_REACHABLE(X) (include/linux/kconfig.h:
@@ -231,6 +254,7 @@ def _cpp_value(expr: str, macros: dict[str, str], where: str) -> int:
         else:
             vals.append(t)
     pos = 0
+    depth = 0
 
     def peek():
         return vals[pos] if pos < len(vals) else None
@@ -240,55 +264,59 @@ def _cpp_value(expr: str, macros: dict[str, str], where: str) -> int:
         pos += 1
         return vals[pos - 1]
 
+    def nested():
+        # parentheses, unary operators and ?: nest by recursion: bounded
+        nonlocal depth
+        depth += 1
+        if depth > MAX_IF_DEPTH:
+            raise _TooDeep
+
     def primary():
+        nonlocal depth
         t = take() if peek() is not None else None
-        if t == "(":
-            v = ternary()
-            if take() != ")":
-                raise ValueError
-            return v
-        if t == "!":
-            return int(not primary())
-        if t == "~":
-            return ~primary()
-        if t == "-":
-            return -primary()
-        if t == "+":
-            return primary()
         if isinstance(t, int):
             return t
-        raise ValueError
+        nested()
+        try:
+            if t == "(":
+                v = ternary()
+                if take() != ")":
+                    raise ValueError
+                return v
+            if t == "!":
+                return int(not primary())
+            if t == "~":
+                return ~primary()
+            if t == "-":
+                return -primary()
+            if t == "+":
+                return primary()
+            raise ValueError
+        finally:
+            depth -= 1
 
-    levels = [("*", "/", "%"), ("+", "-"), ("<<", ">>"), ("<", ">", "<=", ">="), ("==", "!="),
-              ("&",), ("^",), ("|",), ("&&",), ("||",)]
-
-    def binary(k):
-        if k < 0:
-            return primary()
-        v = binary(k - 1)
-        while peek() in levels[k]:
+    def binary(min_prec):
+        # precedence climbing: one frame per operator level actually used
+        v = primary()
+        while isinstance(peek(), str) and _CPP_PREC.get(peek(), -1) >= min_prec:
             op = take()
-            w = binary(k - 1)
-            v = {"*": lambda a, b: a * b, "/": lambda a, b: a // b if b else 0,
-                 "%": lambda a, b: a % b if b else 0, "+": lambda a, b: a + b,
-                 "-": lambda a, b: a - b, "<<": lambda a, b: a << min(b, 64),
-                 ">>": lambda a, b: a >> min(b, 64), "<": lambda a, b: int(a < b),
-                 ">": lambda a, b: int(a > b), "<=": lambda a, b: int(a <= b),
-                 ">=": lambda a, b: int(a >= b), "==": lambda a, b: int(a == b),
-                 "!=": lambda a, b: int(a != b), "&": lambda a, b: a & b,
-                 "^": lambda a, b: a ^ b, "|": lambda a, b: a | b,
-                 "&&": lambda a, b: int(bool(a) and bool(b)),
-                 "||": lambda a, b: int(bool(a) or bool(b))}[op](v, w)
+            w = binary(_CPP_PREC[op] + 1)
+            v = _CPP_OPS[op](v, w)
         return v
 
     def ternary():
-        v = binary(len(levels) - 1)
+        nonlocal depth
+        v = binary(0)
         if peek() == "?":
             take()
-            a = ternary()
-            if take() != ":":
-                raise ValueError
-            b = ternary()
+            nested()
+            try:
+                a = ternary()
+                if take() != ":":
+                    raise ValueError
+                b = ternary()
+            finally:
+                depth -= 1
             return a if v else b
         return v
 
@@ -296,8 +324,13 @@ def _cpp_value(expr: str, macros: dict[str, str], where: str) -> int:
         v = ternary()
         if pos != len(vals):
             raise ValueError
+    except _TooDeep:
+        raise ImportFailure(f"{where}: '#if' expression nested deeper than {MAX_IF_DEPTH} "
+                            "levels (parentheses, unary operators, ?:): at most "
+                            f"{MAX_IF_DEPTH} are allowed") from None
     except (ValueError, IndexError, TypeError):
-        raise ImportFailure(f"{where}: cannot evaluate '#if {expr.strip()}'") from None
+        shown = expr.strip() if len(expr.strip()) <= 80 else expr.strip()[:80] + "..."
+        raise ImportFailure(f"{where}: cannot evaluate '#if {shown}'") from None
     return v
 
 
@@ -305,6 +338,7 @@ def active_tokens(toks: list[Tok], src: str, where: str) -> tuple[list[Tok], lis
     """The tokens a production build compiles, and the source ranges dropped
     (inactive blocks and the conditional directives themselves)."""
     macros = dict(DEFINED)
+    line_of = LineOf(src)
     out: list[Tok] = []
     dropped: list[tuple[int, int]] = []
     # stack of [this branch active, some branch taken, parent active]
@@ -314,7 +348,7 @@ def active_tokens(toks: list[Tok], src: str, where: str) -> tuple[list[Tok], lis
     for t in toks:
         if t.kind == "pp":
             d, rest = _pp_parts(t.text)
-            line = f"{where}:{src.count(chr(10), 0, t.start) + 1}"
+            line = f"{where}:{line_of(t.start)}"
             if d in ("if", "ifdef", "ifndef"):
                 if active:
                     if d == "if":
@@ -704,8 +738,9 @@ def extract(src: str, where: str, version: str | None = None) -> Extracted:
         shape = "chain"
 
     code = []
+    line_of, dropped = LineOf(src), _merged(dropped)
     for it in chosen:
-        line = src.count("\n", 0, it.start) + 1
+        line = line_of(it.start)
         text = _cut(src, it.start, it.end, dropped)
         if it.kind == "define" and it.name == "PTE_LIST_EXT":
             continue
@@ -734,15 +769,46 @@ def _cpp_int(text: str, macros: dict[str, str]) -> int:
 
 
 def _cut(src: str, start: int, end: int, dropped: list[tuple[int, int]]) -> str:
-    """src[start:end] without the ranges a production build drops."""
+    """src[start:end] without the ranges a production build drops (dropped:
+    sorted and disjoint, _merged); only the ranges from start on are looked
+    at, so cutting every item of a file is not quadratic in it."""
+    import bisect
+
     out, pos = [], start
-    for a, b in sorted(dropped):
-        if b <= pos or a >= end:
+    k = max(bisect.bisect_right(dropped, (start, float("inf"))) - 1, 0)
+    for a, b in dropped[k:]:
+        if a >= end:
+            break
+        if b <= pos:
             continue
         out.append(src[pos:max(a, pos)])
         pos = max(pos, min(b, end))
     out.append(src[pos:end])
     return "".join(out)
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Ranges sorted and merged where they overlap (a directive inside a
+    dropped block)."""
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(ranges):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+class LineOf:
+    """Line numbers of offsets in src, by bisection over its newlines (a
+    count from the start for every offset is quadratic in the file)."""
+
+    def __init__(self, src: str):
+        self.nl = [m.start() for m in re.finditer("\n", src)]
+
+    def __call__(self, offset: int) -> int:
+        import bisect
+        return bisect.bisect_left(self.nl, offset) + 1
 
 
 # ---------------------------------------------------------------------------
@@ -942,13 +1008,32 @@ def imported_names() -> list[str]:
     return sorted(p.stem for p in d.glob("*.c")) if d.is_dir() else []
 
 
+def _file_kind(st: os.stat_result) -> str | None:
+    """None for a regular file, else what it is."""
+    import stat
+
+    m = st.st_mode
+    return (None if stat.S_ISREG(m) else "a directory" if stat.S_ISDIR(m) else
+            "a FIFO" if stat.S_ISFIFO(m) else "a socket" if stat.S_ISSOCK(m) else
+            "a symbolic link" if stat.S_ISLNK(m) else "a device")
+
+
 def header_of(path: Path) -> dict:
-    """What an imported file's marker lines record (default EXT, kernel, shape)."""
+    """What an imported file's marker lines record (default EXT, kernel,
+    shape), from its first 4 KiB; opened without waiting, a regular file
+    only (else {})."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            head = f.read(4096)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError:
         return {}
+    try:
+        if _file_kind(os.fstat(fd)) is not None:
+            return {}
+        head = os.read(fd, 4096).decode("utf-8", "replace")
+    except OSError:
+        return {}
+    finally:
+        os.close(fd)
     out = {}
     m = re.search(r"rmapbench-import: default-ext (\d+)", head)
     if m:
@@ -970,7 +1055,21 @@ def register_imported() -> list[str]:
     for name in imported_names():
         if name in variants.VARIANTS or not NAME_RE.fullmatch(name):
             continue
-        path = (imported_dir() / f"{name}.c").resolve()
+        entry = imported_dir() / f"{name}.c"
+        # never opened unless it is a regular file (a FIFO would block every
+        # command): anything else is skipped, and refused only where that
+        # name is used (variants.check_variant)
+        try:
+            kind = _file_kind(os.stat(entry))
+            path = entry.resolve(strict=True)
+        except (OSError, RuntimeError) as e:
+            kind = f"unreadable ({getattr(e, 'strerror', None) or e})"
+        if kind is not None:
+            from .errors import shown_path
+            variants.BROKEN_IMPORTS[name] = (
+                f"variant {name!r}: its file in the build cache, {shown_path(entry)}, is "
+                f"{kind}, not a regular file: remove it (rmapbench import makes a new one)")
+            continue
         h = header_of(path)
         if "ext" not in h:
             continue
@@ -1039,22 +1138,50 @@ def read_source(path: Path) -> str:
         raise UsageError(f"{where} is not text (UTF-8 expected)") from None
 
 
+MAKEFILE_MAX = 1 << 20       # a kernel's top Makefile is ~70 KB
+# What each version field of the top Makefile may hold (the kernel's own are
+# "6", "15", "0" and "-rc2"); VERSION and PATCHLEVEL are required together.
+VERSION_FIELDS = {
+    "VERSION": (re.compile(r"[0-9]{1,4}"), "1 to 4 ASCII digits"),
+    "PATCHLEVEL": (re.compile(r"[0-9]{1,4}"), "1 to 4 ASCII digits"),
+    "SUBLEVEL": (re.compile(r"[0-9]{0,4}"), "0 to 4 ASCII digits"),
+    "EXTRAVERSION": (re.compile(r"[A-Za-z0-9._+~-]{0,32}"),
+                     "0 to 32 of ASCII letters, digits and ._+~-"),
+}
+
+
 def kernel_version(root: Path | None) -> str | None:
-    """VERSION.PATCHLEVEL.SUBLEVEL+EXTRAVERSION from the tree's top Makefile."""
+    """VERSION.PATCHLEVEL.SUBLEVEL+EXTRAVERSION from the tree's top Makefile
+    (None: no Makefile, or one without VERSION and PATCHLEVEL).  Read as a
+    regular file of at most MAKEFILE_MAX bytes; a field present but not a
+    version (VERSION_FIELDS) is refused naming the Makefile's line."""
+    from .errors import read_user_bytes, shown_path
+
     if root is None:
         return None
-    try:
-        text = (root / "Makefile").read_text(encoding="utf-8", errors="replace")[:20000]
-    except OSError:
+    mf = root / "Makefile"
+    if not os.path.lexists(mf):
         return None
+    data = read_user_bytes(mf, "import: the tree's Makefile", MAKEFILE_MAX)
+    text = data.decode("utf-8", "replace")
     vals = {}
-    for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL", "EXTRAVERSION"):
-        m = re.search(rf"^{key}\s*=[ \t]*(\S*)[ \t]*$", text, re.M)
+    for key, (pattern, allowed) in VERSION_FIELDS.items():
+        m = re.search(rf"^{key}[ \t]*=[ \t]*(\S*)[ \t]*$", text, re.M)
         vals[key] = m.group(1) if m else None
-    if not (vals["VERSION"] or "").isdigit() or not (vals["PATCHLEVEL"] or "").isdigit():
+        if m and not pattern.fullmatch(m.group(1)):
+            line = text.count("\n", 0, m.start()) + 1
+            shown = m.group(1) if len(m.group(1)) <= 40 else m.group(1)[:40] + "..."
+            raise UsageError(f"import: the tree's Makefile {shown_path(mf)}, line {line}: "
+                             f"{key} {shown!r} is not a kernel version field: {allowed} "
+                             "are allowed")
+    if vals["VERSION"] is None and vals["PATCHLEVEL"] is None:
         return None
+    for key in ("VERSION", "PATCHLEVEL"):
+        if vals[key] is None:
+            raise UsageError(f"import: the tree's Makefile {shown_path(mf)} has no {key} line: "
+                             "a kernel Makefile states VERSION and PATCHLEVEL")
     v = f"{vals['VERSION']}.{vals['PATCHLEVEL']}"
-    if (vals["SUBLEVEL"] or "").isdigit():
+    if vals["SUBLEVEL"]:
         v += f".{vals['SUBLEVEL']}"
     return v + (vals["EXTRAVERSION"] or "")
 
@@ -1072,6 +1199,9 @@ def check_name(name: str) -> str:
 
 
 def check_out(out: str) -> Path:
+    from .errors import refuse_dir_like
+
+    refuse_dir_like(out, "import: --out")
     p = Path(out)
     if p.suffix != ".c":
         raise UsageError(f"import: --out {out!r}: a file name ending in .c is allowed")
@@ -1087,10 +1217,36 @@ def check_out(out: str) -> Path:
     return p
 
 
+_UNDEFINED = re.compile(r"undefined reference to [`'\u2018]([^'`\u2019]+)['\u2019]")
+
+
+def _blame_link(text: str, sym: str) -> str:
+    """The first piece of kernel code that uses sym (its own prototype aside)."""
+    pieces = re.split(r"^(/\* \S+:\d+ \*/)$", text, flags=re.M)
+    use = re.compile(rf"\b{re.escape(sym)}\b")
+    proto = re.compile(rf"[^;{{}}]*\b{re.escape(sym)}\s*\([^;{{}}]*\)\s*;\s*", re.S)
+    for k in range(1, len(pieces) - 1, 2):
+        body = pieces[k + 1].split("/* ---- end of kernel code", 1)[0]
+        if use.search(body) and not proto.fullmatch(body.strip()):
+            at = re.match(r"/\* (\S+):(\d+) \*/", pieces[k])
+            return f"the code at {at.group(1)}:{at.group(2)} ({body.strip()[:60]})"
+    return "the generated glue"
+
+
 def _blame(text: str, stderr: str, gen_name: str) -> str:
-    """The kernel item (or glue) a compiler error falls in, and the error."""
+    """The kernel item (or glue) a compiler error falls in, and the error.
+    A link error is the linker's own message (the symbol it could not find),
+    not collect2's summary."""
     lines = stderr.splitlines()
-    err = next((ln for ln in lines if ": error:" in ln), lines[0] if lines else "no message")
+    for ln in lines:
+        m = _UNDEFINED.search(ln)
+        if m:
+            return (f"{_blame_link(text, m.group(1))}: undefined reference to "
+                    f"'{m.group(1)}' (nothing taken from the tree's file, nor native/kshim.h, "
+                    "defines it)")
+    err = next((ln for ln in lines if ": error:" in ln and not ln.startswith("collect2:")),
+               None) or next((ln for ln in lines if ": error:" in ln),
+                             lines[0] if lines else "no message")
     m = re.search(rf"{re.escape(gen_name)}:(\d+):", err)
     what = "the generated glue"
     if m:
@@ -1115,7 +1271,6 @@ def compile_and_probe(text: str, ext: int, where: str) -> dict:
     """Compile the generated file with the suite's native sources into a
     temporary library and run a probe on it: add's return after a tail
     append, and a round trip.  Nothing is left behind."""
-    import ctypes
     import shutil
     import subprocess
     import tempfile
@@ -1137,39 +1292,65 @@ def compile_and_probe(text: str, ext: int, where: str) -> dict:
         proc = subprocess.run(argv + ["-o", str(so)], capture_output=True, text=True,
                               check=False, timeout=300)
         if proc.returncode != 0:
-            raise ImportFailure(f"{where}: does not compile against native/kshim.h: "
+            how = "link" if _UNDEFINED.search(proc.stderr) else "compile"
+            raise ImportFailure(f"{where}: does not {how} against native/kshim.h: "
                                 f"{_blame(text, proc.stderr, str(gen))}")
-        try:
-            lib = ctypes.CDLL(str(so))
-        except OSError as e:
-            raise ImportFailure(f"{where}: the imported code does not load: {e}") from None
-        lib.rb_ctx_new.restype = ctypes.c_void_p
-        lib.rb_ctx_new.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong,
-                                   ctypes.c_ulonglong]
-        lib.rb_add.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulonglong]
-        lib.rb_remove.argtypes = lib.rb_add.argtypes
-        lib.rb_count.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
-        lib.rb_count.restype = ctypes.c_uint
-        lib.rb_ctx_free.argtypes = [ctypes.c_void_p]
-        lib.rb_head_val.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
-        lib.rb_head_val.restype = ctypes.c_ulong
-        ctx = lib.rb_ctx_new(3, 1, 64, 0)       # libc allocation
-        try:
-            rets = [lib.rb_add(ctx, 0, (i + 1) << 3) for i in range(ext + 1)]
-            count = lib.rb_count(ctx, 0)
-            if lib.rb_head_val(ctx, 0) & 2:
-                raise ImportFailure(f"{where}: bit 1 of the head (KVM_RMAP_LOCKED) is still set "
-                                    "after pte_list_add returned: the head lock is left held")
-            removes = [lib.rb_remove(ctx, 0, (i + 1) << 3) for i in range(ext + 1)]
-            absent = lib.rb_remove(ctx, 0, 999 << 3)
-        finally:
-            lib.rb_ctx_free(ctx)
-        return {"tail_append_ret": rets[-1], "first_rets": rets[:2], "count": count,
-                "removes": removes, "absent": absent}
+        # the tree's code runs in a child (bench.isolate): a crash or a hang
+        # of it is one error, and this temporary directory still goes
+        from . import isolate
+        return isolate.call(lambda: _probe(so, ext, where), label=f"{where}: the imported code",
+                            describe=lambda i, text: f"in the probe's {text}" if text else "",
+                            timeout=isolate.LOAD_S, capture_stderr=True,
+                            allowed="pte_list code that returns from every op of the probe "
+                            f"(within {isolate.LOAD_S:g} s) is allowed; nothing was written")
     except subprocess.TimeoutExpired:
         raise ImportFailure(f"{where}: compiling the imported code took over 300 s") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _probe(so: Path, ext: int, where: str) -> dict:
+    """The probe, in the child: add's return after a tail append, and a
+    round trip (every op noted for the parent, should one not return)."""
+    import ctypes
+
+    from .isolate import note
+
+    note("loading of the library")
+    try:
+        lib = ctypes.CDLL(str(so))
+    except OSError as e:
+        raise ImportFailure(f"{where}: the imported code does not load: {e}") from None
+    lib.rb_ctx_new.restype = ctypes.c_void_p
+    lib.rb_ctx_new.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong,
+                               ctypes.c_ulonglong]
+    lib.rb_add.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulonglong]
+    lib.rb_remove.argtypes = lib.rb_add.argtypes
+    lib.rb_count.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+    lib.rb_count.restype = ctypes.c_uint
+    lib.rb_ctx_free.argtypes = [ctypes.c_void_p]
+    lib.rb_head_val.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+    lib.rb_head_val.restype = ctypes.c_ulong
+    ctx = lib.rb_ctx_new(3, 1, 64, 0)       # libc allocation
+    rets, removes = [], []
+    for i in range(ext + 1):
+        note(f"pte_list_add of spte {i + 1} to a head holding {i} (EXT {ext})")
+        rets.append(lib.rb_add(ctx, 0, (i + 1) << 3))
+    note(f"pte_list_count of a head holding {ext + 1}")
+    count = lib.rb_count(ctx, 0)
+    if lib.rb_head_val(ctx, 0) & 2:
+        raise ImportFailure(f"{where}: bit 1 of the head (KVM_RMAP_LOCKED) is still set "
+                            "after pte_list_add returned: the head lock is left held")
+    for i in range(ext + 1):
+        note(f"pte_list_remove of spte {i + 1} from a head holding {ext + 1 - i} "
+             f"(EXT {ext})")
+        removes.append(lib.rb_remove(ctx, 0, (i + 1) << 3))
+    note("pte_list_remove of an absent spte from an empty head")
+    absent = lib.rb_remove(ctx, 0, 999 << 3)
+    note("freeing of the probe's descriptors")
+    lib.rb_ctx_free(ctx)
+    return {"tail_append_ret": rets[-1], "first_rets": rets[:2], "count": count,
+            "removes": removes, "absent": absent}
 
 
 def walk_kind(ex: Extracted) -> str:
@@ -1221,7 +1402,8 @@ def do_import(target: str, name: str | None = None, ext: str | int | None = None
     code_only = re.sub(r"^/\* [^*\n]+:\d+ \*/\n", "", ex.code, flags=re.M)
     digest = hashlib.sha256(f"{code_only}\0{ext_v}".encode()).hexdigest()[:8]
     if name is None:
-        stem = f"linux-{'.'.join(version.split('.')[:2])}" if version else "mmu"
+        # VERSION.PATCHLEVEL only (kernel_version checked both are digits)
+        stem = f"linux-{re.match(r'[0-9]+[.][0-9]+', version).group()}" if version else "mmu"
         name = check_name(f"{stem}-{digest}")
     walk = walk_kind(ex)
     text = render(ex, name, ext_v, walk)
@@ -1232,7 +1414,7 @@ def do_import(target: str, name: str | None = None, ext: str | int | None = None
     # --out: the file goes there (named by its path); else it is registered
     # by name in the build cache.
     dest = out_p if out_p is not None else imported_dir() / f"{name}.c"
-    replaced = dest.exists() and dest.read_text(encoding="utf-8", errors="replace") != text
+    replaced = _differs(dest, text)
     if out_p is None:
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -1252,6 +1434,29 @@ def do_import(target: str, name: str | None = None, ext: str | int | None = None
             "shape_key": ex.shape, "ext": ext_v, "tree_ext": ex.tree_ext, "mmu": shown,
             "file": str(dest), "registered": out_p is None, "replaced": replaced,
             "taken": ex.taken, "probe": probe}
+
+
+def _differs(dest: Path, text: str) -> bool:
+    """Whether dest holds something other than text (and so is replaced).
+    Only a regular file is replaced (never a FIFO or a device, nor read
+    through a symlink to one); nothing is read beyond text's size."""
+    from .errors import shown_path
+
+    try:
+        st = os.stat(dest)
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise UsageError(f"import: {shown_path(dest)} cannot be used: {e.strerror}") from None
+    kind = _file_kind(st)
+    if kind is not None:
+        raise UsageError(f"import: {shown_path(dest)} exists and is {kind}, not a regular "
+                         "file: only a regular file there is replaced; remove it")
+    data = text.encode("utf-8")
+    if st.st_size != len(data):
+        return True
+    from .errors import read_user_bytes
+    return read_user_bytes(dest, "import: the variant file", len(data)) != data
 
 
 def _cmd(args) -> int:

@@ -130,13 +130,33 @@ def name_tables(lib) -> dict[str, dict[str, int]]:
 
 
 def declared_name(path: Path, ext: int, cflags: str | None = None) -> str | None:
-    """The name a variant file declares (None: it declares NULL)."""
+    """The name a variant file declares (None: it declares NULL).  The
+    library is a user's: it is loaded in a child process (bench.isolate)."""
+    from . import isolate
+    from .errors import shown_path
+
     art = build_source(path, ext, cflags)
-    lib = _open(art.path, f"variant file {str(path)!r}")
-    _read_layout(lib, f"variant file {str(path)!r}")
-    lib.rb_variant.restype = ctypes.c_char_p
-    name = lib.rb_variant()
-    return name.decode() if name else None
+    what = f"variant file {shown_path(path)}"
+
+    def read() -> str | None:
+        lib = _open(art.path, what)
+        _read_layout(lib, what)
+        lib.rb_variant.restype = ctypes.c_char_p
+        name = lib.rb_variant()
+        return name.decode("utf-8", "replace") if name else None
+
+    return isolate.call(read, label=what, timeout=isolate.LOAD_S,
+                        describe=lambda i, text: "while its library was "
+                        "loaded and its declaration read",
+                        allowed="a variant whose library loads is allowed (docs/variants.md)")
+
+
+def trusted(variant: str) -> bool:
+    """A built-in: its C code runs in this process.  A user's variant file
+    (or an imported one) runs its native work in a child (bench.isolate)."""
+    from .variants import VARIANTS
+    v = VARIANTS.get(variant)
+    return v is not None and not v.user
 
 
 class Kernel:

@@ -144,8 +144,12 @@ class Writer:
         return head, tuple(descs)
 
     def _run(self, mem, op: str, ptr_of):
+        from . import isolate
+
         flat, table = self._encode(mem)
         spte = ptr_of(flat, table)
+        if isolate.ACTIVE:      # a user's variant, in a child: what a crash was doing
+            isolate.detail(f"writer op {op} {table.get(spte, '?')} on {_fmt_mem(mem)}")
         ret, out = self.rmap.state_apply(flat, op, spte)
         if op == "remove":
             from .native import RMAP_STATUS
@@ -222,6 +226,8 @@ class Writer:
         then (final mem, S, False).  Trailing stops whose state is the final
         one but for freed flags (and the lock bit) are left out: stopping
         there is finishing."""
+        from . import isolate
+
         key = (mem, op, spte)
         sid = self.seg_memo.get(key)
         if sid is not None:
@@ -232,6 +238,9 @@ class Writer:
             k += 1
             flat, table = self._encode(mem)
             p = ptr(flat, table)
+            if isolate.ACTIVE:
+                isolate.detail(f"writer op {op} {table.get(p, '?')} stopped after store {k}, "
+                               f"on {_fmt_mem(mem)}")
             ret, out, info = self.rmap.state_apply_stop(flat, op, p, k)
             m2 = self._decode(out, table)
             if not info["stopped"]:

@@ -58,7 +58,9 @@ def split_lines(text: str) -> list[str]:
     return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
 
 
-def parse_ops(lines: Iterable[str], source: str = "<ops>") -> list[tuple]:
+def parse_ops(lines: Iterable[str], source: str = "<ops>",
+              linenos: list[int] | None = None) -> list[tuple]:
+    """The ops of an op file's lines; linenos, if given, gets each op's line."""
     ops = []
     for no, raw in enumerate(lines, 1):
         line = raw.strip(" \t")        # ASCII blanks only: any other character is content
@@ -74,6 +76,8 @@ def parse_ops(lines: Iterable[str], source: str = "<ops>") -> list[tuple]:
             form = f"{op} H S" if ARITY[op] == 2 else f"{op} H"
             raise UsageError(f"{where}: malformed line {_clip(line)}: expected '{form}'")
         h = _int(tok[1], "head index", 0, MAX_HEAD - 1, where)
+        if linenos is not None:
+            linenos.append(no)
         if ARITY[op] == 2:
             s = _int(tok[2], "spte id", 1, MAX_SPTE, where)
             ops.append((op, h, s))
@@ -82,8 +86,9 @@ def parse_ops(lines: Iterable[str], source: str = "<ops>") -> list[tuple]:
     return ops
 
 
-def read_ops(path: str) -> list[tuple]:
-    """An op file (or '-' for stdin), at most LIMITS["ops file"] bytes."""
+def read_ops(path: str, linenos: list[int] | None = None) -> list[tuple]:
+    """An op file (or '-' for stdin), at most LIMITS["ops file"] bytes;
+    linenos, if given, gets each op's line number."""
     from .errors import LIMITS, decode_text, read_stream
 
     if path == "-":
@@ -95,16 +100,21 @@ def read_ops(path: str) -> list[tuple]:
         except OSError as e:
             raise UsageError(f"ops from stdin cannot be read: {e.strerror}: give an op "
                              "file, or pipe the ops in") from None
-        return parse_ops(split_lines(decode_text(data, "ops from stdin")), "<stdin>")
+        return parse_ops(split_lines(decode_text(data, "ops from stdin")), "<stdin>", linenos)
     text = read_user_text(path, "ops file")
-    return parse_ops(split_lines(text), path)
+    return parse_ops(split_lines(text), path, linenos)
 
 
 def replay(target, ops: list[tuple]) -> list[dict]:
     """Run ops on target (a bench.native.Rmap, or the tests' Python model) and
-    return the records trace prints: one per op, then one per head."""
+    return the records trace prints: one per op, then one per head.  In a
+    child running a user's variant (bench.isolate) each op's index, then
+    len(ops) + the index of each head dumped, is left as a breadcrumb."""
+    from .isolate import crumb
+
     out, touched = [], set()
-    for op in ops:
+    for i, op in enumerate(ops):
+        crumb(i)
         kind, h = op[0], op[1]
         touched.add(h)
         if kind == "add":
@@ -116,18 +126,45 @@ def replay(target, ops: list[tuple]) -> list[dict]:
             out.append({"op": "walk", "head": h, "ret": target.walk(h)})
         else:
             out.append({"op": "count", "head": h, "ret": target.count(h)})
-    out.extend(target.layout(h) for h in sorted(touched))
+    for k, h in enumerate(sorted(touched)):
+        crumb(len(ops) + k)
+        out.append(target.layout(h))
     return out
 
 
 def run_c(variant: str, ext: int, ops: list[tuple], cflags: str | None = None,
-          alloc: str = "slab") -> list[dict]:
-    from .native import Rmap, load
+          alloc: str = "slab", where: str = "", linenos: list[int] | None = None) -> list[dict]:
+    """The records of ops replayed on the C kernel.  A user's variant runs in
+    a child process (bench.isolate): a crash or a hang of its code is one
+    UsageError naming the op (and its line in `where`, given linenos)."""
+    from . import isolate
+    from .build import build_library
+    from .native import Rmap, load, trusted
+    from .variants import describe
 
-    kernel = load(variant, ext, cflags)
-    nheads = max((op[1] for op in ops), default=0) + 1
-    with Rmap(kernel, nheads, alloc=alloc, expected=len(ops)) as rmap:
-        return replay(rmap, ops)
+    def work() -> list[dict]:
+        kernel = load(variant, ext, cflags)
+        nheads = max((op[1] for op in ops), default=0) + 1
+        with Rmap(kernel, nheads, alloc=alloc, expected=len(ops)) as rmap:
+            return replay(rmap, ops)
+
+    if trusted(variant):
+        return work()
+    build_library(variant, ext, cflags)     # compiled here; only run in the child
+    heads = sorted({op[1] for op in ops})
+
+    def at(i: int, text: str) -> str:
+        if 0 <= i < len(ops):
+            line = f" at {where}:{linenos[i]}" if linenos and i < len(linenos) else ""
+            return f"in op {i + 1}, {' '.join(map(str, ops[i]))!r}{line}"
+        if len(ops) <= i < len(ops) + len(heads):
+            return (f"while the suite dumped head {heads[i - len(ops)]}'s slots after the "
+                    f"ops (through the descriptors the variant left)")
+        return "while its library was loaded"
+
+    return isolate.call(work, label=describe(variant), describe=at, timeout=isolate.TRACE_S,
+                        allowed="a variant whose operations return, leaving a head the "
+                        "declared layout describes, is allowed (docs/variants.md)")
 
 
 def format_records(records: list[dict]) -> str:

@@ -76,6 +76,9 @@ ROLES = {
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in BUILTINS}
 _USER_PATHS: dict[Path, str] = {}
+# names whose file in the build cache's imported/ is not a regular file (a
+# FIFO, a device, a directory): never opened, refused where the name is used
+BROKEN_IMPORTS: dict[str, str] = {}
 
 _FALLBACK_STYLES = [("#17becf", "*"), ("#bcbd22", "h"), ("#e377c2", "p"), ("#7f7f7f", "8"),
                     ("#aec7e8", "<"), ("#98df8a", ">")]
@@ -115,16 +118,55 @@ def register_user(rec: Variant, path: Path) -> None:
     os.environ[ENV] = json.dumps(env, sort_keys=True)
 
 
-def _from_env() -> None:
-    """Variants a parent process registered (workers, sim runs)."""
+_ENV_PROBLEM: list[str] = []     # what is wrong with RMAPBENCH_USER_VARIANTS, if anything
+
+
+def _env_entries(text: str) -> dict[str, tuple[str, int]]:
+    """RMAPBENCH_USER_VARIANTS as rmapbench writes it: a JSON object, each
+    variant name to [path, default EXT]; a UsageError naming the variable
+    and the bad part otherwise."""
+    allowed = ("a JSON object of variant names to [path of a .c file, default EXT], "
+               "as rmapbench sets it for its worker processes (unset it)")
     try:
-        env = json.loads(os.environ.get(ENV) or "{}")
-    except ValueError:
+        env = json.loads(text)
+    except (ValueError, RecursionError):
+        raise UsageError(f"environment variable {ENV} {text[:80]!r} is not JSON: "
+                         f"{allowed}") from None
+    if not isinstance(env, dict):
+        raise UsageError(f"environment variable {ENV}: {type(env).__name__} "
+                         f"{json.dumps(env)[:60]}: {allowed}")
+    out = {}
+    for name, rec in env.items():
+        ok = (NAME_RE.fullmatch(name) and isinstance(rec, list) and len(rec) == 2
+              and isinstance(rec[0], str) and rec[0] and isinstance(rec[1], int)
+              and not isinstance(rec[1], bool) and EXT_MIN <= rec[1] <= EXT_MAX)
+        if not ok:
+            raise UsageError(f"environment variable {ENV}: entry {name[:64]!r}: "
+                             f"{json.dumps(rec)[:60]}: {allowed}; names are letters, digits "
+                             f"and ._+-, EXT {EXT_MIN} to {EXT_MAX}")
+        out[name] = (rec[0], rec[1])
+    return out
+
+
+def env_problem() -> str | None:
+    """What was wrong with RMAPBENCH_USER_VARIANTS when this module was
+    loaded (None: nothing); the CLI refuses to start with it."""
+    return _ENV_PROBLEM[0] if _ENV_PROBLEM else None
+
+
+def _from_env() -> None:
+    """Variants a parent process registered (workers, sim runs).  A malformed
+    value registers nothing and is remembered (env_problem), never raised
+    while this module is being imported."""
+    try:
+        env = _env_entries(os.environ.get(ENV) or "{}")
+    except UsageError as e:
+        _ENV_PROBLEM[:] = [str(e)]
         return
     for name, (path, ext) in env.items():
-        if name not in VARIANTS and NAME_RE.fullmatch(name):
+        if name not in VARIANTS:
             p = Path(path)
-            VARIANTS[name] = Variant(name, p, int(ext), "", _user_style(name), str(p), True)
+            VARIANTS[name] = Variant(name, p, ext, "", _user_style(name), str(p), True)
             _USER_PATHS[p] = name
 
 
@@ -137,6 +179,7 @@ def forget_user_variants() -> None:
     for name in [n for n, v in VARIANTS.items() if v.user]:
         del VARIANTS[name]
     _USER_PATHS.clear()
+    BROKEN_IMPORTS.clear()
     os.environ.pop(ENV, None)
 
 
@@ -153,43 +196,72 @@ def declared_default_ext(path: Path, spec: str) -> int:
     try:
         return check_ext(m.group(1).decode())
     except UsageError as e:
-        raise UsageError(f"variant file {spec!r}: its default-ext comment: {e}") from None
+        from .errors import shown_path
+        raise UsageError(f"variant file {shown_path(spec)}: its default-ext comment: {e}") from None
+
+
+def _same_content(a: Path, b: Path) -> bool:
+    from .errors import read_user_bytes
+
+    try:
+        return read_user_bytes(a, "variant file", 4 << 20) == \
+            read_user_bytes(b, "variant file", 4 << 20)
+    except UsageError:
+        return False
 
 
 def add_user_variant(spec: str, cflags: str | None = None) -> str:
     """Register a user's variant file; returns its name.  The file is
-    compiled once here (cached by content) to read its declared name."""
+    compiled once here (cached by content) to read its declared name.  A
+    file whose content is the same as the registered file of that name
+    (an import registered in the build cache, or another path to the same
+    text) is that variant; a different file of that name is refused."""
+    from .errors import read_user_bytes, shown_path
+
+    shown = shown_path(spec)
     path = Path(spec).expanduser()
     if not path.suffix == ".c":
-        raise UsageError(f"variant file {spec!r} is not a .c file: a variant is one C file "
+        raise UsageError(f"variant file {shown} is not a .c file: a variant is one C file "
                          "(docs/variants.md)")
-    from .errors import read_user_bytes
-
     if path.exists():
         read_user_bytes(path, "variant file", 4 << 20)    # a regular, readable, bounded file
     try:
         path = path.resolve(strict=True)
     except (OSError, RuntimeError) as e:
-        raise UsageError(f"variant file {spec!r} cannot be read ({getattr(e, 'strerror', None) or e}): "
+        raise UsageError(f"variant file {shown} cannot be read ({getattr(e, 'strerror', None) or e}): "
                          "give the path of an existing .c file") from None
     if not path.is_file():
-        raise UsageError(f"variant file {spec!r} is not a file: give the path of a .c file")
+        raise UsageError(f"variant file {shown} is not a file: give the path of a .c file")
     if path in _USER_PATHS:
         return _USER_PATHS[path]
     from .native import declared_name
     name = declared_name(path, USER_DEFAULT_EXT, cflags) or path.stem
     if not NAME_RE.fullmatch(name):
-        raise UsageError(f"variant file {spec!r}: name {name!r} is not allowed: letters, "
-                         "digits and ._+- (at most 64), declared with PTE_LIST_DECLARE or "
-                         "taken from the file's stem")
+        raise UsageError(f"variant file {shown}: name {shown_path(name)} is not allowed: "
+                         "letters, digits and ._+- (at most 64), declared with "
+                         "PTE_LIST_DECLARE or taken from the file's stem")
     if name in VARIANTS:
         other = VARIANTS[name]
-        what = "a built-in variant" if not other.user else f"the variant file {str(other.source)!r}"
-        raise UsageError(f"variant file {spec!r} is named {name!r}, the name of {what}: "
+        if other.user and _same_content(path, other.source):
+            _USER_PATHS[path] = name        # the same text: the same variant
+            return name
+        what = ("a built-in variant" if not other.user else
+                f"the variant file {shown_path(other.source)}, whose content differs")
+        raise UsageError(f"variant file {shown} is named {name!r}, the name of {what}: "
                          "declare another name (PTE_LIST_DECLARE(\"...\", ...)) or rename the file")
     register_user(Variant(name, path, declared_default_ext(path, spec), "", _user_style(name),
                           str(path), True), path)
     return name
+
+
+def describe(name: str) -> str:
+    """How an error names a user's variant: its name and its file."""
+    from .errors import shown_path
+
+    v = VARIANTS.get(name)
+    if v is None or not v.user:
+        return f"variant {name!r}"
+    return f"variant {name!r} (file {shown_path(v.source)})"
 
 
 def check_variant(name: str) -> str:
@@ -200,6 +272,8 @@ def check_variant(name: str) -> str:
         return name
     if is_path(name):
         return add_user_variant(name)
+    if name in BROKEN_IMPORTS:
+        raise UsageError(BROKEN_IMPORTS[name])
     raise UsageError(f"unknown variant {name!r}: allowed are {_allowed()}")
 
 
@@ -214,6 +288,17 @@ def parse_variants(text: str) -> list[str]:
             raise UsageError(f"bad variant list {text!r}: {names_[i]!r} names {v!r} a second "
                              "time: each variant once is allowed")
     return out
+
+
+_EXT_SUFFIX = re.compile(r"(.*)@([0-9]{1,20})", re.S)
+
+
+def split_ext(spec: str) -> tuple[str, str, str]:
+    """A sweep config's 'V@EXT' as (V, '@', EXT); only a trailing '@' and 1
+    to 20 ASCII digits is an EXT, so a path with '@' in it ('./my@v.c')
+    stays whole: (spec, '', '')."""
+    m = _EXT_SUFFIX.fullmatch(spec)
+    return (m.group(1), "@", m.group(2)) if m else (spec, "", "")
 
 
 def get(name: str) -> Variant:
@@ -233,11 +318,30 @@ def style(name: str) -> tuple[str, str]:
     return v.style if v else _user_style(name)
 
 
+_USER_LAYOUTS: dict = {}
+
+
 def layout(name: str, ext: int | None = None):
     """The descriptor layout and walk the compiled library declares
-    (bench.native.Layout)."""
+    (bench.native.Layout).  A user's library is loaded in a child process
+    (bench.isolate), once per file, EXT and content."""
     from .native import load
-    return load(name, ext if ext is not None else default_ext(name)).layout
+
+    ext = ext if ext is not None else default_ext(name)
+    v = get(name)
+    if not v.user:
+        return load(name, ext).layout
+    from . import isolate
+    from .build import build_library
+
+    art = build_library(name, ext)          # compiled here, loaded in the child
+    key = (name, ext, art.key)
+    if key not in _USER_LAYOUTS:
+        _USER_LAYOUTS[key] = isolate.call(
+            lambda: load(name, ext).layout, label=describe(name), timeout=isolate.LOAD_S,
+            describe=lambda i, text: "while its library was loaded and its layout read",
+            allowed="a variant whose library loads is allowed (docs/variants.md)")
+    return _USER_LAYOUTS[key]
 
 
 def check_ext(ext: int | str) -> int:

@@ -216,7 +216,8 @@ def test_bad_variant_files(tmp_path):
     proc = run_cli("trace", "--variant", bad, tmp_path / "ops.txt")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "broken.c:2" in proc.stderr          # the compiler's own lines first
-    assert proc.stderr.strip().splitlines()[-1].startswith("compiling broken")
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        f"rmapbench: error: variant file {str(bad)!r} does not compile: {bad}:2:")
     # a counted walk declared without a count
     nocount = tmp_path / "nocount.c"
     nocount.write_text(_template(tmp_path).read_text().replace(
@@ -229,9 +230,13 @@ def test_bad_variant_files(tmp_path):
     assert_usage_error(run_cli("check", "--variant", taken), "'kvm-2023'", "built-in")
     (tmp_path / "b").mkdir()
     twin = tmp_path / "b" / "old_lastfill.c"
+    twin.write_text(_template(tmp_path).read_text() + "/* edited */\n")
+    assert_usage_error(run_cli("check", "--variant", f"{tmp_path / 'old_lastfill.c'},{twin}"),
+                       "old_lastfill", "the variant file", "content differs")
+    # a copy of the same text is the same variant: named twice
     twin.write_text(_template(tmp_path).read_text())
     assert_usage_error(run_cli("check", "--variant", f"{tmp_path / 'old_lastfill.c'},{twin}"),
-                       "old_lastfill", "the variant file")
+                       "'old_lastfill' a second time")
 
 
 def test_unknown_interface_version_is_refused(tmp_path):
