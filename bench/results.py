@@ -73,6 +73,27 @@ def _regular_or_absent(path: Path, what: str) -> None:
                          "file path is allowed")
 
 
+def parse_json(text: str, where: str, allowed: str):
+    """JSON text of a file in a run directory (meta.json, check.json, a pyperf
+    part): any way it is not valid JSON, nested too deeply or holds an integer
+    longer than Python converts (sys.get_int_max_str_digits()) is one
+    UsageError naming where."""
+    import sys
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{where} is corrupt: not valid JSON ({e.msg} at line "
+                         f"{e.lineno}): {allowed} is allowed") from None
+    except RecursionError:
+        raise UsageError(f"{where} is corrupt: values nested too deeply: {allowed} is "
+                         "allowed") from None
+    except ValueError:
+        raise UsageError(f"{where} is corrupt: it holds an integer of more than "
+                         f"{sys.get_int_max_str_digits()} digits: {allowed} is "
+                         "allowed") from None
+
+
 def _nearest_existing(path: Path) -> Path:
     p = path.absolute()
     while not p.exists() and p != p.parent:
@@ -174,14 +195,7 @@ class RunDir:
         if p.is_dir():
             raise UsageError(f"{str(p)!r} is a directory: a run's meta.json file is needed")
         text = decode_text(read_user_bytes(p, "meta.json"), f"{str(p)!r}")
-        try:
-            meta = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise UsageError(f"{str(p)!r} is corrupt: not valid JSON ({e.msg} at line "
-                             f"{e.lineno})") from None
-        except RecursionError:
-            raise UsageError(f"{str(p)!r} is corrupt: values nested too deeply: the "
-                             "meta.json rmapbench writes is allowed") from None
+        meta = parse_json(text, repr(str(p)), "the meta.json rmapbench writes")
         if not isinstance(meta, dict):
             raise UsageError(f"{str(p)!r} is corrupt: a JSON object is allowed")
         try:

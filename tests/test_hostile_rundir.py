@@ -1,0 +1,172 @@
+"""Hostile run directories and outputs: a damaged meta.json, check.json, part,
+pending worker process or results column; an --out or --host that cannot be
+used; a stdout that fails after the work is done; a variant that crashes.
+
+Each bad input ends in exit status 2 with one final line on stderr naming
+the file and key (or column, option) and what is allowed, no traceback, and
+nothing written: a run directory that was there stays exactly as it was.
+Most cases are refused before anything is measured; the few that measure
+use one tiny timed sweep (fork, old, n = 2 and 4, heads 4, 0.5 s)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.errors import UsageError
+from bench.results import RunDir, case_key, load_results
+from tests.analysis_synth import write_run
+from tests.conftest import ROOT, assert_usage_error, run_cli
+
+TINY = """[options]
+backend = "time"
+budget = 0.5
+[options.pyperf]
+processes = 1
+values = 1
+warmups = 0
+loops = 1
+[[grid]]
+workload = "fork"
+variant = ["old"]
+n = [2, 4]
+heads = [4]
+"""
+BIG = "9" * 5000            # an integer past Python's 4300-digit conversion limit
+
+
+# -- fixtures -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def complete_sweep(tmp_path_factory):
+    """One finished tiny sweep (two cases, one group each), copied by the tests."""
+    base = tmp_path_factory.mktemp("sweep")
+    cfg = base / "tiny.toml"
+    cfg.write_text(TINY)
+    out = base / "run"
+    proc = run_cli("sweep", cfg, "--out", out, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def _complete(src: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(src, tmp_path / "run"))
+
+
+@pytest.fixture
+def incomplete(complete_sweep, tmp_path):
+    """The tiny sweep as a signal leaves it after its first case: the part of
+    sweep.cases[1] (n = 4) missing, no results, meta.json "incomplete"."""
+    out = _complete(complete_sweep, tmp_path)
+    meta = json.loads((out / "meta.json").read_text())
+    key = case_key(meta["sweep"]["cases"][1])
+    for name in (f"{key}.parquet", f"{key}.pyperf.json"):
+        (out / "parts" / name).unlink()
+    (out / "results.parquet").unlink()
+    (out / "pyperf.json").unlink()
+    meta["status"] = "incomplete"
+    (out / "meta.json").write_text(json.dumps(meta, indent=2))
+    return out
+
+
+def _kept_part(out: Path) -> Path:
+    meta = json.loads((out / "meta.json").read_text())
+    return out / "parts" / f"{case_key(meta['sweep']['cases'][0])}.parquet"
+
+
+def _snapshot(d: Path) -> dict:
+    """Every entry under d: a file's bytes and mtime, a directory, a link."""
+    out = {}
+    for p in sorted(d.rglob("*")):
+        if p.is_symlink():
+            out[str(p)] = ("link", os.readlink(p))
+        elif p.is_file():
+            out[str(p)] = ("file", p.read_bytes(), p.stat().st_mtime_ns)
+        else:
+            out[str(p)] = ("dir",)
+    return out
+
+
+def _edit_meta(out: Path, change) -> None:
+    p = out / "meta.json"
+    meta = json.loads(p.read_text())
+    change(meta)
+    p.write_text(json.dumps(meta, indent=2))
+
+
+def _resume_refused(out: Path, *needles) -> None:
+    """--resume on out: refused with one line naming needles, out untouched."""
+    before = _snapshot(out)
+    proc = run_cli("sweep", "--resume", "--out", out, timeout=120)
+    assert_usage_error(proc, *needles)
+    assert _snapshot(out) == before, "the run directory was changed"
+
+
+@pytest.fixture
+def synth(tmp_path):
+    """A finished synthetic run (perf backend, old and new, n = 4)."""
+    return write_run(tmp_path / "r", variants=["old", "new"], ns=[4])
+
+
+def _timed(run: Path, **cols) -> Path:
+    """Give the synthetic run's time rows the columns a timed run has; cols
+    then set a column's every cell (parquet keeps one type per column)."""
+    p = run / "results.parquet"
+    df = pd.read_parquet(p)
+    t = (df["metric"] == "time").to_numpy()
+    df["halfwidth"] = np.where(t, 0.01, np.nan)
+    df["halfwidth_of"] = np.where(t, "mean", None)
+    df["remeasured"] = np.where(t, 0, np.nan)
+    df["remeasure_reasons"] = np.where(t, "", None)
+    df["processes"] = np.where(t, 2, np.nan)
+    df["stopped"] = np.where(t, "budget", None)
+    df["timing_s"] = np.where(t, 3.0, np.nan)
+    for c, v in cols.items():
+        df[c] = [v] * len(df)
+    df.to_parquet(p)
+    return run
+
+
+# -- 3. integers longer than 4300 digits in a run directory's JSON ------------------
+
+def test_report_bigint_in_meta_json(synth, tmp_path):
+    (synth / "meta.json").write_text('{"x": ' + BIG + "}")
+    assert_usage_error(run_cli("report", synth, "--out", tmp_path / "rep"),
+                       "meta.json", "4300 digits")
+    assert not (tmp_path / "rep").exists()
+
+
+def test_report_bigint_in_check_json(synth, tmp_path):
+    (synth / "check.json").write_text('[{"variant": "new", "ext": ' + BIG + "}]")
+    assert_usage_error(run_cli("report", synth, "--out", tmp_path / "rep"),
+                       "check.json", "4300 digits")
+
+
+def test_resume_bigint_in_meta_json(incomplete):
+    text = (incomplete / "meta.json").read_text()
+    (incomplete / "meta.json").write_text('{"x": ' + BIG + ", " + text.lstrip()[1:])
+    _resume_refused(incomplete, "meta.json", "4300 digits")
+
+
+# -- 4. check.json (and meta.json's check key) whose race is not an object ---------
+
+@pytest.mark.parametrize("race", ['"yes"', "5", "[1]"])
+def test_report_check_json_race_not_an_object(synth, race, tmp_path):
+    (synth / "check.json").write_text('[{"variant": "new", "race": ' + race + "}]")
+    assert_usage_error(run_cli("report", synth, "--out", tmp_path / "rep"),
+                       "check.json", "[0].race is", "an object")
+    assert not (tmp_path / "rep").exists()
+
+
+def test_report_meta_check_key_race_not_an_object(synth, tmp_path):
+    _edit_meta(synth, lambda m: m.update(check=[{"variant": "new", "race": "x"}]))
+    assert_usage_error(run_cli("report", synth, "--out", tmp_path / "rep"),
+                       "meta.json", "key 'check'", "[0].race is")
