@@ -90,12 +90,26 @@ def _check_inputs(dirs):
     return load_runs(dirs)
 
 
+@contextlib.contextmanager
+def quiet_numerics():
+    """numpy's and scipy's RuntimeWarnings (an inf half-width, an overflow in
+    a plot's axis) stay off stderr: the report says "n/a" or shows what it
+    can; stderr is for one line when a command fails."""
+    import warnings
+
+    import numpy as np
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
 def _cmd_report(args) -> int:
     loaded = _check_inputs(args.dirs)
     from .report import write_report
 
     final = _out_dir(args.out, args.dirs[0])
-    with staged(final) as stage:
+    with staged(final) as stage, quiet_numerics():
         path = write_report(args.dirs, out=stage, baseline=args.baseline, pair=args.pair,
                             loaded=loaded)
     print(final / Path(path).relative_to(stage))
@@ -107,7 +121,7 @@ def _cmd_compare(args) -> int:
     from .compare import compare_dirs
 
     final = _out_dir(args.out, args.dir_b)
-    with staged(final) as stage:
+    with staged(final) as stage, quiet_numerics():
         res = compare_dirs(args.dir_a, args.dir_b, out=stage, baseline=args.baseline or "auto",
                            loaded=loaded)
     sys.stdout.write(res.text.rstrip("\n") + "\n")

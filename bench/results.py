@@ -271,6 +271,9 @@ UNITS = ["ns/op", "events/op"]
 INT_COLUMNS = {"ext": (2, 64), "n": (0, 1 << 20), "heads": (1, 1 << 26),
                "seed": (0, (1 << 63) - 1), "cpu": (0, 1 << 16), "ops": (1, 1 << 62),
                "loops": (1, 1 << 62), "process": (0, 1 << 30), "sample": (0, 1 << 40)}
+# a value per op beyond this (ns: 11 days) is no measurement; sums and means of
+# many such values would overflow (a report of 1e308s is inf and warnings)
+VALUE_MAX = 1e15
 STR_COLUMNS = ["run_id", "host", "backend", "workload", "phase", "variant", "order", "alloc",
                "metric", "unit"]
 
@@ -340,7 +343,8 @@ def check_results(df, where: str):
         first_bad(col, ~np.isfinite(f) | (f != np.floor(f)) | (f < lo) | (f > hi),
                   f"whole numbers from {lo} to {hi}")
         df[col] = num.astype("int64")
-    for col, ok, allowed in (("value", lambda f: np.isfinite(f), "finite numbers"),
+    for col, ok, allowed in (("value", lambda f: np.isfinite(f) & (np.abs(f) <= VALUE_MAX),
+                              f"finite numbers (of magnitude at most {VALUE_MAX:g} per op)"),
                              ("enabled_ratio", lambda f: np.isnan(f) | ((f >= 0) & (f <= 1.000001)),
                               "a fraction from 0 to 1, or null")):
         s = df[col]
@@ -368,7 +372,97 @@ def check_results(df, where: str):
         first_bad("footprint", (s.notna() & ~np.isfinite(f)) | (f < 0),
                   "a size in bytes (>= 0) or null")
         df["footprint"] = f
+    _check_optional(df, first_bad)
     return df
+
+
+# Columns a timed run adds (docs/internals.md section 4), each checked where
+# present: (kind, low, high, allowed).  kind: "whole" numbers, "num" (finite
+# numbers), "num+inf" (numbers, +inf allowed: an interval that never closed),
+# "str", "bool", or a list of the allowed strings.  Null is allowed in every
+# one (rows of another backend, runs from before a column), except where
+# REQUIRED_WHEN_TIMED says.
+OPTIONAL_COLUMNS = {
+    "epoch": ("whole", 0, 1 << 40, "whole numbers from 0, or null"),
+    "retries": ("whole", 0, 1 << 30, "whole numbers from 0, or null"),
+    "disturbed": ("bool", None, None, "true or false, or null"),
+    "reasons": ("str", None, None, "text, or null"),
+    "wall_ns": ("num", 0, None, "numbers >= 0, or null"),
+    "cpu_ns": ("num", 0, None, "numbers >= 0, or null"),
+    "nivcsw": ("num", 0, None, "numbers >= 0, or null"),
+    "faults": ("num", 0, None, "numbers >= 0, or null"),
+    "migrations": ("num", 0, None, "numbers >= 0, or null"),
+    "fixed_ns": ("num", None, None, "finite numbers, or null"),
+    "null_ns_per_op": ("num", None, None, "finite numbers, or null"),
+    "kmem_pages": (["2M", "4K"], None, None, "2M or 4K, or null"),
+    "kmem_huge": ("num", 0, 1, "a fraction from 0 to 1, or null"),
+    "halfwidth": ("num+inf", 0, 1e6, "a half-width from 0 to 1e6 (a fraction), inf (no "
+                  "interval) or null"),
+    "halfwidth_of": ("str", None, None, "text (\"mean\" or \"ratio to ...\"), or null"),
+    "remeasured": ("whole", 0, 1 << 40, "whole numbers from 0"),
+    "remeasure_reasons": ("str", None, None, "text (\"reason count, ...\"), or null"),
+    "disturbed_kept": ("whole", 0, 1 << 40, "whole numbers from 0, or null"),
+    "processes": ("whole", 1, 1 << 30, "whole numbers from 1"),
+    "stopped": ("str", None, None, "text (precision, budget or processes), or null"),
+    "timing_s": ("num", 0, 1e9, "seconds from 0 to 1e9, or null"),
+}
+# on the rows of a timed case (halfwidth_of set) these need a value: the
+# report counts them per case
+REQUIRED_WHEN_TIMED = {"remeasured", "processes"}
+
+
+def _check_optional(df, first_bad) -> None:
+    """The optional columns' types and ranges (OPTIONAL_COLUMNS); a number
+    column stored as objects is left as floats.  Vectorized where the column's
+    type says enough (a results table has rows by the hundred thousand); a
+    value is looked at one by one only to find a bad one."""
+    import numpy as np
+    import pandas as pd
+
+    def is_null(v) -> bool:
+        return v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and v != v)
+
+    def kind_of(s) -> str:
+        return pd.api.types.infer_dtype(s, skipna=True)
+
+    timed = (df["halfwidth_of"].notna() if "halfwidth_of" in df.columns
+             else pd.Series(False, index=df.index))
+    for col, (kind, lo, hi, allowed) in OPTIONAL_COLUMNS.items():
+        if col not in df.columns:
+            continue
+        s = df[col]
+        null = s.isna()
+        if col in REQUIRED_WHEN_TIMED:
+            first_bad(col, null & timed, allowed + " on the rows of a timed case")
+            allowed += " (null on other rows)"
+        if kind == "str" or isinstance(kind, list):
+            if kind_of(s) not in ("string", "empty"):
+                first_bad(col, ~s.map(lambda v: is_null(v) or isinstance(v, str)).astype(bool),
+                          allowed)
+            if isinstance(kind, list):
+                first_bad(col, ~null & ~s.isin(kind), allowed)
+            continue
+        if kind == "bool":
+            if kind_of(s) not in ("boolean", "empty"):
+                first_bad(col, ~s.map(lambda v: is_null(v) or isinstance(v, (bool, np.bool_)))
+                          .astype(bool), allowed)
+            continue
+        if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+            if kind_of(s) not in ("integer", "floating", "mixed-integer-float", "empty"):
+                first_bad(col, ~s.map(lambda v: is_null(v) or (
+                    isinstance(v, (int, float, np.integer, np.floating))
+                    and not isinstance(v, (bool, np.bool_)))).astype(bool), allowed)
+        f = pd.to_numeric(s, errors="coerce").astype(float)
+        bad = ~null & ~(np.isfinite(f) | ((kind == "num+inf") & (f == np.inf)))
+        if lo is not None:
+            bad |= ~null & (f < lo)
+        if hi is not None:
+            bad |= ~null & (f > hi) & np.isfinite(f)
+        if kind == "whole":
+            bad |= ~null & np.isfinite(f) & (f != np.floor(f))
+        first_bad(col, bad, allowed)
+        if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            df[col] = f
 
 
 def load_results(path: str | Path):

@@ -170,3 +170,45 @@ def test_report_meta_check_key_race_not_an_object(synth, tmp_path):
     _edit_meta(synth, lambda m: m.update(check=[{"variant": "new", "race": "x"}]))
     assert_usage_error(run_cli("report", synth, "--out", tmp_path / "rep"),
                        "meta.json", "key 'check'", "[0].race is")
+
+
+# -- 5. optional results columns of the wrong type ------------------------------------
+
+@pytest.mark.parametrize("col,value,needle", [
+    ("halfwidth", "wide", "column 'halfwidth' holds 'wide'"),
+    ("halfwidth", -0.5, "column 'halfwidth' holds -0.5"),
+    ("halfwidth", 1e308, "column 'halfwidth' holds 1e+308"),
+    ("remeasured", "many", "column 'remeasured' holds 'many'"),
+    ("remeasured", float("nan"), "column 'remeasured' holds null"),
+    ("processes", float("nan"), "column 'processes' holds null"),
+    ("processes", "two", "column 'processes' holds 'two'"),
+    ("timing_s", "long", "column 'timing_s' holds 'long'"),
+    ("remeasure_reasons", [1, 2], "column 'remeasure_reasons' holds"),
+    ("halfwidth_of", 3, "column 'halfwidth_of' holds 3"),
+    ("value", 1e308, "column 'value' holds 1e+308"),
+])
+def test_load_checks_the_optional_columns(synth, col, value, needle):
+    _timed(synth, **{col: value})
+    with pytest.raises(UsageError) as e:
+        load_results(synth / "results.parquet")
+    assert needle in str(e.value) and "results.parquet" in str(e.value), str(e.value)
+
+
+def test_report_and_compare_refuse_a_text_halfwidth(synth, tmp_path):
+    _timed(synth, halfwidth="wide")
+    other = _timed(write_run(tmp_path / "r2", host="hostB", variants=["old", "new"], ns=[4]))
+    for argv in (["report", synth, "--out", tmp_path / "rep"],
+                 ["compare", other, synth, "--out", tmp_path / "cmp"]):
+        assert_usage_error(run_cli(*argv), "results.parquet", "column 'halfwidth'")
+    assert not (tmp_path / "rep").exists() and not (tmp_path / "cmp").exists()
+
+
+def test_report_of_an_inf_halfwidth_prints_no_warnings(synth, tmp_path):
+    run = _timed(synth)
+    df = pd.read_parquet(run / "results.parquet")
+    df.loc[df["metric"] == "time", "halfwidth"] = float("inf")   # no interval closed
+    df.to_parquet(run / "results.parquet")
+    proc = run_cli("report", run, "--out", tmp_path / "rep")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert (tmp_path / "rep" / "report.md").is_file()
