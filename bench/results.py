@@ -255,11 +255,17 @@ class RunDir:
                              f"finished, e.g. {missing[0]}")
         frames = [pd.read_parquet(self.parts / f"{k}.parquet") for k in keys]
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
-        atomic_write(self.path / "results.parquet", df.to_parquet(index=False))
         pyperf_parts = [p for p in (self.parts / f"{k}.pyperf.json" for k in keys)
                         if p.is_file()]
-        if pyperf_parts:
-            atomic_write(self.path / "pyperf.json", merge_pyperf(pyperf_parts))
+        # everything made and checked before the first file is written: a table
+        # the loader would refuse, or a pyperf part that cannot be read, leaves
+        # the run as it was (incomplete), never half-finalized
+        if frames:
+            check_results(df.copy(), f"{str(self.parts)!r} (the run's parts together)")
+        pyperf_text = merge_pyperf(pyperf_parts) if pyperf_parts else None
+        atomic_write(self.path / "results.parquet", df.to_parquet(index=False))
+        if pyperf_text is not None:
+            atomic_write(self.path / "pyperf.json", pyperf_text)
         self.write_meta({**meta, "status": "complete", "cases": len(frames)})
 
 
@@ -498,13 +504,37 @@ def load_results(path: str | Path):
     return check_results(df, where)
 
 
+PYPERF_PART_LIMIT = 256 << 20     # bytes of one pyperf part, at most
+
+
+def load_pyperf_part(path: Path):
+    """One case's pyperf part as a pyperf.BenchmarkSuite: bounded, valid JSON,
+    and a suite pyperf reads; anything else is one UsageError naming the file."""
+    import io
+
+    import pyperf
+
+    from .errors import decode_text, read_user_bytes
+
+    where = repr(str(path))
+    allowed = "the pyperf JSON a sweep writes"
+    text = decode_text(read_user_bytes(path, "pyperf part", PYPERF_PART_LIMIT), where)
+    parse_json(text, where, allowed)
+    try:
+        return pyperf.BenchmarkSuite.load(io.StringIO(text))
+    except Exception as e:      # pyperf's own checks raise anything from KeyError to TypeError
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(f"{where} is corrupt: not a pyperf suite ({first[:100]}): "
+                         f"{allowed} is allowed") from None
+
+
 def merge_pyperf(paths: list[Path]) -> str:
     """One pyperf suite from several files (benchmark names are unique per case)."""
     import pyperf
 
     benchmarks = []
     for p in paths:
-        benchmarks.extend(pyperf.BenchmarkSuite.load(str(p)).get_benchmarks())
+        benchmarks.extend(load_pyperf_part(p).get_benchmarks())
     suite = pyperf.BenchmarkSuite(benchmarks)
     fd, tmp = tempfile.mkstemp(suffix=".json")
     os.close(fd)

@@ -318,27 +318,58 @@ def check_stored_meta(meta: dict, out: Path) -> None:
                 raise bad(f"sweep.cases[{i}].{k} {c.get(k, '(missing)')!r}", allowed)
 
 
-def check_parts(rundir, keys: list[str]) -> None:
-    """Every part a resumed run keeps must be a readable parquet file: a damaged
-    one is named, with how to measure that case again."""
+def check_parts(rundir, cases: list[dict], run_id: str) -> None:
+    """Before anything is measured or written: every part a resumed run keeps
+    is one the loader would accept (bench.results.check_results: its schema
+    and values), of this run and of its case, with a pyperf part pyperf
+    reads.  A damaged one is named, with how to measure that case again."""
+    import pandas as pd
     import pyarrow
     import pyarrow.parquet as pq
 
-    if rundir.parts.is_dir():
-        for p in sorted(rundir.parts.iterdir()):
+    from .results import (CASE_KEYS, _results_bad, case_key, check_results,
+                          load_pyperf_part)
+
+    anew = "delete it and --resume again to measure that case anew"
+    parts = rundir.parts
+    if parts.is_dir():
+        for p in sorted(parts.iterdir()):
             if not p.name.startswith(".") and not p.is_file() and not p.is_dir():
                 raise UsageError(f"{str(p)!r} in the run's parts is a device, FIFO or socket: "
                                  "only the part files a sweep writes are allowed; remove it and "
                                  "--resume again")
-    for k in sorted(rundir.finished_keys() & set(keys)):
-        p = rundir.parts / f"{k}.parquet"
+    by_key = {case_key(c): c for c in cases}
+    for k in sorted(rundir.finished_keys() & set(by_key)):
+        p = parts / f"{k}.parquet"
+        where = repr(str(p))
         try:
             pq.read_metadata(p)
-        except (OSError, pyarrow.ArrowException) as e:
+            df = pd.read_parquet(p)
+        except (OSError, ValueError, TypeError, KeyError, IndexError,
+                pyarrow.ArrowException) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UsageError(f"part {str(p)!r} is corrupt ({first[:100]}): a parquet file is "
-                             "allowed; delete it and --resume again to measure that case "
-                             "anew") from None
+            raise UsageError(f"part {where} is corrupt ({first[:100]}): a parquet file is "
+                             f"allowed; {anew}") from None
+        try:
+            df = check_results(df, where)
+        except UsageError as e:
+            raise UsageError(f"part {e}; {anew}") from None
+        case = by_key[k]
+        for col in ["run_id"] + CASE_KEYS:
+            want = run_id if col == "run_id" else case[col]
+            wrong = df[col] != want
+            if wrong.any():
+                i = int(wrong.to_numpy().nonzero()[0][0])
+                e = _results_bad(where, col, df[col].iloc[i], i,
+                                 f"{want!r} (the run's and the case's)")
+                raise UsageError(f"part {e}; {anew}")
+        q = parts / f"{k}.pyperf.json"
+        if os.path.lexists(q):
+            try:
+                load_pyperf_part(q)
+            except UsageError as e:
+                raise UsageError(f"part {e}; delete it and {p.name} and --resume again to "
+                                 "measure that case anew") from None
 
 
 def cmd_sweep(args) -> int:
@@ -357,9 +388,9 @@ def cmd_sweep(args) -> int:
 
     opts = cfg.options
     if stored is not None:
-        from .results import RunDir, case_key
+        from .results import RunDir
 
-        check_parts(RunDir(out), [case_key(c) for c in stored["sweep"]["cases"]])
+        check_parts(RunDir(out), stored["sweep"]["cases"], stored["run_id"])
         s_backend = stored["backend"]["requested"]
         if backend_arg is not None and backend_arg != s_backend:
             raise UsageError(f"--backend {backend_arg} differs from the run's ({s_backend}): "

@@ -135,6 +135,46 @@ def _timed(run: Path, **cols) -> Path:
     return run
 
 
+# -- 2. a damaged kept part -----------------------------------------------------
+
+def _other_schema(p):
+    pd.DataFrame({"x": [1, 2]}).to_parquet(p)
+
+
+def _nan_values(p):
+    df = pd.read_parquet(p)
+    df["value"] = float("nan")
+    df.to_parquet(p)
+
+
+def _other_case(p):
+    df = pd.read_parquet(p)
+    df["n"] = 8
+    df.to_parquet(p)
+
+
+@pytest.mark.parametrize("damage,needles", [
+    (_other_schema, ["lacks column(s) run_id"]),
+    (_nan_values, ["column 'value' holds null", "finite numbers"]),
+    (_other_case, ["column 'n' holds 8", "the case's"]),
+], ids=["schema", "nan-values", "other-case"])
+def test_resume_refuses_a_damaged_kept_part(incomplete, damage, needles):
+    part = _kept_part(incomplete)
+    damage(part)
+    _resume_refused(incomplete, repr(str(part)), "--resume again", *needles)
+
+
+def test_finalize_checks_the_parts_before_writing(incomplete, tmp_path):
+    """The last guard: a table the loader would refuse is never finalized."""
+    part = _kept_part(incomplete)
+    _nan_values(part)
+    rd = RunDir(incomplete)
+    meta = rd.read_meta()
+    with pytest.raises(UsageError, match="column 'value' holds null"):
+        rd.finalize(meta, keys=[part.name[:-len(".parquet")]])
+    assert not (incomplete / "results.parquet").exists()
+
+
 # -- 3. integers longer than 4300 digits in a run directory's JSON ------------------
 
 def test_report_bigint_in_meta_json(synth, tmp_path):
@@ -154,6 +194,17 @@ def test_resume_bigint_in_meta_json(incomplete):
     text = (incomplete / "meta.json").read_text()
     (incomplete / "meta.json").write_text('{"x": ' + BIG + ", " + text.lstrip()[1:])
     _resume_refused(incomplete, "meta.json", "4300 digits")
+
+
+@pytest.mark.parametrize("content,needles", [
+    ('{"x": ' + BIG + "}", ["4300 digits"]),
+    ("{not json", ["not valid JSON"]),
+    ('{"benchmarks": 5}', ["not a pyperf suite"]),
+], ids=["bigint", "not-json", "not-pyperf"])
+def test_resume_refuses_a_damaged_pyperf_part(incomplete, content, needles):
+    q = _kept_part(incomplete).with_suffix("").with_suffix(".pyperf.json")
+    q.write_text(content)
+    _resume_refused(incomplete, repr(str(q)), *needles)
 
 
 # -- 4. check.json (and meta.json's check key) whose race is not an object ---------
