@@ -235,6 +235,27 @@ def _load_requested_config(args):
     return load_builtin("quick" if args.quick else "default")
 
 
+HOST_LABEL_MAX = 100       # characters of a --host label, at most
+
+
+def check_host_label(label, what: str = "--host") -> str:
+    """A host label (the results' host column): printable text (UTF-8, no
+    control characters, no bytes that are not UTF-8), 1 to HOST_LABEL_MAX
+    characters, not only spaces."""
+    allowed = (f"printable UTF-8 text of 1 to {HOST_LABEL_MAX} characters (no control "
+               "characters), e.g. a hostname")
+    if not isinstance(label, str):
+        raise UsageError(f"{what} {label!r}: {allowed} is allowed")
+    shown = repr(label) if len(label) <= 60 else repr(label[:57]) + "..."
+    if not label.strip() or len(label) > HOST_LABEL_MAX or not label.isprintable():
+        raise UsageError(f"{what} {shown} ({len(label)} characters): {allowed} is allowed")
+    try:
+        label.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{what} {shown}: {allowed} is allowed") from None
+    return label
+
+
 def _resume_state(args, out: Path):
     """(config, stored meta) when continuing the run in out, else (config, None)."""
     from .config import parse_config
@@ -378,6 +399,8 @@ def cmd_sweep(args) -> int:
     from .results import check_output_dir
 
     backend_arg = _check_backend(args.backend)
+    if args.host is not None:
+        check_host_label(args.host)
     out = check_output_dir(args.out, empty=False) if args.out is not None else None
     if out is None and args.resume:
         raise UsageError("--resume needs --out DIR: the run directory to continue")

@@ -263,3 +263,16 @@ def test_report_of_an_inf_halfwidth_prints_no_warnings(synth, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert (tmp_path / "rep" / "report.md").is_file()
+
+
+# -- 8. --host --------------------------------------------------------------------
+
+@pytest.mark.parametrize("host", ["h\udcff", "a\nb", "x" * 101, " "],
+                         ids=["not-utf8", "newline", "too-long", "blank"])
+def test_sweep_host_label_checked_before_anything_runs(host, tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(TINY)
+    out = tmp_path / "o"
+    proc = run_cli("sweep", cfg, "--out", out, "--host", host)
+    assert_usage_error(proc, "--host", "printable UTF-8 text of 1 to 100 characters")
+    assert not out.exists()
