@@ -258,7 +258,6 @@ def check_host_label(label, what: str = "--host") -> str:
 
 def _resume_state(args, out: Path):
     """(config, stored meta) when continuing the run in out, else (config, None)."""
-    from .config import parse_config
     from .results import RunDir
 
     requested = _load_requested_config(args)      # validated even when resuming
@@ -272,9 +271,8 @@ def _resume_state(args, out: Path):
     if not isinstance(stored, dict) or "text" not in stored or "sweep" not in meta:
         raise UsageError(f"{str(out)!r} holds no sweep run (its meta.json has no sweep "
                          "config): --resume continues only a sweep")
-    # parsed first: it registers the variant files the run names
-    cfg = parse_config(stored["text"], stored.get("source", "meta.json"))
-    check_stored_meta(meta, out)
+    cfg = _stored_config(meta, out)     # parsed first: it registers the variant files
+    check_stored_meta(meta, out, cfg)
     if (args.config or args.quick) and requested.text != stored["text"]:
         raise UsageError(f"config {requested.source!r} differs from the one the run in "
                          f"{str(out)!r} was started with ({stored.get('source')}): "
@@ -282,61 +280,106 @@ def _resume_state(args, out: Path):
     return cfg, meta
 
 
-def check_stored_meta(meta: dict, out: Path) -> None:
+def _corrupt(out: Path, key: str, value, allowed: str) -> UsageError:
+    """meta.json KEY: bad value ...: one line naming the stored run's file and key."""
+    from .config import _show
+
+    return UsageError(f"{str(out / 'meta.json')!r} {key}: bad value {_show(value)}: allowed "
+                      f"{allowed}; --resume needs the meta.json the sweep wrote (or start a "
+                      "new run with another --out)")
+
+
+def _stored_config(meta: dict, out: Path):
+    """The config a stored sweep was started with (meta.json config.text),
+    parsed as a config file is; its faults are named as meta.json's."""
+    from .config import parse_config
+
+    stored = meta["config"]
+    source, text = stored.get("source", "meta.json"), stored.get("text")
+    if not isinstance(source, str) or not source or "\0" in source or len(source) > 4096:
+        raise _corrupt(out, "config.source", source, "the path (or builtin:NAME) of the "
+                       "config the sweep was started with")
+    if not isinstance(text, str):
+        raise _corrupt(out, "config.text", text, "the sweep's TOML text")
+    try:
+        return parse_config(text, source)
+    except UsageError as e:
+        raise UsageError(f"{str(out / 'meta.json')!r} config.text (the config {source!r} the "
+                         f"run was started with) is refused: {e}; --resume needs the "
+                         "meta.json the sweep wrote (or start a new run with another "
+                         "--out)") from None
+
+
+def check_stored_meta(meta: dict, out: Path, cfg) -> None:
     """The parts of a stored sweep's meta.json that --resume relies on, checked
-    before anything runs: a damaged meta.json is one line, not a traceback."""
-    from .config import HEADS_MAX, N_MAX
-    from .variants import EXT_MAX, EXT_MIN, VARIANTS
-    from .workloads import ALLOCS, ORDERS, WORKLOADS
-
-    where = f"{str(out / 'meta.json')!r}"
-
-    def bad(what: str, allowed: str):
-        return UsageError(f"{where} is corrupt: {what}: {allowed} is allowed; --resume "
-                          "needs the meta.json the sweep wrote (or start a new run with "
-                          "another --out)")
+    before anything runs: a damaged meta.json is one line naming meta.json and
+    the key, not a traceback.  Every stored case gets the checks and caps a
+    config's case gets (bench.config.check_case, under the stored config's
+    options and the run's backend)."""
+    from .config import check_case
+    from .results import CASE_KEYS, case_key
+    from .variants import VARIANTS
+    from .workloads import WORKLOADS
 
     def is_int(v):
         return isinstance(v, int) and not isinstance(v, bool)
 
-    if not isinstance(meta["config"].get("text"), str):
-        raise bad("config.text is not a string", "the sweep's TOML text")
     if not isinstance(meta.get("run_id"), str) or not meta["run_id"]:
-        raise bad(f"run_id {meta.get('run_id')!r}", "a non-empty string")
+        raise _corrupt(out, "run_id", meta.get("run_id"), "a non-empty string")
     b = meta.get("backend")
     if not isinstance(b, dict) or b.get("requested") not in BACKENDS \
             or b.get("chosen") not in BACKENDS[1:]:
-        raise bad(f"backend {b!r}", "an object with requested (auto, perf, sim, time) and "
-                  "chosen (perf, sim, time)")
+        raise _corrupt(out, "backend", b, "an object with requested (auto, perf, sim, "
+                       "time) and chosen (perf, sim, time)")
     sw = meta["sweep"]
     if not isinstance(sw, dict):
-        raise bad(f"sweep {sw!r}", "an object")
-    if not isinstance(sw.get("host"), str):
-        raise bad(f"sweep.host {sw.get('host')!r}", "a string")
+        raise _corrupt(out, "sweep", sw, "an object")
+    try:
+        check_host_label(sw.get("host"), "sweep.host")
+    except UsageError:
+        raise _corrupt(out, "sweep.host", sw.get("host"), "a host label: printable text "
+                       f"of 1 to {HOST_LABEL_MAX} characters") from None
     if not isinstance(sw.get("sessions", []), list):
-        raise bad(f"sweep.sessions {sw.get('sessions')!r}", "a list")
+        raise _corrupt(out, "sweep.sessions", sw.get("sessions"), "a list")
     cases = sw.get("cases")
     if not isinstance(cases, list) or not cases:
-        raise bad(f"sweep.cases {cases!r}"[:120], "a non-empty list of cases")
-    checks = {
-        "workload": (lambda v: v in WORKLOADS, ", ".join(WORKLOADS)),
-        "variant": (lambda v: v in VARIANTS, ", ".join(VARIANTS) + " (a variant file: the "
-                    "same path as when the sweep was started)"),
-        "ext": (lambda v: is_int(v) and EXT_MIN <= v <= EXT_MAX,
-                f"an integer from {EXT_MIN} to {EXT_MAX}"),
-        "n": (lambda v: is_int(v) and 0 <= v <= N_MAX, f"an integer from 0 to {N_MAX}"),
-        "heads": (lambda v: is_int(v) and 1 <= v <= HEADS_MAX,
-                  f"an integer from 1 to {HEADS_MAX}"),
-        "order": (lambda v: v in ORDERS, ", ".join(ORDERS)),
-        "alloc": (lambda v: v in ALLOCS, ", ".join(ALLOCS)),
-        "seed": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
-    }
+        raise _corrupt(out, "sweep.cases", cases, "a non-empty list of cases")
+    plan = meta.get("plan") if isinstance(meta.get("plan"), dict) else {}
+    cpu = plan.get("cpu")
+    if cpu is not None:
+        from .host import online_cpus
+
+        allowed = online_cpus()
+        if cpu not in allowed:
+            raise UsageError(f"{str(out / 'meta.json')!r} plan.cpu: the run is pinned to CPU "
+                             f"{cpu}, which this host does not have online (allowed: "
+                             f"{', '.join(map(str, allowed))}): a run keeps one pinned CPU; "
+                             "resume it where it was started, or start a new run with "
+                             "another --out")
+    seen: dict[str, int] = {}
     for i, c in enumerate(cases):
+        where = f"sweep.cases[{i}]"
         if not isinstance(c, dict):
-            raise bad(f"sweep.cases[{i}] {c!r}"[:120], "an object")
-        for k, (ok, allowed) in checks.items():
-            if k not in c or not ok(c[k]):
-                raise bad(f"sweep.cases[{i}].{k} {c.get(k, '(missing)')!r}", allowed)
+            raise _corrupt(out, where, c, "an object with " + ", ".join(CASE_KEYS))
+        if c.get("workload") not in WORKLOADS:        # as check_case: the first key named
+            raise _corrupt(out, f"{where}.workload", c.get("workload"), ", ".join(WORKLOADS))
+        v = c.get("variant")
+        if not isinstance(v, str) or v not in VARIANTS:
+            raise _corrupt(out, f"{where}.variant", v, ", ".join(VARIANTS) + " (a variant "
+                           "file: the same path as when the sweep was started)")
+        check_case(c, cfg.options, b["chosen"],
+                   lambda k, value, allowed: _corrupt(out, f"{where}.{k}", value, allowed))
+        for k in c:
+            if k not in CASE_KEYS + ["cpu"]:
+                raise _corrupt(out, f"{where}.{k}", c[k], "only the keys "
+                               + ", ".join(CASE_KEYS + ["cpu"]) + " (unknown key)")
+        if "cpu" in c and not (is_int(c["cpu"]) and c["cpu"] >= 0):
+            raise _corrupt(out, f"{where}.cpu", c["cpu"], "a CPU number")
+        key = case_key(c)
+        if key in seen:
+            raise _corrupt(out, where, c, f"each case once (sweep.cases[{seen[key]}] is the "
+                           "same case)")
+        seen[key] = i
 
 
 def check_parts(rundir, cases: list[dict], run_id: str) -> None:

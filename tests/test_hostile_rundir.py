@@ -265,6 +265,49 @@ def test_report_of_an_inf_halfwidth_prints_no_warnings(synth, tmp_path):
     assert (tmp_path / "rep" / "report.md").is_file()
 
 
+# -- 6. a hostile stored plan on --resume -------------------------------------------
+
+def _set(path: str, value):
+    def change(m):
+        keys = path.split(".")
+        t = m
+        for k in keys[:-1]:
+            t = t[int(k)] if isinstance(t, list) else t[k]
+        t[keys[-1] if not isinstance(t, list) else int(keys[-1])] = value
+    return change
+
+
+@pytest.mark.parametrize("changes,needles", [
+    ([("sweep.cases.1.variant", [])], ["sweep.cases[1].variant: bad value []"]),
+    ([("sweep.cases.1.variant", {"a": 1})], ["sweep.cases[1].variant: bad value {"]),
+    ([("config.source", 5)], ["config.source: bad value 5"]),
+    ([("sweep.cases.1.seed", 2 ** 70)], ["sweep.cases[1].seed: bad value 1180591620717411303424",
+                                         "an integer from 0 to"]),
+    ([("sweep.cases.1.heads", 1 << 26), ("sweep.cases.1.n", 1 << 20)],
+     ["sweep.cases[1].heads: bad value 67108864", "max_sptes"]),
+    ([("sweep.cases.1.cflags", "-O0")], ["sweep.cases[1].cflags", "unknown key"]),
+    ([("sweep.cases.1", "SELF0")], ["sweep.cases[1]: bad value", "each case once"]),
+    ([("plan.cpu", 99)], ["plan.cpu", "CPU 99", "this host does not have"]),
+    ([("config.text", "not toml [")], ["config.text", "not valid TOML"]),
+    ([("sweep.host", "a\nb")], ["sweep.host: bad value", "printable"]),
+], ids=["variant-list", "variant-dict", "source-int", "seed-2^70", "over-cap",
+        "unknown-key", "duplicate", "plan-cpu-99", "text-not-toml", "host-newline"])
+def test_resume_validates_the_stored_plan_before_anything_runs(incomplete, changes, needles):
+    def change(m):
+        for path, value in changes:
+            if value == "SELF0":
+                value = dict(m["sweep"]["cases"][0])
+            _set(path, value)(m)
+    _edit_meta(incomplete, change)
+    _resume_refused(incomplete, repr(str(incomplete / "meta.json")), *needles)
+
+
+def test_resume_plan_cpu_message_does_not_blame_an_option(incomplete):
+    _edit_meta(incomplete, _set("plan.cpu", 99))
+    proc = run_cli("sweep", "--resume", "--out", incomplete)
+    assert proc.returncode == 2 and "--cpu" not in proc.stderr, proc.stderr
+
+
 # -- 8. --host --------------------------------------------------------------------
 
 @pytest.mark.parametrize("host", ["h\udcff", "a\nb", "x" * 101, " "],
