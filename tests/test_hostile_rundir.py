@@ -308,6 +308,100 @@ def test_resume_plan_cpu_message_does_not_blame_an_option(incomplete):
     assert proc.returncode == 2 and "--cpu" not in proc.stderr, proc.stderr
 
 
+# -- 7. pending worker processes that cannot be used ---------------------------------
+
+def _proc_record(n_arms=1, phases=("add", "remove"), null=True, **over):
+    value = {"kind": "value", "round": 0, "epoch": 0, "warmup": False, "ns": 1000,
+             "ops": 8, "loops": 2, "footprint": 4096, "peak_descs": 1, "bad": 0,
+             "counts": {"task-clock": [900, 1000, 1000]},
+             "evidence": {"wall_ns": 1100, "cpu_ns": 1000, "nivcsw": 0, "nvcsw": 0,
+                          "faults": 0, "migrations": 0, "cpu": 1},
+             "retries": 0, "reasons": [], "disturbed": False}
+    recs = [{"kind": "fixed", "when": "start", "loops": 200, "ns": 5000, "counts": {},
+             "evidence": {}},
+            {"kind": "calibration", "phase": "add", "loops": 2}]
+    recs += [{**value, "arm": a, "phase": ph} for a in range(n_arms) for ph in phases]
+    if null:
+        recs.append({**value, "arm": -1, "phase": "null"})
+    recs.append({"kind": "done", "rounds": 1, "pid": 1, "seconds": 0.5, "fresh_layouts": 0,
+                 "build_orders": [], "pages": "2M", "kmem_huge": [[0, 0]]})
+    d = {"wall": 0.8, "recs": recs}
+    d.update(over)
+    return d
+
+
+def _stored(d, n_arms=1):
+    from bench.runner import stored_process
+
+    return stored_process(d, n_arms, ["add", "remove"], True, ["task-clock"], max_wall=660)
+
+
+def test_a_whole_stored_process_is_used():
+    got = _stored(_proc_record())
+    assert got is not None and got[1] == 0.8
+
+
+def _junk_value(d):
+    d["recs"][2] = {"kind": "value", "arm": 99, "phase": "zz"}
+    return d
+
+
+def _no_values(d):
+    d["recs"] = [r for r in d["recs"] if r["kind"] != "value"]
+    return d
+
+
+def _missing_key(d):
+    del d["recs"][2]["warmup"]
+    return d
+
+
+def _string_ns(d):
+    d["recs"][2]["ns"] = "1000"
+    return d
+
+
+def _foreign_event(d):
+    d["recs"][2]["counts"] = {"x/../y": [1, 1, 1]}
+    return d
+
+
+def _no_done(d):
+    d["recs"].pop()
+    return d
+
+
+@pytest.mark.parametrize("damage", [
+    lambda d: {**d, "wall": 1e308}, lambda d: {**d, "wall": -1}, lambda d: {**d, "wall": "1"},
+    lambda d: {**d, "recs": [{"kind": "done", "seconds": 0.1}]},
+    _junk_value, _no_values, _missing_key, _string_ns, _foreign_event, _no_done,
+    lambda d: [d], lambda d: {**d, "recs": "x"},
+], ids=["wall-huge", "wall-negative", "wall-text", "minimal", "junk-value", "no-values",
+        "missing-key", "ns-text", "foreign-event", "no-done", "list", "recs-text"])
+def test_a_stored_process_that_cannot_be_used_is_ignored(damage):
+    assert _stored(damage(_proc_record())) is None
+    # a process of another group (more arms than it has values for)
+    assert _stored(_proc_record(), n_arms=2) is None
+
+
+def test_resume_runs_again_a_pending_process_that_cannot_be_used(incomplete):
+    """docs/sweep.md: a kept process that is not whole is ignored, its process
+    run again (once a KeyError, or "result rows lack column 'run_id'")."""
+    meta = json.loads((incomplete / "meta.json").read_text())
+    import hashlib
+
+    h = hashlib.sha256(case_key(meta["sweep"]["cases"][1]).encode()).hexdigest()[:16]
+    store = incomplete / "pending" / h
+    store.mkdir(parents=True)
+    (store / "p0.json").write_text(json.dumps(_junk_value(_proc_record())))
+    proc = run_cli("sweep", "--resume", "--out", incomplete, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((incomplete / "meta.json").read_text())["status"] == "complete"
+    assert not (incomplete / "pending").exists()
+    df = load_results(incomplete / "results.parquet")
+    assert sorted(df["n"].unique()) == [2, 4]
+
+
 # -- 8. --host --------------------------------------------------------------------
 
 @pytest.mark.parametrize("host", ["h\udcff", "a\nb", "x" * 101, " "],
