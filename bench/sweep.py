@@ -262,6 +262,11 @@ def _resume_state(args, out: Path):
 
     requested = _load_requested_config(args)      # validated even when resuming
     if not _nonempty(out):
+        if args.resume:
+            what = "an empty directory" if out.is_dir() else "does not exist"
+            raise UsageError(f"--resume --out {str(out)!r}: {what}, there is no run in it to "
+                             "resume: a run directory a sweep wrote (its meta.json and parts/) "
+                             "is allowed; to start a new run, leave out --resume")
         return requested, None
     if not args.resume:
         raise UsageError(f"output directory {str(out)!r} is not empty: give --resume to "

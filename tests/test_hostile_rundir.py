@@ -135,6 +135,19 @@ def _timed(run: Path, **cols) -> Path:
     return run
 
 
+# -- 1. --resume of a directory that holds no run ---------------------------------
+
+@pytest.mark.parametrize("kind", ["new", "empty"])
+def test_resume_of_a_directory_without_a_run_is_refused(kind, tmp_path):
+    out = tmp_path / "out"
+    if kind == "empty":
+        out.mkdir()
+    # (this once started the whole built-in default sweep in out)
+    proc = run_cli("sweep", "--resume", "--out", out, "--backend", "time", timeout=60)
+    assert_usage_error(proc, repr(str(out)), "no run in it to resume", "a sweep wrote")
+    assert (list(out.iterdir()) == []) if kind == "empty" else not out.exists()
+
+
 # -- 2. a damaged kept part -----------------------------------------------------
 
 def _other_schema(p):
