@@ -147,7 +147,12 @@ def load_run(path: str | Path) -> Run:
     """Load one complete run directory; UsageError if it is missing, partial or corrupt."""
     from bench.results import RunDir, load_results
 
+    from bench.results import path_problem
+
     path = Path(path)
+    why = path_problem(path)
+    if why is not None:
+        raise UsageError(f"run directory {str(path)!r}{why}: a run directory is needed")
     if not path.exists():
         raise UsageError(f"run directory {str(path)!r} does not exist")
     if not path.is_dir():

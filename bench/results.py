@@ -101,6 +101,52 @@ def _nearest_existing(path: Path) -> Path:
     return p
 
 
+def path_problem(path: str | Path) -> str | None:
+    """Why path cannot be reached, naming the component at fault: a symbolic
+    link loop, a dangling symbolic link, a file where a directory is needed, a
+    directory that may not be searched; None when path exists or is simply
+    absent (its missing components can be created).  The text follows the
+    path as the caller names it: "is a symbolic link loop ..." for path
+    itself, ": '/x/l' is a symbolic link loop ..." for a component."""
+    import errno
+
+    p = Path(os.path.abspath(path))
+
+    def at(q: Path, what: str) -> str:
+        return f" {what}" if q == p else f": {str(q)!r} {what}"
+
+    for q in [*reversed(p.parents), p]:
+        try:
+            os.stat(q)
+        except FileNotFoundError:
+            if os.path.lexists(q):
+                return at(q, f"is a dangling symbolic link (to {os.readlink(q)!r})")
+            return None
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return at(q, "is a symbolic link loop (too many levels of symbolic links)")
+            if e.errno == errno.EACCES:
+                return at(q, "cannot be reached: permission denied")
+            return at(q, f"cannot be reached: {e.strerror or e}")
+        if q != p and not os.path.isdir(q):
+            return at(q, "is not a directory")
+    return None
+
+
+def _probe_dir(base: Path) -> str | None:
+    """Create (and remove) a directory in base: None if that works, else why
+    not (a read-only file system, /proc, no permission)."""
+    try:
+        d = tempfile.mkdtemp(prefix=".rmapbench-probe-", dir=base)
+    except OSError as e:
+        return e.strerror or str(e)
+    try:
+        os.rmdir(d)
+    except OSError:
+        pass
+    return None
+
+
 def check_output_dir(path: str | Path, flag: str = "--out", empty: bool = True) -> Path:
     """Before anything runs: path can become an output directory (absent, or a
     directory, and empty unless empty=False) in a place this process may write.
@@ -108,6 +154,10 @@ def check_output_dir(path: str | Path, flag: str = "--out", empty: bool = True) 
     if str(path) == "":
         raise UsageError(f"{flag} '': a directory path is allowed")
     p = Path(path)
+    why = path_problem(p)
+    if why is not None:
+        raise UsageError(f"{flag} {str(p)!r}{why}: a new or empty directory in a writable "
+                         "place is allowed")
     if p.exists() and not p.is_dir():
         raise UsageError(f"{flag} {str(p)!r} exists and is not a directory: a new or "
                          "empty directory is allowed")
@@ -119,6 +169,13 @@ def check_output_dir(path: str | Path, flag: str = "--out", empty: bool = True) 
         raise UsageError(f"{flag} {str(p)!r}: {str(base)!r} is not a directory")
     if not os.access(base, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {str(p)!r}: {str(base)!r} is not writable by this user")
+    # permissions are not the whole story (/proc, a read-only file system, root):
+    # one directory made and removed there, before anything is measured
+    why = _probe_dir(base)
+    if why is not None:
+        raise UsageError(f"{flag} {str(p)!r}: a directory cannot be created in "
+                         f"{str(base)!r} ({why}): a new or empty directory in a writable "
+                         "place is allowed")
     return p
 
 

@@ -388,10 +388,12 @@ def check_stored_meta(meta: dict, out: Path, cfg) -> None:
 
 
 def check_parts(rundir, cases: list[dict], run_id: str) -> None:
-    """Before anything is measured or written: every part a resumed run keeps
-    is one the loader would accept (bench.results.check_results: its schema
-    and values), of this run and of its case, with a pyperf part pyperf
-    reads.  A damaged one is named, with how to measure that case again."""
+    """Before anything is measured or written: the run's parts/ and pending/
+    have the shape a sweep writes (directories of files, parts/ writable), and
+    every part a resumed run keeps is one the loader would accept
+    (bench.results.check_results: its schema and values), of this run and of
+    its case, with a pyperf part pyperf reads.  A damaged one is named, with
+    how to measure that case again."""
     import pandas as pd
     import pyarrow
     import pyarrow.parquet as pq
@@ -401,12 +403,40 @@ def check_parts(rundir, cases: list[dict], run_id: str) -> None:
 
     anew = "delete it and --resume again to measure that case anew"
     parts = rundir.parts
+    if os.path.lexists(parts) and (parts.is_symlink() or not parts.is_dir()):
+        raise UsageError(f"{str(parts)!r} is not a directory: the run's parts directory (as "
+                         "a sweep writes it) is allowed; remove it and --resume again "
+                         "to measure every case anew")
     if parts.is_dir():
         for p in sorted(parts.iterdir()):
-            if not p.name.startswith(".") and not p.is_file() and not p.is_dir():
-                raise UsageError(f"{str(p)!r} in the run's parts is a device, FIFO or socket: "
-                                 "only the part files a sweep writes are allowed; remove it and "
+            if p.name.startswith("."):
+                continue
+            if p.is_dir():
+                raise UsageError(f"{str(p)!r} in the run's parts is a directory: only the "
+                                 "part files a sweep writes are allowed; remove it and "
                                  "--resume again")
+            if not p.is_file():
+                raise UsageError(f"{str(p)!r} in the run's parts is a device, FIFO or socket: "
+                                 "only the part files a sweep writes are allowed; remove it "
+                                 "and --resume again")
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".probe-", suffix=".tmp", dir=parts)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            raise UsageError(f"{str(parts)!r} cannot be written ({e.strerror}): a writable "
+                             "parts directory is needed to resume the run") from None
+    pending = rundir.path / PENDING
+    if os.path.lexists(pending) and (pending.is_symlink() or not pending.is_dir()):
+        raise UsageError(f"{str(pending)!r} is not a directory: the worker processes a sweep "
+                         "keeps (a directory of directories) are allowed; remove it and "
+                         "--resume again")
+    if pending.is_dir():
+        for p in sorted(pending.iterdir()):
+            if not p.name.startswith(".") and (p.is_symlink() or not p.is_dir()):
+                raise UsageError(f"{str(p)!r} in the run's pending is not a directory: only "
+                                 "the directories of kept worker processes a sweep writes "
+                                 "are allowed; remove it and --resume again")
     by_key = {case_key(c): c for c in cases}
     for k in sorted(rundir.finished_keys() & set(by_key)):
         p = parts / f"{k}.parquet"

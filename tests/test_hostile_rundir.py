@@ -426,3 +426,52 @@ def test_sweep_host_label_checked_before_anything_runs(host, tmp_path):
     proc = run_cli("sweep", cfg, "--out", out, "--host", host)
     assert_usage_error(proc, "--host", "printable UTF-8 text of 1 to 100 characters")
     assert not out.exists()
+
+
+# -- 9. output directories that cannot be used -----------------------------------------
+
+def _loop(tmp_path) -> Path:
+    os.symlink(tmp_path / "m", tmp_path / "l")
+    os.symlink(tmp_path / "l", tmp_path / "m")
+    return tmp_path / "l"
+
+
+@pytest.mark.parametrize("cmd", ["run", "sweep"])
+@pytest.mark.parametrize("where", ["proc", "symlink-loop"])
+def test_out_that_cannot_be_created_is_refused_before_anything_runs(cmd, where, tmp_path):
+    out = Path("/proc/rmapbench-out") if where == "proc" else _loop(tmp_path) / "x"
+    if cmd == "run":
+        argv = ["run", "--variant", "old", "--n", "2", "--heads", "4", "--backend", "time",
+                "--budget", "0.5"]
+    else:
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(TINY)
+        argv = ["sweep", cfg]
+    proc = run_cli(*argv, "--out", out, timeout=120)
+    # one line: refused before the backend line or any progress
+    assert_usage_error(proc, "--out", repr(str(out)))
+    assert ("'/proc'" in proc.stderr if where == "proc"
+            else "is a symbolic link loop" in proc.stderr), proc.stderr
+
+
+def test_report_names_a_symlink_loop(tmp_path):
+    loop = _loop(tmp_path)
+    assert_usage_error(run_cli("report", loop), repr(str(loop)), "symbolic link loop")
+
+
+def test_resume_with_parts_a_file_names_parts(incomplete):
+    shutil.rmtree(incomplete / "parts")
+    (incomplete / "parts").write_text("x")
+    _resume_refused(incomplete, repr(str(incomplete / "parts")), "is not a directory")
+
+
+def test_resume_with_a_directory_in_place_of_a_part(incomplete):
+    meta = json.loads((incomplete / "meta.json").read_text())
+    part = incomplete / "parts" / f"{case_key(meta['sweep']['cases'][1])}.parquet"
+    part.mkdir()
+    _resume_refused(incomplete, repr(str(part)), "is a directory")
+
+
+def test_resume_with_pending_a_file(incomplete):
+    (incomplete / "pending").write_text("x")
+    _resume_refused(incomplete, repr(str(incomplete / "pending")), "is not a directory")
