@@ -8,11 +8,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-from bench.errors import UsageError
+from bench.errors import UsageError, print_result
 
 
 def _out_dir(out, default) -> Path:
@@ -112,7 +111,7 @@ def _cmd_report(args) -> int:
     with staged(final) as stage, quiet_numerics():
         path = write_report(args.dirs, out=stage, baseline=args.baseline, pair=args.pair,
                             loaded=loaded)
-    print(final / Path(path).relative_to(stage))
+    print_result(str(final / Path(path).relative_to(stage)), f"the report in {str(final)!r}")
     return 0
 
 
@@ -124,9 +123,9 @@ def _cmd_compare(args) -> int:
     with staged(final) as stage, quiet_numerics():
         res = compare_dirs(args.dir_a, args.dir_b, out=stage, baseline=args.baseline or "auto",
                            loaded=loaded)
-    sys.stdout.write(res.text.rstrip("\n") + "\n")
-    print(f"wrote {final / res.md_path.relative_to(stage)} and "
-          f"{final / res.html_path.relative_to(stage)}")
+    print_result(res.text.rstrip("\n") + "\n"
+                 f"wrote {final / res.md_path.relative_to(stage)} and "
+                 f"{final / res.html_path.relative_to(stage)}", f"the comparison in {str(final)!r}")
     return 0
 
 

@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import UsageError, print_result
 
 ROOT = Path(__file__).resolve().parent.parent
 from .backends import NAMES as BACKENDS  # noqa: E402
@@ -591,7 +591,7 @@ def _run(args, out, cfg, plan, cases, stored, caps, planned) -> int:
     if stored is not None and not todo and rundir.is_complete():
         _say(f"nothing to measure: all {len(cases)} cases of {out} are finished and the run "
              "is complete")
-        _say(str(out), sys.stdout)
+        print_result(str(out), f"the run directory {str(out)!r}")
         return 0
 
     for line in caps:
@@ -678,7 +678,7 @@ def _run(args, out, cfg, plan, cases, stored, caps, planned) -> int:
         raise
     _say(f"sweep complete: {session['measured']} cases measured, {skipped} kept from before; "
          f"{out / 'results.parquet'}")
-    _say(str(out), sys.stdout)
+    print_result(str(out), f"the run directory {str(out)!r}")
     return 0
 
 

@@ -475,3 +475,45 @@ def test_resume_with_a_directory_in_place_of_a_part(incomplete):
 def test_resume_with_pending_a_file(incomplete):
     (incomplete / "pending").write_text("x")
     _resume_refused(incomplete, repr(str(incomplete / "pending")), "is not a directory")
+
+
+# -- 10. stdout that fails once the outputs are written ----------------------------------
+
+def _to_dev_full(*args):
+    with open("/dev/full", "wb") as full:
+        return subprocess.run([sys.executable, "-m", "bench.cli", *map(str, args)],
+                              stdout=full, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                              timeout=300)
+
+
+def _stdout_failed(proc, kept: Path):
+    """exit 2, the final line names standard output and what was kept."""
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert sum("error:" in ln for ln in proc.stderr.splitlines()) == 1, proc.stderr
+    for needle in ("writing to standard output failed", "ENOSPC", repr(str(kept)),
+                   "is kept"):
+        assert needle in last, (needle, last)
+
+
+def test_report_to_a_full_stdout_keeps_the_finished_report(synth, tmp_path):
+    rep = tmp_path / "rep"
+    proc = _to_dev_full("report", synth, "--out", rep)
+    _stdout_failed(proc, rep)
+    assert (rep / "report.md").is_file() and (rep / "report.html").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_compare_to_a_full_stdout_keeps_the_comparison(synth, tmp_path):
+    other = write_run(tmp_path / "r2", host="hostB", variants=["old", "new"], ns=[4])
+    cmp_ = tmp_path / "cmp"
+    _stdout_failed(_to_dev_full("compare", synth, other, "--out", cmp_), cmp_)
+    assert (cmp_ / "compare.md").is_file()
+
+
+def test_sweep_to_a_full_stdout_keeps_the_run(complete_sweep, tmp_path):
+    out = _complete(complete_sweep, tmp_path)
+    before = _snapshot(out)
+    _stdout_failed(_to_dev_full("sweep", "--resume", "--out", out), out)
+    assert _snapshot(out) == before
