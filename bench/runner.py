@@ -341,6 +341,41 @@ def group_cases(cases: list[dict]) -> list[list[dict]]:
     return list(groups.values())
 
 
+def worker_label(spec: dict) -> str:
+    """The case group a worker process times, as the progress lines name it:
+    'fork n=16 heads=1000 fifo bump, variants old@3, new@3'."""
+    c = spec.get("case", {})
+    arms = ", ".join(f"{a.get('variant')}@{a.get('ext')}" for a in spec.get("arms", []))
+    return (f"{c.get('workload')} n={c.get('n')} heads={c.get('heads')} {c.get('order')} "
+            f"{c.get('alloc')}, variant(s) {arms}")
+
+
+def worker_failure(spec: dict, p: int, status: int, output: str) -> str:
+    """One line for a worker process that failed: the group, the signal that
+    killed it or its exit status, and its last line of output (an error
+    raised in the worker: its message, without the exception's module path)."""
+    import re
+    import signal
+
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    last = lines[-1] if lines else ""
+    m = re.fullmatch(r"(?:[A-Za-z_]\w*\.)*(UsageError|MeasureError): (.*)", last)
+    if m:
+        last = m.group(2)
+    head = f"timing worker {p} for {worker_label(spec)}"
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = f"signal {-status}"
+        crash = name in ("SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT")
+        # the variants share the process: any of them (or the harness) may be at fault
+        return (f"{head} was killed by {name}" + (f" ({last[:200]})" if last else "")
+                + (": a variant of the group crashed (try each alone with "
+                   "`rmapbench check --variant V`)" if crash else ""))
+    return f"{head} failed (exit status {status})" + (f": {last[:300]}" if last else "")
+
+
 def _run_worker(spec: dict, tmp: Path, p: int, timeout: float) -> list[dict]:
     spec_path = tmp / f"spec{p}.json"
     out = tmp / f"values{p}.jsonl"
@@ -351,11 +386,10 @@ def _run_worker(spec: dict, tmp: Path, p: int, timeout: float) -> list[dict]:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                               cwd=Path(__file__).resolve().parent.parent)
     except subprocess.TimeoutExpired:
-        raise MeasureError(f"timing worker {p} did not finish within {timeout:.0f}s") from None
+        raise MeasureError(f"timing worker {p} for {worker_label(spec)} did not finish "
+                           f"within {timeout:.0f}s") from None
     if proc.returncode != 0:
-        lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
-        last = lines[-1] if lines else f"exit status {proc.returncode}"
-        raise MeasureError(f"timing worker failed: {last}")
+        raise MeasureError(worker_failure(spec, p, proc.returncode, proc.stderr + proc.stdout))
     recs = [json.loads(ln) for ln in out.read_text().splitlines() if ln.strip()]
     out.unlink()
     spec_path.unlink()

@@ -675,6 +675,12 @@ def _run(args, out, cfg, plan, cases, stored, caps, planned) -> int:
         text = str(e).splitlines()[0] if str(e) else type(e).__name__
         session.update(status=f"failed: {text}", ended=now())
         rundir.write_meta({**meta, "status": "incomplete", "error": text})
+        if isinstance(e, UsageError):
+            n_done = len(rundir.finished_keys() & set(keys))
+            raise UsageError(f"{text}; the sweep stopped: {n_done} of {len(cases)} cases "
+                             f"finished and kept in {out} (incomplete); once the cause is "
+                             f"fixed, continue with: rmapbench sweep --resume --out {out} "
+                             "(or remove that directory)") from None
         raise
     _say(f"sweep complete: {session['measured']} cases measured, {skipped} kept from before; "
          f"{out / 'results.parquet'}")

@@ -517,3 +517,58 @@ def test_sweep_to_a_full_stdout_keeps_the_run(complete_sweep, tmp_path):
     before = _snapshot(out)
     _stdout_failed(_to_dev_full("sweep", "--resume", "--out", out), out)
     assert _snapshot(out) == before
+
+
+# -- 11. a variant that crashes its worker ------------------------------------------
+
+@pytest.fixture
+def crasher(tmp_path):
+    """A variant file: old, with a NULL store in its first add (SIGSEGV)."""
+    src = (ROOT / "native" / "pte_list_old.c").read_text()
+    head = ("int pte_list_add(struct rmap_cache *cache, u64 *spte,\n"
+            "\t\t struct kvm_rmap_head *rmap_head)\n{\n")
+    assert head in src
+    p = tmp_path / "crash.c"
+    assert 'PTE_LIST_DECLARE("old",' in src
+    p.write_text(src.replace(head, head + "\t*(volatile int *)0 = 1;\n", 1)
+                 .replace('PTE_LIST_DECLARE("old",', 'PTE_LIST_DECLARE("crash",'))
+    return p
+
+
+def test_worker_killed_by_a_signal_is_named():
+    from bench.runner import worker_failure
+
+    spec = {"case": {"workload": "fork", "n": 16, "heads": 4, "order": "fifo",
+                     "alloc": "bump"},
+            "arms": [{"variant": "old", "ext": 3}, {"variant": "crash", "ext": 3}]}
+    text = worker_failure(spec, 0, -11, "")
+    assert "fork n=16 heads=4 fifo bump" in text and "old@3, crash@3" in text
+    assert "killed by SIGSEGV" in text
+    text = worker_failure(spec, 1, 1, "Traceback ...\nbench.errors.UsageError: out of memory")
+    assert text.endswith("failed (exit status 1): out of memory"), text
+
+
+def test_sweep_with_a_crashing_variant_says_how_to_resume(crasher, tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(TINY.replace('["old"]', '["old", "crash.c"]').replace("[2, 4]", "[2]"))
+    out = tmp_path / "o"
+    proc = run_cli("sweep", cfg, "--out", out, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    for needle in ("fork n=2 heads=4", "old@3", "killed by SIGSEGV",
+                   f"rmapbench sweep --resume --out {out}", "remove"):
+        assert needle in last, (needle, last)
+    # kept to resume, as an interrupted sweep (docs/sweep.md), and marked so
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["status"] == "incomplete" and "SIGSEGV" in meta["error"]
+
+
+def test_run_with_a_crashing_variant_leaves_nothing(crasher, tmp_path):
+    out = tmp_path / "o"
+    proc = run_cli("run", "--variant", f"old,{crasher}", "--n", "2", "--heads", "4",
+                   "--backend", "time", "--budget", "0.5", "--out", out, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "killed by SIGSEGV" in last and "old@3" in last, last
+    assert not out.exists()
