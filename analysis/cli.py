@@ -8,11 +8,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-from bench.errors import UsageError
+from bench.errors import UsageError, print_result
 
 
 def _out_dir(out, default) -> Path:
@@ -90,15 +89,29 @@ def _check_inputs(dirs):
     return load_runs(dirs)
 
 
+@contextlib.contextmanager
+def quiet_numerics():
+    """numpy's and scipy's RuntimeWarnings (an inf half-width, an overflow in
+    a plot's axis) stay off stderr: the report says "n/a" or shows what it
+    can; stderr is for one line when a command fails."""
+    import warnings
+
+    import numpy as np
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
 def _cmd_report(args) -> int:
     loaded = _check_inputs(args.dirs)
     from .report import write_report
 
     final = _out_dir(args.out, args.dirs[0])
-    with staged(final) as stage:
+    with staged(final) as stage, quiet_numerics():
         path = write_report(args.dirs, out=stage, baseline=args.baseline, pair=args.pair,
                             loaded=loaded)
-    print(final / Path(path).relative_to(stage))
+    print_result(str(final / Path(path).relative_to(stage)), f"the report in {str(final)!r}")
     return 0
 
 
@@ -107,12 +120,12 @@ def _cmd_compare(args) -> int:
     from .compare import compare_dirs
 
     final = _out_dir(args.out, args.dir_b)
-    with staged(final) as stage:
+    with staged(final) as stage, quiet_numerics():
         res = compare_dirs(args.dir_a, args.dir_b, out=stage, baseline=args.baseline or "auto",
                            loaded=loaded)
-    sys.stdout.write(res.text.rstrip("\n") + "\n")
-    print(f"wrote {final / res.md_path.relative_to(stage)} and "
-          f"{final / res.html_path.relative_to(stage)}")
+    print_result(res.text.rstrip("\n") + "\n"
+                 f"wrote {final / res.md_path.relative_to(stage)} and "
+                 f"{final / res.html_path.relative_to(stage)}", f"the comparison in {str(final)!r}")
     return 0
 
 

@@ -23,7 +23,6 @@ Columns added here (not in the stored schema):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,31 +86,73 @@ def add_size_keys(df):
     return df
 
 
+# keys of a check entry (rmapbench check --json) that the report reads as
+# objects: {can_miss, bounds, counterexample, ...} or null
+CHECK_RACE_KEYS = ("race", "race_without_lock", "race_stores")
+
+
+def check_entries(data, where: str) -> list:
+    """check.json's structure as the report reads it: a list of objects, each
+    with a 'variant' string, its race results objects (or null) whose
+    can_miss is true, false or null.  Anything else is one UsageError naming
+    where, the entry and the key."""
+    allowed = "(rmapbench check --json)"
+    if not isinstance(data, list):
+        raise UsageError(f"{where} is malformed: a JSON list of objects with a 'variant' "
+                         f"key {allowed} is allowed")
+    for i, d in enumerate(data):
+        if not isinstance(d, dict) or "variant" not in d:
+            raise UsageError(f"{where} is malformed: entry [{i}] is not an object with a "
+                             f"'variant' key: a JSON list of such objects {allowed} is allowed")
+        if not isinstance(d["variant"], str):
+            raise UsageError(f"{where} is malformed: [{i}].variant is {_json_shown(d['variant'])}:"
+                             f" a variant name (a string) {allowed} is allowed")
+        for k in CHECK_RACE_KEYS:
+            r = d.get(k)
+            if r is not None and not isinstance(r, dict):
+                raise UsageError(f"{where} is malformed: [{i}].{k} is {_json_shown(r)}: an "
+                                 "object {can_miss, bounds, counterexample} or null "
+                                 f"{allowed} is allowed")
+            if isinstance(r, dict) and r.get("can_miss") not in (True, False, None):
+                raise UsageError(f"{where} is malformed: [{i}].{k}.can_miss is "
+                                 f"{_json_shown(r['can_miss'])}: true, false or null "
+                                 f"{allowed} is allowed")
+    return data
+
+
+def _json_shown(v) -> str:
+    from bench.meta import json_text
+
+    t = json_text(v)
+    return t if len(t) <= 60 else t[:57] + "..."
+
+
 def _read_check(path: Path, meta: dict) -> list | None:
     p = path / "check.json"
-    if p.exists():
+    if p.exists() or p.is_symlink():
         from bench.errors import decode_text, read_user_bytes
+        from bench.results import parse_json
 
-        try:
-            data = json.loads(decode_text(read_user_bytes(p, "check.json"), str(p)))
-        except (json.JSONDecodeError, RecursionError):
-            raise UsageError(f"{str(p)!r} is corrupt: not valid JSON") from None
-        where = str(p)
+        where = repr(str(p))
+        data = parse_json(decode_text(read_user_bytes(p, "check.json"), where), where,
+                          "the JSON rmapbench check --json writes")
     elif "check" in meta:
         data, where = meta["check"], f"{str(path / 'meta.json')!r} key 'check'"
     else:
         return None
-    if not isinstance(data, list) or not all(isinstance(d, dict) and "variant" in d for d in data):
-        raise UsageError(f"{where} is malformed: a JSON list of objects with a 'variant' "
-                         "key (rmapbench check --json) is allowed")
-    return data
+    return check_entries(data, where)
 
 
 def load_run(path: str | Path) -> Run:
     """Load one complete run directory; UsageError if it is missing, partial or corrupt."""
     from bench.results import RunDir, load_results
 
+    from bench.results import path_problem
+
     path = Path(path)
+    why = path_problem(path)
+    if why is not None:
+        raise UsageError(f"run directory {str(path)!r}{why}: a run directory is needed")
     if not path.exists():
         raise UsageError(f"run directory {str(path)!r} does not exist")
     if not path.is_dir():

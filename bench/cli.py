@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 
-from .errors import EXIT_USAGE, UsageError
+from .errors import EXIT_USAGE, StdoutError, UsageError
 
 
 # Modules that add a subcommand: each has register(subparsers), which adds
@@ -233,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
             _say_error(_os_error_text(e))
             return EXIT_USAGE
     except UsageError as e:
+        if isinstance(e, StdoutError):
+            _silence_stdout()
         _say_context(e)
         _say_error(str(e))
         return EXIT_USAGE

@@ -43,6 +43,29 @@ def refuse_dir_like(path: str, flag: str) -> None:
 EXIT_USAGE = 2
 
 
+class StdoutError(UsageError):
+    """Standard output failed (a full disk, a closed pipe) after the command's
+    output files were written completely: they are kept, and the one line
+    says so (the CLI then points stdout at /dev/null for its final flush)."""
+
+
+def print_result(text: str, kept: str) -> None:
+    """Print a command's result line(s) on stdout, flushed; a failed write is
+    a StdoutError naming standard output and what was kept (kept: e.g. "the
+    run directory '/x'")."""
+    import errno
+    import sys
+
+    try:
+        print(text, file=sys.stdout, flush=True)
+    except (OSError, ValueError) as e:
+        code = errno.errorcode.get(getattr(e, "errno", None) or 0, "")
+        why = f"{getattr(e, 'strerror', None) or e}" + (f" ({code})" if code else "")
+        raise StdoutError(f"writing to standard output failed: {why}; {kept} was written "
+                          "completely and is kept (only what it prints on stdout was lost): give "
+                          "a writable standard output (e.g. > FILE)") from None
+
+
 # What the suite reads at most from one file a user names (docs/limits.md).
 LIMITS = {
     "ops file": 16 << 20,

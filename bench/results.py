@@ -73,11 +73,78 @@ def _regular_or_absent(path: Path, what: str) -> None:
                          "file path is allowed")
 
 
+def parse_json(text: str, where: str, allowed: str):
+    """JSON text of a file in a run directory (meta.json, check.json, a pyperf
+    part): any way it is not valid JSON, nested too deeply or holds an integer
+    longer than Python converts (sys.get_int_max_str_digits()) is one
+    UsageError naming where."""
+    import sys
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{where} is corrupt: not valid JSON ({e.msg} at line "
+                         f"{e.lineno}): {allowed} is allowed") from None
+    except RecursionError:
+        raise UsageError(f"{where} is corrupt: values nested too deeply: {allowed} is "
+                         "allowed") from None
+    except ValueError:
+        raise UsageError(f"{where} is corrupt: it holds an integer of more than "
+                         f"{sys.get_int_max_str_digits()} digits: {allowed} is "
+                         "allowed") from None
+
+
 def _nearest_existing(path: Path) -> Path:
     p = path.absolute()
     while not p.exists() and p != p.parent:
         p = p.parent
     return p
+
+
+def path_problem(path: str | Path) -> str | None:
+    """Why path cannot be reached, naming the component at fault: a symbolic
+    link loop, a dangling symbolic link, a file where a directory is needed, a
+    directory that may not be searched; None when path exists or is simply
+    absent (its missing components can be created).  The text follows the
+    path as the caller names it: "is a symbolic link loop ..." for path
+    itself, ": '/x/l' is a symbolic link loop ..." for a component."""
+    import errno
+
+    p = Path(os.path.abspath(path))
+
+    def at(q: Path, what: str) -> str:
+        return f" {what}" if q == p else f": {str(q)!r} {what}"
+
+    for q in [*reversed(p.parents), p]:
+        try:
+            os.stat(q)
+        except FileNotFoundError:
+            if os.path.lexists(q):
+                return at(q, f"is a dangling symbolic link (to {os.readlink(q)!r})")
+            return None
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return at(q, "is a symbolic link loop (too many levels of symbolic links)")
+            if e.errno == errno.EACCES:
+                return at(q, "cannot be reached: permission denied")
+            return at(q, f"cannot be reached: {e.strerror or e}")
+        if q != p and not os.path.isdir(q):
+            return at(q, "is not a directory")
+    return None
+
+
+def _probe_dir(base: Path) -> str | None:
+    """Create (and remove) a directory in base: None if that works, else why
+    not (a read-only file system, /proc, no permission)."""
+    try:
+        d = tempfile.mkdtemp(prefix=".rmapbench-probe-", dir=base)
+    except OSError as e:
+        return e.strerror or str(e)
+    try:
+        os.rmdir(d)
+    except OSError:
+        pass
+    return None
 
 
 def check_output_dir(path: str | Path, flag: str = "--out", empty: bool = True) -> Path:
@@ -87,6 +154,10 @@ def check_output_dir(path: str | Path, flag: str = "--out", empty: bool = True) 
     if str(path) == "":
         raise UsageError(f"{flag} '': a directory path is allowed")
     p = Path(path)
+    why = path_problem(p)
+    if why is not None:
+        raise UsageError(f"{flag} {str(p)!r}{why}: a new or empty directory in a writable "
+                         "place is allowed")
     if p.exists() and not p.is_dir():
         raise UsageError(f"{flag} {str(p)!r} exists and is not a directory: a new or "
                          "empty directory is allowed")
@@ -98,6 +169,13 @@ def check_output_dir(path: str | Path, flag: str = "--out", empty: bool = True) 
         raise UsageError(f"{flag} {str(p)!r}: {str(base)!r} is not a directory")
     if not os.access(base, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {str(p)!r}: {str(base)!r} is not writable by this user")
+    # permissions are not the whole story (/proc, a read-only file system, root):
+    # one directory made and removed there, before anything is measured
+    why = _probe_dir(base)
+    if why is not None:
+        raise UsageError(f"{flag} {str(p)!r}: a directory cannot be created in "
+                         f"{str(base)!r} ({why}): a new or empty directory in a writable "
+                         "place is allowed")
     return p
 
 
@@ -174,14 +252,7 @@ class RunDir:
         if p.is_dir():
             raise UsageError(f"{str(p)!r} is a directory: a run's meta.json file is needed")
         text = decode_text(read_user_bytes(p, "meta.json"), f"{str(p)!r}")
-        try:
-            meta = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise UsageError(f"{str(p)!r} is corrupt: not valid JSON ({e.msg} at line "
-                             f"{e.lineno})") from None
-        except RecursionError:
-            raise UsageError(f"{str(p)!r} is corrupt: values nested too deeply: the "
-                             "meta.json rmapbench writes is allowed") from None
+        meta = parse_json(text, repr(str(p)), "the meta.json rmapbench writes")
         if not isinstance(meta, dict):
             raise UsageError(f"{str(p)!r} is corrupt: a JSON object is allowed")
         try:
@@ -241,11 +312,17 @@ class RunDir:
                              f"finished, e.g. {missing[0]}")
         frames = [pd.read_parquet(self.parts / f"{k}.parquet") for k in keys]
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
-        atomic_write(self.path / "results.parquet", df.to_parquet(index=False))
         pyperf_parts = [p for p in (self.parts / f"{k}.pyperf.json" for k in keys)
                         if p.is_file()]
-        if pyperf_parts:
-            atomic_write(self.path / "pyperf.json", merge_pyperf(pyperf_parts))
+        # everything made and checked before the first file is written: a table
+        # the loader would refuse, or a pyperf part that cannot be read, leaves
+        # the run as it was (incomplete), never half-finalized
+        if frames:
+            check_results(df.copy(), f"{str(self.parts)!r} (the run's parts together)")
+        pyperf_text = merge_pyperf(pyperf_parts) if pyperf_parts else None
+        atomic_write(self.path / "results.parquet", df.to_parquet(index=False))
+        if pyperf_text is not None:
+            atomic_write(self.path / "pyperf.json", pyperf_text)
         self.write_meta({**meta, "status": "complete", "cases": len(frames)})
 
 
@@ -257,6 +334,9 @@ UNITS = ["ns/op", "events/op"]
 INT_COLUMNS = {"ext": (2, 64), "n": (0, 1 << 20), "heads": (1, 1 << 26),
                "seed": (0, (1 << 63) - 1), "cpu": (0, 1 << 16), "ops": (1, 1 << 62),
                "loops": (1, 1 << 62), "process": (0, 1 << 30), "sample": (0, 1 << 40)}
+# a value per op beyond this (ns: 11 days) is no measurement; sums and means of
+# many such values would overflow (a report of 1e308s is inf and warnings)
+VALUE_MAX = 1e15
 STR_COLUMNS = ["run_id", "host", "backend", "workload", "phase", "variant", "order", "alloc",
                "metric", "unit"]
 
@@ -326,7 +406,8 @@ def check_results(df, where: str):
         first_bad(col, ~np.isfinite(f) | (f != np.floor(f)) | (f < lo) | (f > hi),
                   f"whole numbers from {lo} to {hi}")
         df[col] = num.astype("int64")
-    for col, ok, allowed in (("value", lambda f: np.isfinite(f), "finite numbers"),
+    for col, ok, allowed in (("value", lambda f: np.isfinite(f) & (np.abs(f) <= VALUE_MAX),
+                              f"finite numbers (of magnitude at most {VALUE_MAX:g} per op)"),
                              ("enabled_ratio", lambda f: np.isnan(f) | ((f >= 0) & (f <= 1.000001)),
                               "a fraction from 0 to 1, or null")):
         s = df[col]
@@ -354,7 +435,97 @@ def check_results(df, where: str):
         first_bad("footprint", (s.notna() & ~np.isfinite(f)) | (f < 0),
                   "a size in bytes (>= 0) or null")
         df["footprint"] = f
+    _check_optional(df, first_bad)
     return df
+
+
+# Columns a timed run adds (docs/internals.md section 4), each checked where
+# present: (kind, low, high, allowed).  kind: "whole" numbers, "num" (finite
+# numbers), "num+inf" (numbers, +inf allowed: an interval that never closed),
+# "str", "bool", or a list of the allowed strings.  Null is allowed in every
+# one (rows of another backend, runs from before a column), except where
+# REQUIRED_WHEN_TIMED says.
+OPTIONAL_COLUMNS = {
+    "epoch": ("whole", 0, 1 << 40, "whole numbers from 0, or null"),
+    "retries": ("whole", 0, 1 << 30, "whole numbers from 0, or null"),
+    "disturbed": ("bool", None, None, "true or false, or null"),
+    "reasons": ("str", None, None, "text, or null"),
+    "wall_ns": ("num", 0, None, "numbers >= 0, or null"),
+    "cpu_ns": ("num", 0, None, "numbers >= 0, or null"),
+    "nivcsw": ("num", 0, None, "numbers >= 0, or null"),
+    "faults": ("num", 0, None, "numbers >= 0, or null"),
+    "migrations": ("num", 0, None, "numbers >= 0, or null"),
+    "fixed_ns": ("num", None, None, "finite numbers, or null"),
+    "null_ns_per_op": ("num", None, None, "finite numbers, or null"),
+    "kmem_pages": (["2M", "4K"], None, None, "2M or 4K, or null"),
+    "kmem_huge": ("num", 0, 1, "a fraction from 0 to 1, or null"),
+    "halfwidth": ("num+inf", 0, 1e6, "a half-width from 0 to 1e6 (a fraction), inf (no "
+                  "interval) or null"),
+    "halfwidth_of": ("str", None, None, "text (\"mean\" or \"ratio to ...\"), or null"),
+    "remeasured": ("whole", 0, 1 << 40, "whole numbers from 0"),
+    "remeasure_reasons": ("str", None, None, "text (\"reason count, ...\"), or null"),
+    "disturbed_kept": ("whole", 0, 1 << 40, "whole numbers from 0, or null"),
+    "processes": ("whole", 1, 1 << 30, "whole numbers from 1"),
+    "stopped": ("str", None, None, "text (precision, budget or processes), or null"),
+    "timing_s": ("num", 0, 1e9, "seconds from 0 to 1e9, or null"),
+}
+# on the rows of a timed case (halfwidth_of set) these need a value: the
+# report counts them per case
+REQUIRED_WHEN_TIMED = {"remeasured", "processes"}
+
+
+def _check_optional(df, first_bad) -> None:
+    """The optional columns' types and ranges (OPTIONAL_COLUMNS); a number
+    column stored as objects is left as floats.  Vectorized where the column's
+    type says enough (a results table has rows by the hundred thousand); a
+    value is looked at one by one only to find a bad one."""
+    import numpy as np
+    import pandas as pd
+
+    def is_null(v) -> bool:
+        return v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and v != v)
+
+    def kind_of(s) -> str:
+        return pd.api.types.infer_dtype(s, skipna=True)
+
+    timed = (df["halfwidth_of"].notna() if "halfwidth_of" in df.columns
+             else pd.Series(False, index=df.index))
+    for col, (kind, lo, hi, allowed) in OPTIONAL_COLUMNS.items():
+        if col not in df.columns:
+            continue
+        s = df[col]
+        null = s.isna()
+        if col in REQUIRED_WHEN_TIMED:
+            first_bad(col, null & timed, allowed + " on the rows of a timed case")
+            allowed += " (null on other rows)"
+        if kind == "str" or isinstance(kind, list):
+            if kind_of(s) not in ("string", "empty"):
+                first_bad(col, ~s.map(lambda v: is_null(v) or isinstance(v, str)).astype(bool),
+                          allowed)
+            if isinstance(kind, list):
+                first_bad(col, ~null & ~s.isin(kind), allowed)
+            continue
+        if kind == "bool":
+            if kind_of(s) not in ("boolean", "empty"):
+                first_bad(col, ~s.map(lambda v: is_null(v) or isinstance(v, (bool, np.bool_)))
+                          .astype(bool), allowed)
+            continue
+        if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+            if kind_of(s) not in ("integer", "floating", "mixed-integer-float", "empty"):
+                first_bad(col, ~s.map(lambda v: is_null(v) or (
+                    isinstance(v, (int, float, np.integer, np.floating))
+                    and not isinstance(v, (bool, np.bool_)))).astype(bool), allowed)
+        f = pd.to_numeric(s, errors="coerce").astype(float)
+        bad = ~null & ~(np.isfinite(f) | ((kind == "num+inf") & (f == np.inf)))
+        if lo is not None:
+            bad |= ~null & (f < lo)
+        if hi is not None:
+            bad |= ~null & (f > hi) & np.isfinite(f)
+        if kind == "whole":
+            bad |= ~null & np.isfinite(f) & (f != np.floor(f))
+        first_bad(col, bad, allowed)
+        if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            df[col] = f
 
 
 def load_results(path: str | Path):
@@ -390,13 +561,37 @@ def load_results(path: str | Path):
     return check_results(df, where)
 
 
+PYPERF_PART_LIMIT = 256 << 20     # bytes of one pyperf part, at most
+
+
+def load_pyperf_part(path: Path):
+    """One case's pyperf part as a pyperf.BenchmarkSuite: bounded, valid JSON,
+    and a suite pyperf reads; anything else is one UsageError naming the file."""
+    import io
+
+    import pyperf
+
+    from .errors import decode_text, read_user_bytes
+
+    where = repr(str(path))
+    allowed = "the pyperf JSON a sweep writes"
+    text = decode_text(read_user_bytes(path, "pyperf part", PYPERF_PART_LIMIT), where)
+    parse_json(text, where, allowed)
+    try:
+        return pyperf.BenchmarkSuite.load(io.StringIO(text))
+    except Exception as e:      # pyperf's own checks raise anything from KeyError to TypeError
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(f"{where} is corrupt: not a pyperf suite ({first[:100]}): "
+                         f"{allowed} is allowed") from None
+
+
 def merge_pyperf(paths: list[Path]) -> str:
     """One pyperf suite from several files (benchmark names are unique per case)."""
     import pyperf
 
     benchmarks = []
     for p in paths:
-        benchmarks.extend(pyperf.BenchmarkSuite.load(str(p)).get_benchmarks())
+        benchmarks.extend(load_pyperf_part(p).get_benchmarks())
     suite = pyperf.BenchmarkSuite(benchmarks)
     fd, tmp = tempfile.mkstemp(suffix=".json")
     os.close(fd)

@@ -341,6 +341,41 @@ def group_cases(cases: list[dict]) -> list[list[dict]]:
     return list(groups.values())
 
 
+def worker_label(spec: dict) -> str:
+    """The case group a worker process times, as the progress lines name it:
+    'fork n=16 heads=1000 fifo bump, variants old@3, new@3'."""
+    c = spec.get("case", {})
+    arms = ", ".join(f"{a.get('variant')}@{a.get('ext')}" for a in spec.get("arms", []))
+    return (f"{c.get('workload')} n={c.get('n')} heads={c.get('heads')} {c.get('order')} "
+            f"{c.get('alloc')}, variant(s) {arms}")
+
+
+def worker_failure(spec: dict, p: int, status: int, output: str) -> str:
+    """One line for a worker process that failed: the group, the signal that
+    killed it or its exit status, and its last line of output (an error
+    raised in the worker: its message, without the exception's module path)."""
+    import re
+    import signal
+
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    last = lines[-1] if lines else ""
+    m = re.fullmatch(r"(?:[A-Za-z_]\w*\.)*(UsageError|MeasureError): (.*)", last)
+    if m:
+        last = m.group(2)
+    head = f"timing worker {p} for {worker_label(spec)}"
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = f"signal {-status}"
+        crash = name in ("SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT")
+        # the variants share the process: any of them (or the harness) may be at fault
+        return (f"{head} was killed by {name}" + (f" ({last[:200]})" if last else "")
+                + (": a variant of the group crashed (try each alone with "
+                   "`rmapbench check --variant V`)" if crash else ""))
+    return f"{head} failed (exit status {status})" + (f": {last[:300]}" if last else "")
+
+
 def _run_worker(spec: dict, tmp: Path, p: int, timeout: float) -> list[dict]:
     spec_path = tmp / f"spec{p}.json"
     out = tmp / f"values{p}.jsonl"
@@ -351,11 +386,10 @@ def _run_worker(spec: dict, tmp: Path, p: int, timeout: float) -> list[dict]:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                               cwd=Path(__file__).resolve().parent.parent)
     except subprocess.TimeoutExpired:
-        raise MeasureError(f"timing worker {p} did not finish within {timeout:.0f}s") from None
+        raise MeasureError(f"timing worker {p} for {worker_label(spec)} did not finish "
+                           f"within {timeout:.0f}s") from None
     if proc.returncode != 0:
-        lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
-        last = lines[-1] if lines else f"exit status {proc.returncode}"
-        raise MeasureError(f"timing worker failed: {last}")
+        raise MeasureError(worker_failure(spec, p, proc.returncode, proc.stderr + proc.stdout))
     recs = [json.loads(ln) for ln in out.read_text().splitlines() if ln.strip()]
     out.unlink()
     spec_path.unlink()
@@ -470,6 +504,92 @@ def _slice(t: Timing, p: int, left: float, overhead: float) -> float:
     return max(0.2, left - overhead)
 
 
+def _num(v, lo: float | None = 0.0) -> bool:
+    """A finite JSON number (not a boolean), at least lo."""
+    import math
+
+    return (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and (lo is None or v >= lo))
+
+
+def _whole(v, lo: int = 0) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+
+EVIDENCE_KEYS = ("wall_ns", "cpu_ns", "nivcsw", "faults", "migrations")
+
+
+def _stored_record(r, n_arms: int, phases: list[str], null: bool, events) -> bool:
+    """One record of a worker process (bench/worker.py) as the rows are built
+    from it (_timing_rows, _pyperf_json, precision_of)."""
+    if not isinstance(r, dict):
+        return False
+    kind = r.get("kind")
+    if kind == "calibration":
+        return True
+    if kind == "fixed":
+        return _whole(r.get("loops"), 1) and _num(r.get("ns"))
+    if kind != "value":
+        return False
+    arm, phase = r.get("arm"), r.get("phase")
+    if not (_whole(arm, -1) and arm < n_arms and isinstance(phase, str)):
+        return False
+    if (arm == -1 and (not null or phase != "null")) or (arm >= 0 and phase not in phases):
+        return False
+    if not (isinstance(r.get("warmup"), bool) and isinstance(r.get("round"), int)
+            and not isinstance(r.get("round"), bool) and _whole(r.get("epoch", 0))
+            and _num(r.get("ns")) and _whole(r.get("ops"), 1) and _whole(r.get("loops"), 1)
+            and _num(r.get("footprint")) and _whole(r.get("retries"))
+            and isinstance(r.get("disturbed"), bool)):
+        return False
+    reasons, ev, counts = r.get("reasons"), r.get("evidence"), r.get("counts")
+    if not (isinstance(reasons, list) and all(isinstance(x, str) for x in reasons)):
+        return False
+    if not (isinstance(ev, dict) and all(_num(ev.get(k)) for k in EVIDENCE_KEYS)):
+        return False
+    if not isinstance(counts, dict):
+        return False
+    for name, c in counts.items():
+        if name not in events or not (isinstance(c, list) and len(c) == 3
+                                      and all(_num(x) for x in c)):
+            return False
+    return True
+
+
+def stored_process(d, n_arms: int, phases: list[str], null: bool, events,
+                   max_wall: float) -> tuple[list[dict], float] | None:
+    """(records, wall seconds) of a worker process kept under a sweep's
+    pending/ (GroupTimer's p<N>.json), or None when the file is not a whole
+    process of a group of n_arms arms and these phases, as a worker writes it:
+    every record readable as the rows are built from it, a value of every
+    arm and phase, the final "done" record last, the wall time finite and
+    within the worker's timeout.  None means: run that process again."""
+    if not isinstance(d, dict):
+        return None
+    recs, wall = d.get("recs"), d.get("wall")
+    if not (isinstance(recs, list) and recs and _num(wall) and wall <= max_wall):
+        return None
+    done = recs[-1]
+    if not (isinstance(done, dict) and done.get("kind") == "done"
+            and _num(done.get("seconds")) and done.get("pages") in (None, "2M", "4K")):
+        return None
+    huge = done.get("kmem_huge")
+    if huge is not None and not (isinstance(huge, list) and all(
+            isinstance(x, list) and len(x) == 2 and all(_num(y, None) for y in x)
+            for x in huge)):
+        return None
+    events = set(events or ())
+    seen = set()
+    for r in recs[:-1]:
+        if not _stored_record(r, n_arms, phases, null, events):
+            return None
+        if r["kind"] == "value" and not r["warmup"]:
+            seen.add((r["arm"], r["phase"]))
+    if not all((a, ph) in seen for a in range(n_arms) for ph in phases):
+        return None
+    return recs, float(wall)
+
+
 class GroupTimer:
     """The timing of one case group (one workload point, one arm per case),
     one worker process at a time: step() runs the next process, and the group
@@ -520,24 +640,33 @@ class GroupTimer:
             self._reload()
 
     def _reload(self) -> None:
-        """The processes an earlier session of the sweep finished, in order (a
-        file that cannot be read as one is ignored: that process runs again)."""
+        """The processes an earlier session of the sweep finished, in order.  A
+        file that is not a whole process of this group as a worker writes it
+        (stored_process) is ignored, and so are the files after it: that
+        process runs again and its file is replaced."""
         while True:
             f = self.store / f"p{len(self.procs)}.json"
             try:
                 if not f.is_file() or f.stat().st_size > self.MAX_STORED:
                     break
                 d = json.loads(f.read_text())
-                recs, wall = d["recs"], float(d["wall"])
-                if not (isinstance(recs, list) and recs and isinstance(recs[-1], dict)
-                        and recs[-1].get("kind") == "done" and wall >= 0):
-                    break
-            except (OSError, ValueError, KeyError, TypeError):
+            except (OSError, ValueError, RecursionError):
                 break
+            got = stored_process(d, len(self.cases), self.phases,
+                                 self.spec["null"] is not None, self.spec["events"],
+                                 max_wall=self.timeout + 60)
+            if got is None:
+                break
+            recs, wall = got
             self.procs.append(recs)
             self.spent += wall
         if self.procs:
             self._decide()
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one worker process may take (then it is killed)."""
+        return max(600.0, 20 * self.t.budget)
 
     def _decide(self) -> None:
         t, p = self.t, len(self.procs)
@@ -573,7 +702,7 @@ class GroupTimer:
         w0 = time.monotonic()
         recs = _run_worker({**self.spec, "seed": self.cases[0]["seed"] * 1000003 + p,
                             "slice_s": slice_s}, Path(tmp), p,
-                           timeout=max(600.0, 20 * t.budget))
+                           timeout=self.timeout)
         wall = time.monotonic() - w0
         self.overhead = max(0.3, wall - min(slice_s, recs[-1]["seconds"]))
         if self.store is not None:

@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import UsageError, print_result
 
 ROOT = Path(__file__).resolve().parent.parent
 from .backends import NAMES as BACKENDS  # noqa: E402
@@ -235,13 +235,38 @@ def _load_requested_config(args):
     return load_builtin("quick" if args.quick else "default")
 
 
+HOST_LABEL_MAX = 100       # characters of a --host label, at most
+
+
+def check_host_label(label, what: str = "--host") -> str:
+    """A host label (the results' host column): printable text (UTF-8, no
+    control characters, no bytes that are not UTF-8), 1 to HOST_LABEL_MAX
+    characters, not only spaces."""
+    allowed = (f"printable UTF-8 text of 1 to {HOST_LABEL_MAX} characters (no control "
+               "characters), e.g. a hostname")
+    if not isinstance(label, str):
+        raise UsageError(f"{what} {label!r}: {allowed} is allowed")
+    shown = repr(label) if len(label) <= 60 else repr(label[:57]) + "..."
+    if not label.strip() or len(label) > HOST_LABEL_MAX or not label.isprintable():
+        raise UsageError(f"{what} {shown} ({len(label)} characters): {allowed} is allowed")
+    try:
+        label.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{what} {shown}: {allowed} is allowed") from None
+    return label
+
+
 def _resume_state(args, out: Path):
     """(config, stored meta) when continuing the run in out, else (config, None)."""
-    from .config import parse_config
     from .results import RunDir
 
     requested = _load_requested_config(args)      # validated even when resuming
     if not _nonempty(out):
+        if args.resume:
+            what = "an empty directory" if out.is_dir() else "does not exist"
+            raise UsageError(f"--resume --out {str(out)!r}: {what}, there is no run in it to "
+                             "resume: a run directory a sweep wrote (its meta.json and parts/) "
+                             "is allowed; to start a new run, leave out --resume")
         return requested, None
     if not args.resume:
         raise UsageError(f"output directory {str(out)!r} is not empty: give --resume to "
@@ -251,9 +276,8 @@ def _resume_state(args, out: Path):
     if not isinstance(stored, dict) or "text" not in stored or "sweep" not in meta:
         raise UsageError(f"{str(out)!r} holds no sweep run (its meta.json has no sweep "
                          "config): --resume continues only a sweep")
-    # parsed first: it registers the variant files the run names
-    cfg = parse_config(stored["text"], stored.get("source", "meta.json"))
-    check_stored_meta(meta, out)
+    cfg = _stored_config(meta, out)     # parsed first: it registers the variant files
+    check_stored_meta(meta, out, cfg)
     if (args.config or args.quick) and requested.text != stored["text"]:
         raise UsageError(f"config {requested.source!r} differs from the one the run in "
                          f"{str(out)!r} was started with ({stored.get('source')}): "
@@ -261,84 +285,190 @@ def _resume_state(args, out: Path):
     return cfg, meta
 
 
-def check_stored_meta(meta: dict, out: Path) -> None:
+def _corrupt(out: Path, key: str, value, allowed: str) -> UsageError:
+    """meta.json KEY: bad value ...: one line naming the stored run's file and key."""
+    from .config import _show
+
+    return UsageError(f"{str(out / 'meta.json')!r} {key}: bad value {_show(value)}: allowed "
+                      f"{allowed}; --resume needs the meta.json the sweep wrote (or start a "
+                      "new run with another --out)")
+
+
+def _stored_config(meta: dict, out: Path):
+    """The config a stored sweep was started with (meta.json config.text),
+    parsed as a config file is; its faults are named as meta.json's."""
+    from .config import parse_config
+
+    stored = meta["config"]
+    source, text = stored.get("source", "meta.json"), stored.get("text")
+    if not isinstance(source, str) or not source or "\0" in source or len(source) > 4096:
+        raise _corrupt(out, "config.source", source, "the path (or builtin:NAME) of the "
+                       "config the sweep was started with")
+    if not isinstance(text, str):
+        raise _corrupt(out, "config.text", text, "the sweep's TOML text")
+    try:
+        return parse_config(text, source)
+    except UsageError as e:
+        raise UsageError(f"{str(out / 'meta.json')!r} config.text (the config {source!r} the "
+                         f"run was started with) is refused: {e}; --resume needs the "
+                         "meta.json the sweep wrote (or start a new run with another "
+                         "--out)") from None
+
+
+def check_stored_meta(meta: dict, out: Path, cfg) -> None:
     """The parts of a stored sweep's meta.json that --resume relies on, checked
-    before anything runs: a damaged meta.json is one line, not a traceback."""
-    from .config import HEADS_MAX, N_MAX
-    from .variants import EXT_MAX, EXT_MIN, VARIANTS
-    from .workloads import ALLOCS, ORDERS, WORKLOADS
-
-    where = f"{str(out / 'meta.json')!r}"
-
-    def bad(what: str, allowed: str):
-        return UsageError(f"{where} is corrupt: {what}: {allowed} is allowed; --resume "
-                          "needs the meta.json the sweep wrote (or start a new run with "
-                          "another --out)")
+    before anything runs: a damaged meta.json is one line naming meta.json and
+    the key, not a traceback.  Every stored case gets the checks and caps a
+    config's case gets (bench.config.check_case, under the stored config's
+    options and the run's backend)."""
+    from .config import check_case
+    from .results import CASE_KEYS, case_key
+    from .variants import VARIANTS
+    from .workloads import WORKLOADS
 
     def is_int(v):
         return isinstance(v, int) and not isinstance(v, bool)
 
-    if not isinstance(meta["config"].get("text"), str):
-        raise bad("config.text is not a string", "the sweep's TOML text")
     if not isinstance(meta.get("run_id"), str) or not meta["run_id"]:
-        raise bad(f"run_id {meta.get('run_id')!r}", "a non-empty string")
+        raise _corrupt(out, "run_id", meta.get("run_id"), "a non-empty string")
     b = meta.get("backend")
     if not isinstance(b, dict) or b.get("requested") not in BACKENDS \
             or b.get("chosen") not in BACKENDS[1:]:
-        raise bad(f"backend {b!r}", "an object with requested (auto, perf, sim, time) and "
-                  "chosen (perf, sim, time)")
+        raise _corrupt(out, "backend", b, "an object with requested (auto, perf, sim, "
+                       "time) and chosen (perf, sim, time)")
     sw = meta["sweep"]
     if not isinstance(sw, dict):
-        raise bad(f"sweep {sw!r}", "an object")
-    if not isinstance(sw.get("host"), str):
-        raise bad(f"sweep.host {sw.get('host')!r}", "a string")
+        raise _corrupt(out, "sweep", sw, "an object")
+    try:
+        check_host_label(sw.get("host"), "sweep.host")
+    except UsageError:
+        raise _corrupt(out, "sweep.host", sw.get("host"), "a host label: printable text "
+                       f"of 1 to {HOST_LABEL_MAX} characters") from None
     if not isinstance(sw.get("sessions", []), list):
-        raise bad(f"sweep.sessions {sw.get('sessions')!r}", "a list")
+        raise _corrupt(out, "sweep.sessions", sw.get("sessions"), "a list")
     cases = sw.get("cases")
     if not isinstance(cases, list) or not cases:
-        raise bad(f"sweep.cases {cases!r}"[:120], "a non-empty list of cases")
-    checks = {
-        "workload": (lambda v: v in WORKLOADS, ", ".join(WORKLOADS)),
-        "variant": (lambda v: v in VARIANTS, ", ".join(VARIANTS) + " (a variant file: the "
-                    "same path as when the sweep was started)"),
-        "ext": (lambda v: is_int(v) and EXT_MIN <= v <= EXT_MAX,
-                f"an integer from {EXT_MIN} to {EXT_MAX}"),
-        "n": (lambda v: is_int(v) and 0 <= v <= N_MAX, f"an integer from 0 to {N_MAX}"),
-        "heads": (lambda v: is_int(v) and 1 <= v <= HEADS_MAX,
-                  f"an integer from 1 to {HEADS_MAX}"),
-        "order": (lambda v: v in ORDERS, ", ".join(ORDERS)),
-        "alloc": (lambda v: v in ALLOCS, ", ".join(ALLOCS)),
-        "seed": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
-    }
+        raise _corrupt(out, "sweep.cases", cases, "a non-empty list of cases")
+    plan = meta.get("plan") if isinstance(meta.get("plan"), dict) else {}
+    cpu = plan.get("cpu")
+    if cpu is not None:
+        from .host import online_cpus
+
+        allowed = online_cpus()
+        if cpu not in allowed:
+            raise UsageError(f"{str(out / 'meta.json')!r} plan.cpu: the run is pinned to CPU "
+                             f"{cpu}, which this host does not have online (allowed: "
+                             f"{', '.join(map(str, allowed))}): a run keeps one pinned CPU; "
+                             "resume it where it was started, or start a new run with "
+                             "another --out")
+    seen: dict[str, int] = {}
     for i, c in enumerate(cases):
+        where = f"sweep.cases[{i}]"
         if not isinstance(c, dict):
-            raise bad(f"sweep.cases[{i}] {c!r}"[:120], "an object")
-        for k, (ok, allowed) in checks.items():
-            if k not in c or not ok(c[k]):
-                raise bad(f"sweep.cases[{i}].{k} {c.get(k, '(missing)')!r}", allowed)
+            raise _corrupt(out, where, c, "an object with " + ", ".join(CASE_KEYS))
+        if c.get("workload") not in WORKLOADS:        # as check_case: the first key named
+            raise _corrupt(out, f"{where}.workload", c.get("workload"), ", ".join(WORKLOADS))
+        v = c.get("variant")
+        if not isinstance(v, str) or v not in VARIANTS:
+            raise _corrupt(out, f"{where}.variant", v, ", ".join(VARIANTS) + " (a variant "
+                           "file: the same path as when the sweep was started)")
+        check_case(c, cfg.options, b["chosen"],
+                   lambda k, value, allowed: _corrupt(out, f"{where}.{k}", value, allowed))
+        for k in c:
+            if k not in CASE_KEYS + ["cpu"]:
+                raise _corrupt(out, f"{where}.{k}", c[k], "only the keys "
+                               + ", ".join(CASE_KEYS + ["cpu"]) + " (unknown key)")
+        if "cpu" in c and not (is_int(c["cpu"]) and c["cpu"] >= 0):
+            raise _corrupt(out, f"{where}.cpu", c["cpu"], "a CPU number")
+        key = case_key(c)
+        if key in seen:
+            raise _corrupt(out, where, c, f"each case once (sweep.cases[{seen[key]}] is the "
+                           "same case)")
+        seen[key] = i
 
 
-def check_parts(rundir, keys: list[str]) -> None:
-    """Every part a resumed run keeps must be a readable parquet file: a damaged
-    one is named, with how to measure that case again."""
+def check_parts(rundir, cases: list[dict], run_id: str) -> None:
+    """Before anything is measured or written: the run's parts/ and pending/
+    have the shape a sweep writes (directories of files, parts/ writable), and
+    every part a resumed run keeps is one the loader would accept
+    (bench.results.check_results: its schema and values), of this run and of
+    its case, with a pyperf part pyperf reads.  A damaged one is named, with
+    how to measure that case again."""
+    import pandas as pd
     import pyarrow
     import pyarrow.parquet as pq
 
-    if rundir.parts.is_dir():
-        for p in sorted(rundir.parts.iterdir()):
-            if not p.name.startswith(".") and not p.is_file() and not p.is_dir():
-                raise UsageError(f"{str(p)!r} in the run's parts is a device, FIFO or socket: "
-                                 "only the part files a sweep writes are allowed; remove it and "
+    from .results import (CASE_KEYS, _results_bad, case_key, check_results,
+                          load_pyperf_part)
+
+    anew = "delete it and --resume again to measure that case anew"
+    parts = rundir.parts
+    if os.path.lexists(parts) and (parts.is_symlink() or not parts.is_dir()):
+        raise UsageError(f"{str(parts)!r} is not a directory: the run's parts directory (as "
+                         "a sweep writes it) is allowed; remove it and --resume again "
+                         "to measure every case anew")
+    if parts.is_dir():
+        for p in sorted(parts.iterdir()):
+            if p.name.startswith("."):
+                continue
+            if p.is_dir():
+                raise UsageError(f"{str(p)!r} in the run's parts is a directory: only the "
+                                 "part files a sweep writes are allowed; remove it and "
                                  "--resume again")
-    for k in sorted(rundir.finished_keys() & set(keys)):
-        p = rundir.parts / f"{k}.parquet"
+            if not p.is_file():
+                raise UsageError(f"{str(p)!r} in the run's parts is a device, FIFO or socket: "
+                                 "only the part files a sweep writes are allowed; remove it "
+                                 "and --resume again")
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".probe-", suffix=".tmp", dir=parts)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            raise UsageError(f"{str(parts)!r} cannot be written ({e.strerror}): a writable "
+                             "parts directory is needed to resume the run") from None
+    pending = rundir.path / PENDING
+    if os.path.lexists(pending) and (pending.is_symlink() or not pending.is_dir()):
+        raise UsageError(f"{str(pending)!r} is not a directory: the worker processes a sweep "
+                         "keeps (a directory of directories) are allowed; remove it and "
+                         "--resume again")
+    if pending.is_dir():
+        for p in sorted(pending.iterdir()):
+            if not p.name.startswith(".") and (p.is_symlink() or not p.is_dir()):
+                raise UsageError(f"{str(p)!r} in the run's pending is not a directory: only "
+                                 "the directories of kept worker processes a sweep writes "
+                                 "are allowed; remove it and --resume again")
+    by_key = {case_key(c): c for c in cases}
+    for k in sorted(rundir.finished_keys() & set(by_key)):
+        p = parts / f"{k}.parquet"
+        where = repr(str(p))
         try:
             pq.read_metadata(p)
-        except (OSError, pyarrow.ArrowException) as e:
+            df = pd.read_parquet(p)
+        except (OSError, ValueError, TypeError, KeyError, IndexError,
+                pyarrow.ArrowException) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UsageError(f"part {str(p)!r} is corrupt ({first[:100]}): a parquet file is "
-                             "allowed; delete it and --resume again to measure that case "
-                             "anew") from None
+            raise UsageError(f"part {where} is corrupt ({first[:100]}): a parquet file is "
+                             f"allowed; {anew}") from None
+        try:
+            df = check_results(df, where)
+        except UsageError as e:
+            raise UsageError(f"part {e}; {anew}") from None
+        case = by_key[k]
+        for col in ["run_id"] + CASE_KEYS:
+            want = run_id if col == "run_id" else case[col]
+            wrong = df[col] != want
+            if wrong.any():
+                i = int(wrong.to_numpy().nonzero()[0][0])
+                e = _results_bad(where, col, df[col].iloc[i], i,
+                                 f"{want!r} (the run's and the case's)")
+                raise UsageError(f"part {e}; {anew}")
+        q = parts / f"{k}.pyperf.json"
+        if os.path.lexists(q):
+            try:
+                load_pyperf_part(q)
+            except UsageError as e:
+                raise UsageError(f"part {e}; delete it and {p.name} and --resume again to "
+                                 "measure that case anew") from None
 
 
 def cmd_sweep(args) -> int:
@@ -347,6 +477,8 @@ def cmd_sweep(args) -> int:
     from .results import check_output_dir
 
     backend_arg = _check_backend(args.backend)
+    if args.host is not None:
+        check_host_label(args.host)
     out = check_output_dir(args.out, empty=False) if args.out is not None else None
     if out is None and args.resume:
         raise UsageError("--resume needs --out DIR: the run directory to continue")
@@ -357,9 +489,9 @@ def cmd_sweep(args) -> int:
 
     opts = cfg.options
     if stored is not None:
-        from .results import RunDir, case_key
+        from .results import RunDir
 
-        check_parts(RunDir(out), [case_key(c) for c in stored["sweep"]["cases"]])
+        check_parts(RunDir(out), stored["sweep"]["cases"], stored["run_id"])
         s_backend = stored["backend"]["requested"]
         if backend_arg is not None and backend_arg != s_backend:
             raise UsageError(f"--backend {backend_arg} differs from the run's ({s_backend}): "
@@ -459,7 +591,7 @@ def _run(args, out, cfg, plan, cases, stored, caps, planned) -> int:
     if stored is not None and not todo and rundir.is_complete():
         _say(f"nothing to measure: all {len(cases)} cases of {out} are finished and the run "
              "is complete")
-        _say(str(out), sys.stdout)
+        print_result(str(out), f"the run directory {str(out)!r}")
         return 0
 
     for line in caps:
@@ -543,10 +675,16 @@ def _run(args, out, cfg, plan, cases, stored, caps, planned) -> int:
         text = str(e).splitlines()[0] if str(e) else type(e).__name__
         session.update(status=f"failed: {text}", ended=now())
         rundir.write_meta({**meta, "status": "incomplete", "error": text})
+        if isinstance(e, UsageError):
+            n_done = len(rundir.finished_keys() & set(keys))
+            raise UsageError(f"{text}; the sweep stopped: {n_done} of {len(cases)} cases "
+                             f"finished and kept in {out} (incomplete); once the cause is "
+                             f"fixed, continue with: rmapbench sweep --resume --out {out} "
+                             "(or remove that directory)") from None
         raise
     _say(f"sweep complete: {session['measured']} cases measured, {skipped} kept from before; "
          f"{out / 'results.parquet'}")
-    _say(str(out), sys.stdout)
+    print_result(str(out), f"the run directory {str(out)!r}")
     return 0
 
 

@@ -140,7 +140,8 @@ def _stored(tmp_path, **change):
 
 @pytest.mark.parametrize("change,needles", [
     ({"backend": None}, ["meta.json", "corrupt", "backend"]),
-    ({"sweep": {"host": "h", "cases": [{**CASE, "n": -5}]}}, ["sweep.cases[0].n -5", "0 to"]),
+    ({"sweep": {"host": "h", "cases": [{**CASE, "n": -5}]}},
+     ["sweep.cases[0].n: bad value -5", "0 to"]),
     ({"sweep": {"host": "h", "cases": [{"x": 1}]}}, ["sweep.cases[0].workload", "fork"]),
     ({"config": 5}, ["field config is 5", "an object or null"]),
     ({"config": {"x": 1}}, ["holds no sweep run"]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+import numpy as np
 import pandas as pd
 
 from .. import fmt
@@ -63,9 +64,9 @@ def rows_for(t: pd.DataFrame, target: float | None) -> list[list[str]]:
                (f"{k}, interleaved" if k == per_proc and k > 1 else
                 f"{k} ({per_proc} in a process)"), str(int(vals.median()))]
         if has["halfwidth"]:
-            hw = series["halfwidth"].dropna()
-            hw = hw[hw == hw]
-            row.append(f"{hw.median():.2%} / {hw.max():.2%}" if len(hw) else "n/a")
+            hw = series["halfwidth"].dropna().astype(float)
+            fin = hw[np.isfinite(hw)]       # inf: an interval that never closed
+            row.append(f"{fin.median():.2%} / {fin.max():.2%}" if len(fin) else "n/a")
             row.append(f"{(hw <= target + 1e-12).sum()} of {len(hw)} series" if target and len(hw)
                        else "n/a")
         else:

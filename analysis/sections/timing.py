@@ -5,6 +5,10 @@ precision section near the top; this is every case."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from ..render import Heading, Para, Table
 from . import Context
 
@@ -28,15 +32,16 @@ def blocks(ctx: Context) -> list:
     rows = []
     for key, g in t.groupby(keys, sort=True):
         r = g.iloc[0]
-        hw = r["halfwidth"]
+        hw = float(r["halfwidth"])
         rows.append([r["host"], r["workload"], r["phase"],
                      f"n={int(r['n'])} heads={int(r['heads'])} {r['order']} {r['alloc']}",
-                     r["label"], "n/a" if hw != hw else f"±{hw:.2%}", str(r["halfwidth_of"]),
+                     r["label"], f"±{hw:.2%}" if math.isfinite(hw) else "n/a",
+                     str(r["halfwidth_of"]),
                      f"{int(r['remeasured'])} of {len(g)}", str(r["remeasure_reasons"] or "-"),
                      str(int(r["processes"])), str(r["stopped"]),
                      _seconds(r, targets.get(r["host"]))])
-    hws = t.drop_duplicates(keys)["halfwidth"]
-    hws = hws[hws == hws]
+    hws = t.drop_duplicates(keys)["halfwidth"].astype(float)
+    hws = hws[np.isfinite(hws)]         # NaN: not recorded; inf: no interval closed
     line = (f"95% CI half-width reached: median {hws.median():.2%}, p90 {hws.quantile(0.9):.2%} "
             f"over {len(hws)} case/phase series (measured time, raw). "
             if len(hws) else "")
@@ -61,6 +66,7 @@ def _seconds(r, target: float | None) -> str:
     text = f"{spent:.0f}"
     if target and r["stopped"] == "budget" and r["halfwidth"] > target:
         need = seconds_for(r["halfwidth"], spent, target)
-        text += f" (about {need:.0f})" if need <= BUDGET_MAX else \
-            f" (about {need:.0f}: beyond {BUDGET_MAX:g})"
+        if math.isfinite(need):
+            text += f" (about {need:.0f})" if need <= BUDGET_MAX else \
+                f" (about {need:.0f}: beyond {BUDGET_MAX:g})"
     return text
