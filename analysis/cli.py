@@ -136,8 +136,9 @@ def register(subparsers) -> None:
         "report", help="statistics, plots and a report (html, md, summary.txt) from run directories")
     r.add_argument("dirs", nargs="+", metavar="DIR",
                    help="finished run directories; several (e.g. hosts) merge into one report")
-    r.add_argument("--baseline", default=role("baseline"), metavar="V",
-                   help=f"series every other one is compared with (default: {role('baseline')})")
+    r.add_argument("--baseline", default=None, metavar="V",
+                   help=f"series every other one is compared with (default: {role('baseline')} "
+                        "where the data has it, else the data's first series in registry order)")
     r.add_argument("--pair", metavar="A,B",
                    help="the two series the headline and summary.txt compare, B against A "
                         "(default: the baseline against the newest variant in the data)")

@@ -8,11 +8,12 @@ has the same shape (TITLE, blocks(ctx)).  Tables: analysis/tables.py;
 formatting: analysis/fmt.py; summary.txt and changes.txt: analysis/summary.py.
 
 Public entry points:
-  build_report(loaded, baseline=BASELINE, pair=None, check=None, ...) -> Report
-  write_report(run_dirs, out=None, baseline=BASELINE, pair=None, ...) -> Path of report.html
+  build_report(loaded, baseline=None, pair=None, check=None, ...) -> Report
+  write_report(run_dirs, out=None, baseline=None, pair=None, ...) -> Path of report.html
   write_outputs(report, target) -> Path of report.html
   resolve_out(run_dirs, out) -> the output directory (created)
-(BASELINE: the registry's baseline role, bench.variants.ROLES)
+(baseline None: analysis.stats.default_baseline, the registry's baseline role,
+bench.variants.ROLES, where the data has it, else the data's first series)
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import UsageError
-from bench.variants import role
 
 from . import stats
 from .history import history_facts
@@ -32,8 +32,6 @@ from .render import Para, images, to_html, to_markdown
 from .sections import (Context, check, details, files, findings, headline, history, hosts,
                        method, newest, precision, runs, timing)
 from .summary import changes_text, summary_text
-
-BASELINE = role("baseline")
 
 # The order a reviewer reads: the figure, the findings, the history check and
 # how far to trust the timings first; everything else after.
@@ -73,7 +71,7 @@ def parse_pair(text: str | None, df: pd.DataFrame, baseline: str) -> tuple[str, 
     return out[0], out[1]
 
 
-def build_report(loaded: Loaded, baseline: str = BASELINE, *, pair: str | None = None,
+def build_report(loaded: Loaded, baseline: str | None = None, *, pair: str | None = None,
                  check: list | None = None, check_source: str = "check.json",
                  alpha: float = stats.ALPHA, threshold: float = stats.EXACT_THRESHOLD,
                  n_resamples: int = stats.N_RESAMPLES, plots: bool = True) -> Report:
@@ -144,7 +142,7 @@ def write_outputs(report: Report, target: Path, stem: str = "report") -> Path:
     return html_path
 
 
-def write_report(run_dirs, out=None, baseline: str = BASELINE, *, pair: str | None = None,
+def write_report(run_dirs, out=None, baseline: str | None = None, *, pair: str | None = None,
                  check: list | None = None, loaded: Loaded | None = None, **kw) -> Path:
     """Load run directories (unless loaded: those runs, already loaded), build
     the report and write it; returns report.html's path.  Default output

@@ -266,9 +266,21 @@ def _label_order(label: str):
     return (names.index(base) if base in names else len(names), label)
 
 
-def check_baseline(df: pd.DataFrame, baseline: str) -> str:
+def default_baseline(df: pd.DataFrame) -> str:
+    """The baseline when none is named: the registry's baseline where the data
+    has it (at its default EXT), else the data's first series in registry
+    order (a run of kvm-2023 and kvm-2025 alone is read against kvm-2023)."""
+    from bench.variants import role
+
+    present = labels(df)
+    return role("baseline") if role("baseline") in present or not present else present[0]
+
+
+def check_baseline(df: pd.DataFrame, baseline: str | None) -> str:
     from bench.errors import UsageError
 
+    if baseline is None:
+        return default_baseline(df)
     present = labels(df)
     name, _, ext = baseline.partition("@")
     if ext.isdigit():  # V@3 is V at its default EXT 3: the series "V"
@@ -283,10 +295,8 @@ def check_baseline(df: pd.DataFrame, baseline: str) -> str:
 
 def compare_variants(df: pd.DataFrame, baseline: str | None = None, **kw) -> pd.DataFrame:
     """Per point and metric, every series against the baseline series of the
-    same host, backend and case parameters (default: the registry's baseline)."""
-    from bench.variants import role
-
-    baseline = check_baseline(df, baseline or role("baseline"))
+    same host, backend and case parameters (default: default_baseline)."""
+    baseline = check_baseline(df, baseline)
     ref = df[df["label"] == baseline]
     test = df[df["label"] != baseline]
     series = df.drop_duplicates("label").set_index("label")[["variant", "ext"]]

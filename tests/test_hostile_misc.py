@@ -103,3 +103,21 @@ def test_a_geometric_range_from_0_names_from(tmp_path):
     f.write_text('[[grid]]\nworkload = "fork"\nn = {from = 0, to = 10, times = 2}\nheads = 4\n')
     p = run_cli("sweep", str(f), "--list", "--backend", "time")
     assert_usage_error(p, "grid[1].n.from: bad value 0", "cannot start at 0")
+
+
+def test_report_without_the_registry_baseline_reads_against_the_first_series(tmp_path):
+    """A run of kvm-2023 and kvm-2025 alone: `report` with no --baseline reads
+    it against kvm-2023 (the data's first series in registry order), where it
+    once said "unknown baseline 'old'" though no --baseline was given; a named
+    baseline the data lacks is still refused."""
+    out = tmp_path / "r"
+    p = run_cli("run", "--variant", "kvm-2023,kvm-2025", "--workload", "fork", "--n", "2",
+                "--heads", "8", "--backend", "time", "--budget", "1", "--processes", "1",
+                "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    p = run_cli("report", str(out))
+    assert p.returncode == 0, p.stderr
+    summary = (out / "summary.txt").read_text()
+    assert "kvm-2025" in summary and "kvm-2023" in summary
+    p = run_cli("report", str(out), "--baseline", "old")
+    assert_usage_error(p, "unknown baseline 'old'", "kvm-2023")
