@@ -35,9 +35,14 @@ from .errors import UsageError
 TRACE_S = 600               # trace: every op and the slot dumps
 CHECK_S = 1800              # check: every search for one variant
 LOAD_S = 60                 # a library's load check; import's probe
+# One call into the variant's code (an add, a remove, a walk, a dump, the
+# probe) takes microseconds; one that has not returned after NATIVE_S is a
+# loop, and the child is stopped then rather than at the whole-task limit.
+NATIVE_S = 10
 # The breadcrumbs: a 64-bit counter, then two short UTF-8 texts (what the
 # child is doing; the detail of it), each a 32-bit length and its bytes.
-_CRUMB_BYTES = 1024
+_CRUMB_BYTES = 1032
+_BUSY = 1024                # a double: when the running native call began, 0 if none
 _TEXT = 8, 512              # (offset, room) of the first text
 _DETAIL = 520, 504          # and of the second
 _SHARED: mmap.mmap | None = None
@@ -77,6 +82,35 @@ def crumb(i: int) -> None:
     """In a child: a progress counter (an op's index), cheaper than note()."""
     if _SHARED is not None:
         struct.pack_into("<q", _SHARED, 0, i)
+
+
+def native_enter() -> None:
+    """In a child: a call into the variant's code begins (see NATIVE_S)."""
+    if _SHARED is not None:
+        struct.pack_into("<d", _SHARED, _BUSY, time.monotonic())
+
+
+def native_exit() -> None:
+    """In a child: that call returned."""
+    if _SHARED is not None:
+        struct.pack_into("<d", _SHARED, _BUSY, 0.0)
+
+
+def guarded(fn):
+    """A method that calls into a variant's code, marked for the watchdog
+    while it runs in a child (outside one, it is fn as it is)."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(*args, **kw):
+        if _SHARED is None:
+            return fn(*args, **kw)
+        native_enter()
+        try:
+            return fn(*args, **kw)
+        finally:
+            native_exit()
+    return run
 
 
 def _read_crumbs(shared: mmap.mmap) -> tuple[int, str]:
@@ -174,11 +208,17 @@ def call(fn, *, label: str, timeout: float, describe=None,
     if efd_w is not None:
         os.close(efd_w)
     data, err, reaped, status, timed_out = bytearray(), bytearray(), False, 0, False
+    stuck = False
     try:
         deadline = time.monotonic() + timeout
         fds = [rfd] + ([efd_r] if efd_r is not None else [])
         while rfd in fds:
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            left = deadline - now
+            began = struct.unpack_from("<d", shared, _BUSY)[0]
+            if began and now - began > NATIVE_S:
+                stuck = timed_out = True
+                break
             if left <= 0:
                 timed_out = True
                 break
@@ -223,6 +263,9 @@ def call(fn, *, label: str, timeout: float, describe=None,
             last = lines[-1] if len(lines[-1]) <= 200 else lines[-1][:200] + "..."
             tail = f" (its last message: {last!r})"
     rest = f": {allowed}" if allowed else ""
+    if stuck:
+        raise UsageError(f"{label} did not return from one call into its code within "
+                         f"{NATIVE_S:g} s{where} (a loop?), stopped{tail}{rest}")
     if timed_out:
         raise UsageError(f"{label} did not finish within {timeout:g} s{where}, stopped"
                          f"{tail}{rest}")

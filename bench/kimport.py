@@ -1298,7 +1298,7 @@ def compile_and_probe(text: str, ext: int, where: str) -> dict:
         # the tree's code runs in a child (bench.isolate): a crash or a hang
         # of it is one error, and this temporary directory still goes
         from . import isolate
-        return isolate.call(lambda: _probe(so, ext, where), label=f"{where}: the imported code",
+        return isolate.call(isolate.guarded(lambda: _probe(so, ext, where)), label=f"{where}: the imported code",
                             describe=lambda i, text: f"in the probe's {text}" if text else "",
                             timeout=isolate.LOAD_S, capture_stderr=True,
                             allowed="pte_list code that returns from every op of the probe "

@@ -220,10 +220,19 @@ def load(variant: str, ext: int, cflags: str | None = None,
     return Kernel(variant, ext, cflags, check_stores)
 
 
+def _guarded(fn):
+    """fn calls into a variant's code: bench.isolate.guarded (the watchdog of
+    a user's variant in a child sees a call that does not return)."""
+    from .isolate import guarded
+
+    return guarded(fn)
+
+
 class Rmap(_Closing):
     """A set of rmap heads over one kernel, addressed by head index, with
     sptes given as ids >= 1 (stored as the aligned pointer value id << 3)."""
 
+    @_guarded
     def __init__(self, kernel: Kernel, nheads: int, alloc: str = "slab",
                  expected: int = 0, seed: int = 0):
         self.k = kernel
@@ -237,12 +246,15 @@ class Rmap(_Closing):
             self.k.lib.rb_ctx_free(self.ctx)
             self.ctx = None
 
+    @_guarded
     def add(self, head: int, spte: int) -> int:
         return self.k.lib.rb_add(self.ctx, head, spte << 3)
 
+    @_guarded
     def remove(self, head: int, spte: int) -> str | None:
         return RMAP_STATUS[self.k.lib.rb_remove(self.ctx, head, spte << 3)]
 
+    @_guarded
     def walk(self, head: int) -> list[int]:
         cap = 64
         while True:
@@ -252,9 +264,11 @@ class Rmap(_Closing):
                 return [buf[i] >> 3 for i in range(n)]
             cap = n
 
+    @_guarded
     def count(self, head: int) -> int:
         return self.k.lib.rb_count(self.ctx, head)
 
+    @_guarded
     def layout(self, head: int) -> dict:
         """The head's slot-exact layout in the form `trace` prints."""
         val = self.k.lib.rb_head_val(self.ctx, head)
@@ -276,9 +290,11 @@ class Rmap(_Closing):
             descs.append([s >> 3 if s else None for s in slots])
         return {"head": head, "form": "many", "descs": descs}
 
+    @_guarded
     def live_descs(self) -> int:
         return self.k.lib.rb_live_descs(self.ctx)
 
+    @_guarded
     def state_apply(self, state: list[int], op: str, spte: int) -> tuple[int, list[int]]:
         """rb_state_apply() on head 0 (an Rmap made with alloc="track"): the
         op's return value and the flat state after it (native/api.c)."""
@@ -293,6 +309,7 @@ class Rmap(_Closing):
 
     STORE_WORDS = ("head", "slot", "more", "count", "tail", "other")
 
+    @_guarded
     def state_apply_stop(self, state: list[int], op: str, spte: int,
                          stop_at: int) -> tuple[int, list[int], dict]:
         """rb_state_apply_stop(): as state_apply(), with the op stopped right

@@ -138,6 +138,19 @@ def test_a_hanging_variant_is_stopped_by_the_watchdog(tmp_path):
     _no_child_left("hangs_xq7")
 
 
+def test_one_call_that_does_not_return_is_stopped_before_the_task_limit(tmp_path):
+    """A loop inside one add is stopped NATIVE_S after that call began, not at
+    trace's or check's whole-task limit, and the import probe likewise."""
+    src = _variant(tmp_path, "stuck_q8", "\t\tfor (;;)\n\t\t\t__asm__ volatile(\"\");\n")
+    argv = _short_watchdog(TRACE_S=600, CHECK_S=1800, NATIVE_S=2)
+    proc = _run(argv + ["trace", "--variant", src, "-"], stdin=TWO_ADDS, timeout=120)
+    assert_usage_error(proc, "'stuck_q8'", "did not return from one call into its code "
+                       "within 2 s", "op 2, 'add 0 2'")
+    proc = _run(argv + ["check", "--variant", src], timeout=120)
+    assert_usage_error(proc, "'stuck_q8'", "within 2 s", "conformance")
+    _no_child_left("stuck_q8")
+
+
 def test_builtins_still_run_in_process():
     from bench.native import trusted
     from bench.variants import builtin_names
