@@ -269,7 +269,7 @@ def _label_order(label: str):
 def default_baseline(df: pd.DataFrame) -> str:
     """The baseline when none is named: the registry's baseline where the data
     has it (at its default EXT), else the data's first series in registry
-    order (a run of kvm-2023 and kvm-2025 alone is read against kvm-2023)."""
+    order (a run without the registry's baseline reads against its oldest series)."""
     from bench.variants import role
 
     present = labels(df)
