@@ -115,6 +115,14 @@ def _check_library_flags(cflags: str) -> None:
     """Flags whose library cannot be loaded into this process are refused
     before anything is compiled (nothing is left in the build cache)."""
     for flag in shlex.split(cflags):
+        if flag == "-o" or flag.startswith("-o") and not flag.startswith("-open"):
+            raise UsageError(f"compiler flag {flag!r} (in flags {cflags!r}): the suite names "
+                             "each library it builds itself (in its build cache): allowed "
+                             "are flags without -o")
+        if flag in NO_OUTPUT_FLAGS:
+            raise UsageError(f"compiler flag {flag!r} (in flags {cflags!r}) stops the "
+                             "compiler before it links a library: allowed are flags that "
+                             "build a shared library")
         if flag.startswith("-fsanitize="):
             bad = [s for s in flag.split("=", 1)[1].split(",") if s not in LOADABLE_SANITIZERS]
             if bad:

@@ -271,7 +271,9 @@ def _tmp_files(build):
 
 @pytest.mark.parametrize("flags,needle", [("-fsanitize=address", "'-fsanitize=address'"),
                                           ("-O1 -fsanitize=undefined,thread", "'thread'"),
-                                          ("-fsyntax-only", "'-fsyntax-only'")])
+                                          ("-fsyntax-only", "'-fsyntax-only'"),
+                                          ("-E", "'-E'"), ("-O2 -c", "'-c'"),
+                                          ("-o stray.so", "'-o'"), ("-ostray.so", "'-ostray.so'")])
 def test_library_flags_are_blamed(flags, needle, tmp_path):
     env = {"RMAPBENCH_BUILD_DIR": str(tmp_path / "b")}
     for cmd in (["build", "--variant", "old"], ["trace", "--variant", "old", "-"]):
@@ -279,6 +281,7 @@ def test_library_flags_are_blamed(flags, needle, tmp_path):
         assert_usage_error(proc, needle, "allowed")
         assert "C compiler (CC)" not in proc.stderr
         assert _tmp_files(tmp_path / "b") == []
+        assert not (ROOT / "stray.so").exists()
 
 
 def test_ubsan_library_loads(tmp_path):
