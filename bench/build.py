@@ -111,7 +111,7 @@ NO_OUTPUT_FLAGS = ("-fsyntax-only", "-E", "-S", "-c", "-M", "-MM", "--help", "--
                    "-###", "-dumpversion", "-dumpmachine", "-print-search-dirs")
 
 
-def _check_library_flags(cflags: str) -> None:
+def check_library_flags(cflags: str) -> None:
     """Flags whose library cannot be loaded into this process are refused
     before anything is compiled (nothing is left in the build cache)."""
     for flag in shlex.split(cflags):
@@ -156,7 +156,7 @@ def _compile(kind: str, name: str, sources: list[Path], variant: str, ext: int,
     ext = check_ext(ext)
     cflags = resolve_cflags(cflags)
     if kind == "shared":
-        _check_library_flags(cflags)
+        check_library_flags(cflags)
     cc = find_compiler()
     version = compiler_version(cc)
     key_src = json.dumps([source_digest(), _content_digest(sources),

@@ -105,12 +105,14 @@ def make_plan(backend: str = "auto", events=None, cpu=None, pyperf_args=(),
               pages: str | None = None) -> Plan:
     from .events import DEFAULT_EVENTS, SOFTWARE_EVENTS, resolve_list
 
-    from .build import resolve_cflags
+    from .build import check_library_flags, resolve_cflags
 
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}: allowed are {', '.join(BACKENDS)}")
     if cflags is not None:
-        resolve_cflags(cflags)      # unparsable flags: one line, before anything runs
+        # unparsable flags, or flags whose library cannot be built or loaded:
+        # one line, before anything is compiled or runs
+        check_library_flags(resolve_cflags(cflags))
     cpu = hostmod.default_cpu() if cpu is None else _check_cpu(cpu)
     if isinstance(events, str):
         from .events import split_events

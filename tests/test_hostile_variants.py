@@ -284,6 +284,24 @@ def test_library_flags_are_blamed(flags, needle, tmp_path):
         assert not (ROOT / "stray.so").exists()
 
 
+def test_run_and_sweep_refuse_unloadable_flags_before_building(tmp_path):
+    """run and sweep check --cflags when they plan, before any kernel is built
+    with them: no library built with the refused flags is left in the cache."""
+    env = {"RMAPBENCH_BUILD_DIR": str(tmp_path / "b")}
+    proc = run_cli("run", "--variant", "old", "--workload", "fork", "--n", "2", "--heads", "4",
+                   "--backend", "time", "--budget", "1", "--cflags=-fsanitize=address", env=env)
+    assert_usage_error(proc, "'-fsanitize=address'", "allowed")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[options]\ncflags = "-O2 -fsanitize=thread"\n[[grid]]\nworkload = "fork"\n'
+                   'variant = ["old"]\nn = 2\nheads = 4\n')
+    proc = run_cli("sweep", str(cfg), "--backend", "time", "--out", tmp_path / "o", env=env)
+    assert_usage_error(proc, "'thread'", "allowed")
+    assert not (tmp_path / "o").exists()
+    built = list((tmp_path / "b" / "native").glob("*.so.json")) \
+        if (tmp_path / "b" / "native").exists() else []
+    assert not [p for p in built if "sanitize" in p.read_text()]
+
+
 def test_ubsan_library_loads(tmp_path):
     proc = run_cli("trace", "--variant", "old", "--cflags=-O1 -fsanitize=undefined", "-",
                    stdin=TWO_ADDS, env={"RMAPBENCH_BUILD_DIR": str(tmp_path / "b")})
