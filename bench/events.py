@@ -28,7 +28,7 @@ import os
 import re
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import UsageError, read_user_bytes
 
 
 class EventSpec(tuple):
@@ -145,21 +145,9 @@ def _num(text: str, what: str, limit: int = CONFIG_MAX) -> int:
 
 def _sysfs_text(path: Path) -> str:
     """One of a PMU's sysfs files: a regular file of at most SYSFS_READ_MAX
-    bytes of text (a FIFO or /dev/zero in its place would block or never end)."""
-    import stat
-
-    try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode):
-            raise UsageError(f"{path}: not a regular file: a PMU's sysfs file is allowed")
-        with open(path, "rb") as f:
-            data = f.read(SYSFS_READ_MAX + 1)
-    except OSError as e:
-        raise UsageError(f"{path}: cannot be read ({e.strerror}): a readable PMU sysfs file "
-                         "is allowed") from None
-    if len(data) > SYSFS_READ_MAX:
-        raise UsageError(f"{path}: longer than {SYSFS_READ_MAX} bytes: a PMU sysfs file "
-                         "holds one short line")
+    bytes of ASCII (a FIFO or /dev/zero in its place would block or never
+    end: bench.errors.read_user_bytes refuses them before reading)."""
+    data = read_user_bytes(path, "PMU sysfs file", SYSFS_READ_MAX)
     try:
         return data.decode("ascii")
     except UnicodeDecodeError:

@@ -62,7 +62,7 @@ def test_a_fifo_or_endless_sysfs_file_is_not_read(tmp_path):
     (tmp_path / "fake" / "format" / "ev").unlink()
     (tmp_path / "fake" / "format" / "ev").write_text("config:" + "0," * 3000 + "1\n")
     p = run_cli("events", "fake/ev=1/", env={"RMAPBENCH_PMU_SYSFS": root}, timeout=60)
-    assert_usage_error(p, "format/ev", "longer than 4096 bytes")
+    assert_usage_error(p, "format/ev", "larger than 4096 bytes")
 
 
 @pytest.mark.parametrize("argv", [["--chains", "0"], ["--repeats", "-5"],
