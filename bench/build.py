@@ -115,7 +115,7 @@ def check_library_flags(cflags: str) -> None:
     """Flags whose library cannot be loaded into this process are refused
     before anything is compiled (nothing is left in the build cache)."""
     for flag in shlex.split(cflags):
-        if flag == "-o" or flag.startswith("-o") and not flag.startswith("-open"):
+        if flag.startswith("-o") and not flag.startswith("-open"):
             raise UsageError(f"compiler flag {flag!r} (in flags {cflags!r}): the suite names "
                              "each library it builds itself (in its build cache): allowed "
                              "are flags without -o")

@@ -576,10 +576,10 @@ def load_pyperf_part(path: Path):
     where = repr(str(path))
     allowed = "the pyperf JSON a sweep writes"
     text = decode_text(read_user_bytes(path, "pyperf part", PYPERF_PART_LIMIT), where)
-    parse_json(text, where, allowed)
     try:
         return pyperf.BenchmarkSuite.load(io.StringIO(text))
     except Exception as e:      # pyperf's own checks raise anything from KeyError to TypeError
+        parse_json(text, where, allowed)        # not JSON at all: that message, parsed once more
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UsageError(f"{where} is corrupt: not a pyperf suite ({first[:100]}): "
                          f"{allowed} is allowed") from None

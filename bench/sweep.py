@@ -249,11 +249,7 @@ def check_host_label(label, what: str = "--host") -> str:
     shown = repr(label) if len(label) <= 60 else repr(label[:57]) + "..."
     if not label.strip() or len(label) > HOST_LABEL_MAX or not label.isprintable():
         raise UsageError(f"{what} {shown} ({len(label)} characters): {allowed} is allowed")
-    try:
-        label.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UsageError(f"{what} {shown}: {allowed} is allowed") from None
-    return label
+    return label        # printable: no lone surrogate, so it encodes as UTF-8
 
 
 def _resume_state(args, out: Path):
@@ -321,13 +317,10 @@ def check_stored_meta(meta: dict, out: Path, cfg) -> None:
     the key, not a traceback.  Every stored case gets the checks and caps a
     config's case gets (bench.config.check_case, under the stored config's
     options and the run's backend)."""
-    from .config import check_case
+    from .config import _is_int as is_int, check_case
     from .results import CASE_KEYS, case_key
     from .variants import VARIANTS
     from .workloads import WORKLOADS
-
-    def is_int(v):
-        return isinstance(v, int) and not isinstance(v, bool)
 
     if not isinstance(meta.get("run_id"), str) or not meta["run_id"]:
         raise _corrupt(out, "run_id", meta.get("run_id"), "a non-empty string")
@@ -396,9 +389,8 @@ def check_parts(rundir, cases: list[dict], run_id: str) -> None:
     how to measure that case again."""
     import pandas as pd
     import pyarrow
-    import pyarrow.parquet as pq
 
-    from .results import (CASE_KEYS, _results_bad, case_key, check_results,
+    from .results import (CASE_KEYS, _probe_dir, _results_bad, case_key, check_results,
                           load_pyperf_part)
 
     anew = "delete it and --resume again to measure that case anew"
@@ -419,13 +411,10 @@ def check_parts(rundir, cases: list[dict], run_id: str) -> None:
                 raise UsageError(f"{str(p)!r} in the run's parts is a device, FIFO or socket: "
                                  "only the part files a sweep writes are allowed; remove it "
                                  "and --resume again")
-        try:
-            fd, probe = tempfile.mkstemp(prefix=".probe-", suffix=".tmp", dir=parts)
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as e:
-            raise UsageError(f"{str(parts)!r} cannot be written ({e.strerror}): a writable "
-                             "parts directory is needed to resume the run") from None
+        why = _probe_dir(parts)
+        if why is not None:
+            raise UsageError(f"{str(parts)!r} cannot be written ({why}): a writable "
+                             "parts directory is needed to resume the run")
     pending = rundir.path / PENDING
     if os.path.lexists(pending) and (pending.is_symlink() or not pending.is_dir()):
         raise UsageError(f"{str(pending)!r} is not a directory: the worker processes a sweep "
@@ -442,7 +431,6 @@ def check_parts(rundir, cases: list[dict], run_id: str) -> None:
         p = parts / f"{k}.parquet"
         where = repr(str(p))
         try:
-            pq.read_metadata(p)
             df = pd.read_parquet(p)
         except (OSError, ValueError, TypeError, KeyError, IndexError,
                 pyarrow.ArrowException) as e:
