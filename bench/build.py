@@ -141,13 +141,11 @@ def _content_digest(sources: list[Path]) -> str:
     """The contents of every source outside native/ (a user's variant file):
     native/ itself is in source_digest()."""
     h = hashlib.sha256()
-    for s in sources:
-        p = Path(s)
-        if p.parent.resolve() != NATIVE_DIR.resolve():
-            try:
-                h.update(os.fsencode(p) + b"\0" + p.read_bytes() + b"\0")
-            except OSError as e:
-                raise UsageError(f"source {shown_path(p)} cannot be read: {e.strerror}") from None
+    for p in _user_sources(sources):
+        try:
+            h.update(os.fsencode(p) + b"\0" + p.read_bytes() + b"\0")
+        except OSError as e:
+            raise UsageError(f"source {shown_path(p)} cannot be read: {e.strerror}") from None
     return h.hexdigest()
 
 

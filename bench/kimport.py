@@ -1302,7 +1302,8 @@ def compile_and_probe(text: str, ext: int, where: str) -> dict:
                             describe=lambda i, text: f"in the probe's {text}" if text else "",
                             timeout=isolate.LOAD_S, capture_stderr=True,
                             allowed="pte_list code that returns from every op of the probe "
-                            f"(within {isolate.LOAD_S:g} s) is allowed; nothing was written")
+                            f"(each call within {isolate.NATIVE_S:g} s, the probe within "
+                            f"{isolate.LOAD_S:g} s) is allowed; nothing was written")
     except subprocess.TimeoutExpired:
         raise ImportFailure(f"{where}: compiling the imported code took over 300 s") from None
     finally:

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import isolate
 from .build import build_library, build_source
 from .errors import UsageError
 
@@ -132,7 +133,6 @@ def name_tables(lib) -> dict[str, dict[str, int]]:
 def declared_name(path: Path, ext: int, cflags: str | None = None) -> str | None:
     """The name a variant file declares (None: it declares NULL).  The
     library is a user's: it is loaded in a child process (bench.isolate)."""
-    from . import isolate
     from .errors import shown_path
 
     art = build_source(path, ext, cflags)
@@ -220,24 +220,27 @@ def load(variant: str, ext: int, cflags: str | None = None,
     return Kernel(variant, ext, cflags, check_stores)
 
 
-def _guarded(fn):
-    """fn calls into a variant's code: bench.isolate.guarded (the watchdog of
-    a user's variant in a child sees a call that does not return)."""
-    from .isolate import guarded
-
-    return guarded(fn)
-
-
 class Rmap(_Closing):
     """A set of rmap heads over one kernel, addressed by head index, with
     sptes given as ids >= 1 (stored as the aligned pointer value id << 3)."""
 
-    @_guarded
+    # the methods that call into the variant's code
+    NATIVE_CALLS = ("add", "remove", "walk", "count", "layout", "live_descs", "state_apply",
+                    "state_apply_stop")
+
     def __init__(self, kernel: Kernel, nheads: int, alloc: str = "slab",
                  expected: int = 0, seed: int = 0):
         self.k = kernel
         self.nheads = nheads
-        self.ctx = kernel.lib.rb_ctx_new(kernel.ids["alloc"][alloc], nheads, expected, seed)
+        new = kernel.lib.rb_ctx_new
+        if isolate.ACTIVE:
+            # a user's variant in a child (bench.isolate): each call is marked
+            # for the watchdog that stops one that does not return; the
+            # suite's own variants, in-process, call the plain methods
+            new = isolate.guarded(new)
+            for name in self.NATIVE_CALLS:
+                setattr(self, name, isolate.guarded(getattr(self, name)))
+        self.ctx = new(kernel.ids["alloc"][alloc], nheads, expected, seed)
         if not self.ctx:
             raise MemoryError("rb_ctx_new failed")
 
@@ -246,15 +249,12 @@ class Rmap(_Closing):
             self.k.lib.rb_ctx_free(self.ctx)
             self.ctx = None
 
-    @_guarded
     def add(self, head: int, spte: int) -> int:
         return self.k.lib.rb_add(self.ctx, head, spte << 3)
 
-    @_guarded
     def remove(self, head: int, spte: int) -> str | None:
         return RMAP_STATUS[self.k.lib.rb_remove(self.ctx, head, spte << 3)]
 
-    @_guarded
     def walk(self, head: int) -> list[int]:
         cap = 64
         while True:
@@ -264,11 +264,9 @@ class Rmap(_Closing):
                 return [buf[i] >> 3 for i in range(n)]
             cap = n
 
-    @_guarded
     def count(self, head: int) -> int:
         return self.k.lib.rb_count(self.ctx, head)
 
-    @_guarded
     def layout(self, head: int) -> dict:
         """The head's slot-exact layout in the form `trace` prints."""
         val = self.k.lib.rb_head_val(self.ctx, head)
@@ -290,11 +288,9 @@ class Rmap(_Closing):
             descs.append([s >> 3 if s else None for s in slots])
         return {"head": head, "form": "many", "descs": descs}
 
-    @_guarded
     def live_descs(self) -> int:
         return self.k.lib.rb_live_descs(self.ctx)
 
-    @_guarded
     def state_apply(self, state: list[int], op: str, spte: int) -> tuple[int, list[int]]:
         """rb_state_apply() on head 0 (an Rmap made with alloc="track"): the
         op's return value and the flat state after it (native/api.c)."""
@@ -309,7 +305,6 @@ class Rmap(_Closing):
 
     STORE_WORDS = ("head", "slot", "more", "count", "tail", "other")
 
-    @_guarded
     def state_apply_stop(self, state: list[int], op: str, spte: int,
                          stop_at: int) -> tuple[int, list[int], dict]:
         """rb_state_apply_stop(): as state_apply(), with the op stopped right

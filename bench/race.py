@@ -58,6 +58,8 @@ import functools
 from collections import deque
 from dataclasses import dataclass
 
+from . import isolate
+
 # slot-level descriptor fields in a state tuple
 S, MORE, CNT, TAIL, LIVE = range(5)
 
@@ -144,8 +146,6 @@ class Writer:
         return head, tuple(descs)
 
     def _run(self, mem, op: str, ptr_of):
-        from . import isolate
-
         flat, table = self._encode(mem)
         spte = ptr_of(flat, table)
         if isolate.ACTIVE:      # a user's variant, in a child: what a crash was doing
@@ -226,8 +226,6 @@ class Writer:
         then (final mem, S, False).  Trailing stops whose state is the final
         one but for freed flags (and the lock bit) are left out: stopping
         there is finishing."""
-        from . import isolate
-
         key = (mem, op, spte)
         sid = self.seg_memo.get(key)
         if sid is not None:
