@@ -89,13 +89,20 @@ def read_stream(stream, what: str, limit: int) -> bytes:
     return data
 
 
+def file_kind(st: os.stat_result) -> str | None:
+    """None for a regular file, else what it is ("a directory", "a FIFO", ...)."""
+    import stat
+
+    m = st.st_mode
+    return (None if stat.S_ISREG(m) else "a directory" if stat.S_ISDIR(m) else
+            "a FIFO" if stat.S_ISFIFO(m) else "a socket" if stat.S_ISSOCK(m) else "a device")
+
+
 def read_user_bytes(path, what: str, limit: int | None = None) -> bytes:
     """A file the user named, as bytes: a regular file of at most limit bytes.
     A directory, a device, a FIFO or a socket is refused before anything is
     read (a FIFO is opened without waiting for a writer), and no more than
     limit + 1 bytes are ever read."""
-    import stat
-
     limit = LIMITS.get(what, 64 << 20) if limit is None else limit
     where = f"{what} {shown_path(path)}"
     try:
@@ -110,11 +117,10 @@ def read_user_bytes(path, what: str, limit: int | None = None) -> bytes:
         raise UsageError(f"{where} cannot be read: {getattr(e, 'strerror', None) or e}") from None
     try:
         st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
+        kind = file_kind(st)
+        if kind == "a directory":
             raise UsageError(f"{where} is a directory, not a file")
-        if not stat.S_ISREG(st.st_mode):
-            kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else
-                    "a socket" if stat.S_ISSOCK(st.st_mode) else "a device")
+        if kind is not None:
             hint = " (a stream goes to stdin: give '-')" if what == "ops file" else ""
             raise UsageError(f"{where} is {kind}, not a regular file: a regular file of at "
                              f"most {_mib(limit)} is allowed{hint}")

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import UsageError, file_kind
 
 MMU_PATHS = ("arch/x86/kvm/mmu/mmu.c", "arch/x86/kvm/mmu.c")
 MAX_BYTES = 8 << 20            # a real mmu.c is ~250 KB
@@ -1008,16 +1008,6 @@ def imported_names() -> list[str]:
     return sorted(p.stem for p in d.glob("*.c")) if d.is_dir() else []
 
 
-def _file_kind(st: os.stat_result) -> str | None:
-    """None for a regular file, else what it is."""
-    import stat
-
-    m = st.st_mode
-    return (None if stat.S_ISREG(m) else "a directory" if stat.S_ISDIR(m) else
-            "a FIFO" if stat.S_ISFIFO(m) else "a socket" if stat.S_ISSOCK(m) else
-            "a symbolic link" if stat.S_ISLNK(m) else "a device")
-
-
 def header_of(path: Path) -> dict:
     """What an imported file's marker lines record (default EXT, kernel,
     shape), from its first 4 KiB; opened without waiting, a regular file
@@ -1027,7 +1017,7 @@ def header_of(path: Path) -> dict:
     except OSError:
         return {}
     try:
-        if _file_kind(os.fstat(fd)) is not None:
+        if file_kind(os.fstat(fd)) is not None:
             return {}
         head = os.read(fd, 4096).decode("utf-8", "replace")
     except OSError:
@@ -1060,7 +1050,7 @@ def register_imported() -> list[str]:
         # command): anything else is skipped, and refused only where that
         # name is used (variants.check_variant)
         try:
-            kind = _file_kind(os.stat(entry))
+            kind = file_kind(os.stat(entry))
             path = entry.resolve(strict=True)
         except (OSError, RuntimeError) as e:
             kind = f"unreadable ({getattr(e, 'strerror', None) or e})"
@@ -1449,7 +1439,7 @@ def _differs(dest: Path, text: str) -> bool:
         return False
     except OSError as e:
         raise UsageError(f"import: {shown_path(dest)} cannot be used: {e.strerror}") from None
-    kind = _file_kind(st)
+    kind = file_kind(st)
     if kind is not None:
         raise UsageError(f"import: {shown_path(dest)} exists and is {kind}, not a regular "
                          "file: only a regular file there is replaced; remove it")
